@@ -1,0 +1,42 @@
+"""The admin manages people and groups. Escalations and audit events are read-only here: every change
+to an escalation goes through escalations.services (validation, audit event), and nobody deletes one."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import AuditEvent, Escalation, UserProfile
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnlyAdmin):
+    list_display = ("key", "status", "priority", "incident_type", "knowledge_at", "reported_at", "assignee")
+    list_filter = ("status", "priority", "incident_type")
+    list_select_related = ("assignee",)
+    search_fields = ("=cybertipline_report_id", "=platform_reference")
+    show_full_result_count = False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "escalation", "action", "actor")
+    list_filter = ("action",)
+    list_select_related = ("actor",)
+    show_full_result_count = False
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "time_zone")

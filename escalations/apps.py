@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EscalationsConfig(AppConfig):
+    name = "escalations"
+    verbose_name = "Escalations"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,129 @@
+"""Forms only parse what the browser sends; the rules live in escalations.validation and services,
+which add their messages back onto these forms' fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .models import Escalation, IncidentType, Priority, UserProfile
+from .permissions import LEAD, MODERATOR
+from .validation import REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH
+
+# What an HTML datetime-local input sends, read in the user's time zone.
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    default_error_messages = {
+        "invalid": "Enter a date and time as YYYY-MM-DD HH:MM (your time zone).",
+    }
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("input_formats", DATETIME_FORMATS)
+        super().__init__(**kwargs)
+
+
+class VersionedForm(forms.Form):
+    # The version the user saw; a save based on an older one is refused (optimistic locking).
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class EscalationForm(forms.Form):
+    platform_reference = forms.CharField(
+        label="Platform reference",
+        max_length=REFERENCE_MAX_LENGTH,
+        help_text="The platform's own content, account or ticket ID, or an internal URL. Never the content itself.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    incident_type = forms.ChoiceField(label="Incident type", choices=IncidentType.choices)
+    priority = forms.ChoiceField(
+        label="Priority",
+        choices=Priority.choices,
+        initial=Priority.STANDARD,
+        help_text="Urgent: a child may be in imminent danger (the CyberTipline's high priority).",
+    )
+    urgent_reason = forms.CharField(
+        label="Urgent reason",
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required for urgent: why a child may be in imminent danger.",
+    )
+    knowledge_at = LocalDateTimeField(
+        label="Knowledge obtained",
+        help_text="When the platform first had actual knowledge, in your time zone. The reporting clock starts here.",
+    )
+    notes = forms.CharField(
+        label="Notes",
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Context for colleagues. Describe; never paste or link the material.",
+    )
+
+
+class EditEscalationForm(EscalationForm, VersionedForm):
+    pass
+
+
+class RecordReportForm(VersionedForm):
+    reported_at = LocalDateTimeField(
+        label="Reported at", help_text="When the report was sent to NCMEC, your time zone."
+    )
+    cybertipline_report_id = forms.CharField(
+        label="CyberTipline report ID",
+        max_length=40,
+        help_text="The number NCMEC returned, digits only.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+
+class PreservationForm(VersionedForm):
+    preservation_location = forms.CharField(
+        label="Preservation location",
+        max_length=REFERENCE_MAX_LENGTH,
+        help_text="Where the platform's evidence store keeps the reported content: a reference, never the content.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class ReasonForm(VersionedForm):
+    reason = forms.CharField(label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AssignForm(VersionedForm):
+    assignee = forms.ModelChoiceField(
+        label="Assignee",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="Nobody (unassigned)",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        field = self.fields["assignee"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, groups__name__in=(MODERATOR, LEAD))
+            .distinct()
+            .order_by("username")
+        )
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = UserProfile
+        fields = ["time_zone"]
+        labels = {"time_zone": "Time zone"}
+        help_texts = {"time_zone": "Times are shown and typed in this zone. The database keeps UTC."}
+
+
+def initial_from(escalation: Escalation, fields: tuple[str, ...]) -> dict[str, Any]:
+    data = {name: getattr(escalation, name) for name in fields}
+    data["version"] = escalation.version
+    return data

@@ -1,0 +1,56 @@
+"""Request guards that must run before any view."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+# Our forms never upload anything, so any body of these types is a file on its way in. Refusing it
+# here, from the headers alone, means no byte of it is parsed, buffered to disk or saved.
+REFUSED_CONTENT_TYPES = ("multipart/", "image/", "video/", "audio/", "application/octet-stream", "application/zip")
+
+
+class RejectFileUploadsMiddleware:
+    """Refuse every request that carries a file, before sessions, CSRF or any view run (HTTP 400)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        content_type = request.META.get("CONTENT_TYPE", "").lower().strip()
+        if content_type.startswith(REFUSED_CONTENT_TYPES):
+            body = render_to_string("file_refused.html", {"content_type": content_type.split(";")[0]})
+            response = HttpResponse(body, status=400)
+            # Tell clients not to retry the same upload on a kept-alive connection.
+            response["Connection"] = "close"
+            return response
+        return self.get_response(request)
+
+
+class UserTimezoneMiddleware:
+    """Show times in the zone of the signed-in user's profile (default UTC); the database keeps UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone_name = "UTC"
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            from .models import UserProfile
+
+            profile = UserProfile.objects.filter(user=user).only("time_zone").first()
+            if profile is not None:
+                zone_name = profile.time_zone
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(zone_name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.activate(zoneinfo.ZoneInfo("UTC"))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

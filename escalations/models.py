@@ -1,0 +1,170 @@
+"""The escalation record and its append-only audit trail. Metadata only: no file or image fields.
+
+Deadline columns (`report_due_at`, `preservation_confirm_due_at`, `preserve_until`,
+`next_deadline_at`, `next_deadline_soon_at`) are derived by escalations.policy and written only by
+escalations.services, so that lists and sweeps select by index instead of computing per row.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.db import models
+
+
+class IncidentType(models.TextChoices):
+    # The CyberTipline's incidentType categories (DOMAIN.md, "NCMEC's CyberTipline Reporting API").
+    CHILD_PORNOGRAPHY = "child_pornography", "Child Pornography (possession, manufacture, and distribution)"
+    CHILD_SEX_TRAFFICKING = "child_sex_trafficking", "Child Sex Trafficking"
+    CHILD_SEX_TOURISM = "child_sex_tourism", "Child Sex Tourism"
+    CHILD_SEXUAL_MOLESTATION = "child_sexual_molestation", "Child Sexual Molestation"
+    MISLEADING_DOMAIN_NAME = "misleading_domain_name", "Misleading Domain Name"
+    MISLEADING_WORDS_OR_IMAGES = "misleading_words_or_images", "Misleading Words or Digital Images on the Internet"
+    ONLINE_ENTICEMENT = "online_enticement", "Online Enticement of Children for Sexual Acts"
+    UNSOLICITED_OBSCENE_MATERIAL = "unsolicited_obscene_material", "Unsolicited Obscene Material Sent to a Child"
+
+
+class Priority(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    URGENT = "urgent", "Urgent (child in imminent danger)"
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    REPORTED = "reported", "Reported"
+    CLOSED = "closed", "Closed"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+ACTIVE_STATUSES = (Status.OPEN, Status.REPORTED)
+
+KEY_PREFIX = "ESC-"
+
+
+def format_key(pk: int) -> str:
+    return f"{KEY_PREFIX}{pk:06d}"
+
+
+class Escalation(models.Model):
+    platform_reference = models.CharField(
+        max_length=2048,
+        db_index=True,
+        help_text="The platform's own content, account or ticket ID, or an internal URL. Text only: never the content.",
+    )
+    incident_type = models.CharField(max_length=40, choices=IncidentType.choices)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.STANDARD)
+    urgent_reason = models.TextField(
+        blank=True, help_text="Required for urgent escalations: why a child may be in imminent danger."
+    )
+    knowledge_at = models.DateTimeField(
+        db_index=True, help_text="When the platform obtained actual knowledge. The reporting clock starts here."
+    )
+    notes = models.TextField(blank=True, help_text="Context for colleagues. Describe, never paste content.")
+
+    reported_at = models.DateTimeField(null=True, blank=True, help_text="When the report was sent to NCMEC.")
+    cybertipline_report_id = models.CharField(
+        max_length=20, null=True, blank=True, unique=True, help_text="The report ID NCMEC returned (digits only)."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status_reason = models.TextField(blank=True, help_text="Why the escalation was last dismissed, closed or reopened.")
+
+    preservation_confirmed_at = models.DateTimeField(null=True, blank=True)
+    preservation_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    preservation_location = models.CharField(
+        max_length=2048,
+        blank=True,
+        help_text="Where the platform's evidence store keeps it (a reference, never content).",
+    )
+
+    # Derived by escalations.policy, stored for indexed selection; never set by hand.
+    report_due_at = models.DateTimeField(db_index=True)
+    preservation_confirm_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    preserve_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_deadline_at = models.DateTimeField(null=True, blank=True)
+    next_deadline_soon_at = models.DateTimeField(null=True, blank=True)
+
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_escalations"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
+
+    class Meta:
+        ordering = ["-knowledge_at"]
+        indexes = [
+            models.Index(fields=["status", "next_deadline_at"], name="esc_status_next_deadline"),
+            models.Index(fields=["assignee", "status", "next_deadline_at"], name="esc_assignee_queue"),
+            models.Index(fields=["next_deadline_soon_at"], name="esc_next_deadline_soon"),
+            models.Index(fields=["reported_at"], name="esc_reported_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="reported")
+                | (models.Q(reported_at__isnull=False) & models.Q(cybertipline_report_id__isnull=False)),
+                name="esc_reported_has_report",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(priority="urgent") | ~models.Q(urgent_reason=""),
+                name="esc_urgent_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def key(self) -> str:
+        return format_key(self.pk) if self.pk else "ESC-(new)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class AuditAction(models.TextChoices):
+    CREATED = "created", "Logged"
+    EDITED = "edited", "Edited"
+    ASSIGNED = "assigned", "Assigned"
+    REPORT_RECORDED = "report_recorded", "Report recorded"
+    PRESERVATION_CONFIRMED = "preservation_confirmed", "Preservation confirmed"
+    DISMISSED = "dismissed", "Dismissed"
+    CLOSED = "closed", "Closed"
+    REOPENED = "reopened", "Reopened"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which escalation, and when. Append-only: database triggers refuse UPDATE and
+    DELETE (migration 0002), and the app never attempts either."""
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    # {field: [before, after]} with JSON-safe display values (ISO 8601 UTC datetimes, usernames).
+    changes = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    version = models.PositiveIntegerField(help_text="The escalation's version after this change.")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["escalation", "at"], name="audit_escalation_at")]
+
+    def __str__(self) -> str:
+        return f"{format_key(self.escalation_id)} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class UserProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    time_zone = models.CharField(max_length=64, default="UTC", choices=_time_zone_choices)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"

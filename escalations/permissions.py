@@ -1,0 +1,75 @@
+"""Who may do what. Roles are Django groups (created by migration 0003); a user with none sees nothing.
+
+Views check these before rendering; services check them again before writing, so no other entry
+point (the API, a management command, a future view) can skip them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+
+MODERATOR = "moderator"
+LEAD = "lead"
+AUDITOR = "auditor"
+ROLES = (MODERATOR, LEAD, AUDITOR)
+
+
+class Action(enum.StrEnum):
+    VIEW = "view"
+    CREATE = "create"
+    EDIT = "edit"
+    RECORD_REPORT = "record_report"
+    CONFIRM_PRESERVATION = "confirm_preservation"
+    ASSIGN = "assign"
+    DISMISS = "dismiss"
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+ALLOWED_ROLES: dict[Action, frozenset[str]] = {
+    Action.VIEW: frozenset(ROLES),
+    Action.CREATE: frozenset({MODERATOR, LEAD}),
+    Action.EDIT: frozenset({MODERATOR, LEAD}),
+    Action.RECORD_REPORT: frozenset({MODERATOR, LEAD}),
+    Action.CONFIRM_PRESERVATION: frozenset({MODERATOR, LEAD}),
+    Action.ASSIGN: frozenset({LEAD}),
+    Action.DISMISS: frozenset({LEAD}),
+    Action.CLOSE: frozenset({LEAD}),
+    Action.REOPEN: frozenset({LEAD}),
+}
+
+DENIED_MESSAGES = {
+    Action.VIEW: "You have no role in the escalation tracker yet. Ask a lead to add you to a group.",
+    Action.ASSIGN: "Only a lead can assign escalations.",
+    Action.DISMISS: "Only a lead can dismiss an escalation.",
+    Action.CLOSE: "Only a lead can close an escalation.",
+    Action.REOPEN: "Only a lead can reopen an escalation.",
+}
+
+
+def roles_of(user: Any) -> frozenset[str]:
+    """The user's roles, read once per request and cached on the user object."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_escalation_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._escalation_roles = cached
+    return cached
+
+
+def can(user: Any, action: Action) -> bool:
+    return bool(roles_of(user) & ALLOWED_ROLES[action])
+
+
+def require(user: Any, action: Action) -> None:
+    """Raise PermissionDenied (a 403 page in views) when the user's roles do not allow `action`."""
+    if not can(user, action):
+        raise PermissionDenied(DENIED_MESSAGES.get(action, "Your role does not allow this action."))
+
+
+def is_lead(user: Any) -> bool:
+    return LEAD in roles_of(user)

@@ -1,0 +1,276 @@
+"""The deadline rules, in one place. Pure functions: no ORM, no clock (`now` is always an argument).
+
+All datetimes in and out are timezone-aware; arithmetic happens in UTC so that a target of 24 hours
+is 24 elapsed hours across a daylight-saving change, and a calendar year is counted on the UTC date.
+Where a rule can be read two ways, we keep the evidence the longer way (DOMAIN.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+# Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
+STANDARD = "standard"
+URGENT = "urgent"
+OPEN = "open"
+REPORTED = "reported"
+CLOSED = "closed"
+DISMISSED = "dismissed"
+
+
+class DeadlineState(enum.StrEnum):
+    ON_TRACK = "on_track"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    MET = "met"
+    NOT_APPLICABLE = "not_applicable"
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self]
+
+
+STATE_LABELS = {
+    DeadlineState.ON_TRACK: "On track",
+    DeadlineState.DUE_SOON: "Due soon",
+    DeadlineState.OVERDUE: "Overdue",
+    DeadlineState.MET: "Met",
+    DeadlineState.NOT_APPLICABLE: "Not applicable",
+}
+
+
+class DeadlineKind(enum.StrEnum):
+    REPORT = "report"
+    PRESERVATION_CONFIRM = "preservation_confirm"
+    PRESERVATION_END = "preservation_end"
+
+
+DEADLINE_LABELS = {
+    DeadlineKind.REPORT: "File the CyberTipline report (internal target)",
+    DeadlineKind.PRESERVATION_CONFIRM: "Confirm the content is preserved",
+    DeadlineKind.PRESERVATION_END: "Preservation period ends (18 U.S.C. 2258A(h)); close or extend",
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The numbers behind every deadline. `from_settings()` reads them from Django settings."""
+
+    report_target: timedelta = timedelta(hours=24)
+    urgent_report_target: timedelta = timedelta(hours=1)
+    preservation_years: int = 1
+    preservation_confirm_window: timedelta = timedelta(hours=24)
+    due_soon: timedelta = timedelta(hours=4)
+    urgent_due_soon: timedelta = timedelta(minutes=15)
+    preservation_ending_soon: timedelta = timedelta(days=30)
+    clock_skew: timedelta = timedelta(minutes=5)
+
+    @classmethod
+    def from_settings(cls) -> PolicyConfig:
+        from django.conf import settings
+
+        return cls(
+            report_target=timedelta(hours=settings.REPORT_TARGET_HOURS),
+            urgent_report_target=timedelta(hours=settings.URGENT_REPORT_TARGET_HOURS),
+            preservation_years=settings.PRESERVATION_YEARS,
+            preservation_confirm_window=timedelta(hours=settings.PRESERVATION_CONFIRM_HOURS),
+            due_soon=timedelta(hours=settings.DUE_SOON_HOURS),
+            urgent_due_soon=timedelta(minutes=settings.URGENT_DUE_SOON_MINUTES),
+            clock_skew=timedelta(minutes=settings.CLOCK_SKEW_MINUTES),
+        )
+
+
+class EscalationFacts(Protocol):
+    """What the rules read from an escalation; the model satisfies it, and so does a test double."""
+
+    priority: str
+    status: str
+    knowledge_at: datetime
+    reported_at: datetime | None
+    preservation_confirmed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: DeadlineKind
+    due_at: datetime | None
+    # The moment the deadline becomes "due soon".
+    soon_at: datetime | None
+    # When it was met (the report filed, preservation confirmed, the escalation closed), if it was.
+    met_at: datetime | None
+    applicable: bool
+
+    @property
+    def label(self) -> str:
+        return DEADLINE_LABELS[self.kind]
+
+    @property
+    def met_late(self) -> bool:
+        """True when it was met after its due time (a compliance finding for the report target)."""
+        return self.met_at is not None and self.due_at is not None and self.met_at > self.due_at
+
+    def state(self, now: datetime) -> DeadlineState:
+        if not self.applicable or self.due_at is None:
+            return DeadlineState.NOT_APPLICABLE
+        if self.met_at is not None:
+            return DeadlineState.MET
+        return state_at(self.due_at, self.soon_at, now)
+
+
+def state_at(due_at: datetime, soon_at: datetime | None, now: datetime) -> DeadlineState:
+    """State of an unmet deadline at `now`. Exactly at `due_at` it is still due soon, not overdue:
+    a report filed at its target counts as within it."""
+    if now > due_at:
+        return DeadlineState.OVERDUE
+    if soon_at is not None and now >= soon_at:
+        return DeadlineState.DUE_SOON
+    return DeadlineState.ON_TRACK
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: policy functions need timezone-aware datetimes")
+    return value.astimezone(UTC)
+
+
+def report_target(priority: str, cfg: PolicyConfig) -> timedelta:
+    return cfg.urgent_report_target if priority == URGENT else cfg.report_target
+
+
+def report_due_at(knowledge_at: datetime, priority: str, cfg: PolicyConfig) -> datetime:
+    """The internal target for filing the report: elapsed time from actual knowledge (UTC)."""
+    return _utc(knowledge_at) + report_target(priority, cfg)
+
+
+def due_soon_window(priority: str, cfg: PolicyConfig) -> timedelta:
+    return cfg.urgent_due_soon if priority == URGENT else cfg.due_soon
+
+
+def preservation_confirm_due_at(reported_at: datetime, cfg: PolicyConfig) -> datetime:
+    return _utc(reported_at) + cfg.preservation_confirm_window
+
+
+def add_calendar_years(moment: datetime, years: int) -> datetime:
+    """The same UTC date and time `years` later; 29 February becomes 1 March in a common year, so the
+    period is never shorter than the years' worth of days."""
+    moment = _utc(moment)
+    target_year = moment.year + years
+    try:
+        return moment.replace(year=target_year)
+    except ValueError:  # 29 February into a common year
+        return moment.replace(year=target_year, month=3, day=1)
+
+
+def preservation_end(reported_at: datetime, cfg: PolicyConfig) -> datetime:
+    """End of the 2258A(h) preservation period: one calendar year (a setting) after the report."""
+    return add_calendar_years(reported_at, cfg.preservation_years)
+
+
+def deadlines(esc: EscalationFacts, cfg: PolicyConfig) -> list[Deadline]:
+    """Every deadline of an escalation, in the order they fall due."""
+    dismissed = esc.status == DISMISSED
+    report_due = report_due_at(esc.knowledge_at, esc.priority, cfg)
+    window = due_soon_window(esc.priority, cfg)
+    result = [
+        Deadline(
+            kind=DeadlineKind.REPORT,
+            due_at=report_due,
+            soon_at=report_due - window,
+            met_at=esc.reported_at,
+            applicable=not dismissed,
+        )
+    ]
+    reported = esc.reported_at is not None and not dismissed
+    confirm_due = preservation_confirm_due_at(esc.reported_at, cfg) if esc.reported_at else None
+    confirmed = esc.preservation_confirmed_at
+    result.append(
+        Deadline(
+            kind=DeadlineKind.PRESERVATION_CONFIRM,
+            due_at=confirm_due,
+            soon_at=confirm_due - window if confirm_due else None,
+            # Confirming before the report was filed counts from the moment of the report.
+            met_at=max(confirmed, _utc(esc.reported_at)) if confirmed and esc.reported_at else None,
+            applicable=reported,
+        )
+    )
+    end = preservation_end(esc.reported_at, cfg) if esc.reported_at else None
+    result.append(
+        Deadline(
+            kind=DeadlineKind.PRESERVATION_END,
+            due_at=end,
+            soon_at=end - cfg.preservation_ending_soon if end else None,
+            # The decision at the end of the period is made by closing the escalation.
+            met_at=end if esc.status == CLOSED and end else None,
+            applicable=reported,
+        )
+    )
+    return result
+
+
+def next_deadline(esc: EscalationFacts, cfg: PolicyConfig) -> Deadline | None:
+    """The earliest deadline still to be met, or None when nothing is pending (closed, dismissed)."""
+    if esc.status in (CLOSED, DISMISSED):
+        return None
+    pending = [d for d in deadlines(esc, cfg) if d.applicable and d.met_at is None and d.due_at]
+    return min(pending, key=lambda d: d.due_at or datetime.max.replace(tzinfo=UTC), default=None)
+
+
+def escalation_state(esc: EscalationFacts, now: datetime, cfg: PolicyConfig) -> DeadlineState:
+    """One state for the whole escalation: that of its next deadline; met when nothing is pending."""
+    if esc.status == DISMISSED:
+        return DeadlineState.NOT_APPLICABLE
+    upcoming = next_deadline(esc, cfg)
+    if upcoming is None:
+        return DeadlineState.MET
+    return upcoming.state(now)
+
+
+def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> dict[str, datetime | None]:
+    """The derived, indexed columns the services write on every change."""
+    upcoming = next_deadline(esc, cfg)
+    return {
+        "report_due_at": report_due_at(esc.knowledge_at, esc.priority, cfg),
+        "preservation_confirm_due_at": (preservation_confirm_due_at(esc.reported_at, cfg) if esc.reported_at else None),
+        "preserve_until": preservation_end(esc.reported_at, cfg) if esc.reported_at else None,
+        "next_deadline_at": upcoming.due_at if upcoming else None,
+        "next_deadline_soon_at": upcoming.soon_at if upcoming else None,
+    }
+
+
+def time_left(due_at: datetime, now: datetime) -> timedelta:
+    """Signed time until `due_at` (negative once it has passed)."""
+    return _utc(due_at) - _utc(now)
+
+
+def humanize_delta(delta: timedelta) -> str:
+    """'3 h 12 min left' / '2 d 4 h overdue': short enough for a table cell at 3 a.m."""
+    seconds = int(delta.total_seconds())
+    suffix = "left" if seconds >= 0 else "overdue"
+    seconds = abs(seconds)
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes = rem // 60
+    parts: Sequence[str]
+    if days:
+        parts = [f"{days} d", f"{hours} h"]
+    elif hours:
+        parts = [f"{hours} h", f"{minutes} min"]
+    else:
+        parts = [f"{minutes} min"] if minutes else ["under 1 min"]
+    return f"{' '.join(parts)} {suffix}"
+
+
+def state_from_columns(
+    status: str, next_deadline_at: datetime | None, next_deadline_soon_at: datetime | None, now: datetime
+) -> DeadlineState:
+    """escalation_state() from the stored columns alone (what list pages and filters have). Agrees
+    with escalation_state() because the services store exactly what next_deadline() returns."""
+    if status == DISMISSED:
+        return DeadlineState.NOT_APPLICABLE
+    if status == CLOSED or next_deadline_at is None:
+        return DeadlineState.MET
+    return state_at(next_deadline_at, next_deadline_soon_at, now)

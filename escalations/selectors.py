@@ -1,0 +1,59 @@
+"""Read-side queries for the pages: each returns a queryset with what its page renders joined in,
+so a page costs the same few queries for 1 row or 10,000."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from .models import ACTIVE_STATUSES, AuditEvent, Escalation, Status
+from .policy import DeadlineState
+
+
+def escalations() -> QuerySet[Escalation]:
+    return Escalation.objects.select_related("assignee")
+
+
+def my_queue(user: Any) -> QuerySet[Escalation]:
+    """Active escalations assigned to `user`, the nearest deadline first."""
+    return (
+        escalations()
+        .filter(assignee=user, status__in=ACTIVE_STATUSES)
+        .order_by(F("next_deadline_at").asc(nulls_last=True), "pk")
+    )
+
+
+def deadline_state_q(state: str, now: datetime) -> Q:
+    """The rows whose policy.state_from_columns() is `state` at `now`, as an indexable condition."""
+    active = Q(status__in=ACTIVE_STATUSES, next_deadline_at__isnull=False)
+    if state == DeadlineState.OVERDUE:
+        return active & Q(next_deadline_at__lt=now)
+    if state == DeadlineState.DUE_SOON:
+        return active & Q(next_deadline_soon_at__lte=now, next_deadline_at__gte=now)
+    if state == DeadlineState.ON_TRACK:
+        return active & Q(next_deadline_soon_at__gt=now)
+    if state == DeadlineState.MET:
+        return Q(status=Status.CLOSED) | Q(status__in=ACTIVE_STATUSES, next_deadline_at__isnull=True)
+    if state == DeadlineState.NOT_APPLICABLE:
+        return Q(status=Status.DISMISSED)
+    raise ValueError(f"unknown deadline state {state!r}")
+
+
+def escalation_detail(pk: int) -> Escalation:
+    return Escalation.objects.select_related("assignee", "created_by", "preservation_confirmed_by").get(pk=pk)
+
+
+def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
+    return escalation.audit_events.select_related("actor").order_by("at", "pk")
+
+
+def same_reference(escalation: Escalation, limit: int = 20) -> list[Escalation]:
+    """Other escalations logged with the same platform reference (allowed, but worth a look)."""
+    return list(
+        Escalation.objects.filter(platform_reference=escalation.platform_reference)
+        .exclude(pk=escalation.pk)
+        .only("pk", "status", "knowledge_at")
+        .order_by("-knowledge_at")[:limit]
+    )

@@ -1,0 +1,378 @@
+"""Every change to an escalation: check the role, validate, write, record an AuditEvent, one
+transaction. Nothing else in the code writes an Escalation or an AuditEvent.
+
+Each function raises:
+- PermissionDenied when the actor's role does not allow the action;
+- ValidationError (a dict of field -> messages; "__all__" for the whole record) for bad input or a
+  transition the rules forbid; nothing is written;
+- StaleVersionError when `version` is not the escalation's current version (someone else saved
+  first); nothing is written;
+- Escalation.DoesNotExist for an unknown id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import policy, validation
+from .models import AuditAction, AuditEvent, Escalation, IncidentType, Priority, Status
+from .permissions import ROLES, Action, is_lead, require
+
+# A signed-in user (or, later, a service token's user); roles are checked by permissions.require.
+User = Any
+
+# Fields whose before/after each audit event records (derived deadlines included, so an auditor
+# sees when and why a deadline moved).
+AUDITED_FIELDS = (
+    "platform_reference",
+    "incident_type",
+    "priority",
+    "urgent_reason",
+    "knowledge_at",
+    "notes",
+    "reported_at",
+    "cybertipline_report_id",
+    "status",
+    "status_reason",
+    "preservation_confirmed_at",
+    "preservation_confirmed_by",
+    "preservation_location",
+    "assignee",
+    "report_due_at",
+    "preservation_confirm_due_at",
+    "preserve_until",
+)
+EDITABLE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
+
+
+class StaleVersionError(Exception):
+    """Someone saved the escalation after the actor loaded it. Carries the current record."""
+
+    def __init__(self, escalation: Escalation, last_event: AuditEvent | None):
+        self.escalation = escalation
+        self.last_event = last_event
+        who = "someone"
+        when = ""
+        if last_event is not None:
+            who = last_event.actor.get_username() if last_event.actor else "the system"
+            when = " at " + timezone.localtime(last_event.at).strftime("%Y-%m-%d %H:%M %Z")
+        self.message = (
+            f"{escalation.key} was changed by {who}{when} after you opened this page, so nothing was saved. "
+            "Your input is kept below: check the current record, then save again."
+        )
+        super().__init__(self.message)
+
+
+def _audit_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if hasattr(value, "get_username"):
+        return value.get_username()
+    return value
+
+
+def _snapshot(esc: Escalation) -> dict[str, Any]:
+    return {name: _audit_value(getattr(esc, name)) for name in AUDITED_FIELDS}
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {name: [before[name], after[name]] for name in AUDITED_FIELDS if before[name] != after[name]}
+
+
+def _apply_policy(esc: Escalation, cfg: policy.PolicyConfig) -> None:
+    for name, value in policy.stored_columns(esc, cfg).items():
+        setattr(esc, name, value)
+
+
+def _report_id_taken_error(report_id: str, exclude_pk: int | None) -> ValidationError | None:
+    others = Escalation.objects.filter(cybertipline_report_id=report_id)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    holder = others.first()
+    if holder is None:
+        return None
+    return ValidationError(
+        {"cybertipline_report_id": f"CyberTipline report ID {report_id} is already recorded on {holder.key}."}
+    )
+
+
+def _write_event(
+    esc: Escalation, actor: User, action: str, changes: dict[str, list[Any]], reason: str, now: datetime
+) -> None:
+    # Round-trip through the JSON encoder so what is stored is exactly what an export will show.
+    safe = DjangoJSONEncoder().encode(changes)
+    AuditEvent.objects.create(
+        escalation=esc,
+        actor=actor if getattr(actor, "pk", None) else None,
+        at=now,
+        action=action,
+        changes=json.loads(safe),
+        reason=reason,
+        version=esc.version,
+    )
+
+
+def _collect(errors: dict[str, list[str]], field: str, check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except ValidationError as exc:
+        errors.setdefault(field, []).extend(exc.messages)
+        return None
+
+
+def _validate_record(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, errors: dict[str, list[str]]) -> None:
+    """Checks on the whole record after a change, shared by create and edit."""
+    esc.platform_reference = (
+        _collect(
+            errors,
+            "platform_reference",
+            lambda: validation.clean_reference(esc.platform_reference, "Platform reference"),
+        )
+        or esc.platform_reference
+    )
+    if esc.incident_type not in IncidentType.values:
+        errors.setdefault("incident_type", []).append("Incident type: choose one of the CyberTipline's incident types.")
+    if esc.priority not in (Priority.STANDARD, Priority.URGENT):
+        errors.setdefault("priority", []).append("Priority must be standard or urgent.")
+    esc.urgent_reason = (
+        _collect(
+            errors,
+            "urgent_reason",
+            lambda: validation.clean_text(esc.urgent_reason, "Urgent reason", required=esc.priority == Priority.URGENT),
+        )
+        or ""
+    )
+    if esc.priority == Priority.URGENT and not esc.urgent_reason and "urgent_reason" in errors:
+        errors["urgent_reason"] = [
+            "Urgent reason is required for an urgent escalation: say why a child may be in imminent danger."
+        ]
+    if esc.priority == Priority.STANDARD:
+        esc.urgent_reason = ""
+    esc.notes = _collect(errors, "notes", lambda: validation.clean_text(esc.notes, "Notes", required=False)) or ""
+    _collect(errors, "knowledge_at", lambda: validation.check_knowledge_at(esc.knowledge_at, now, cfg))
+    if esc.reported_at and esc.knowledge_at and esc.reported_at < esc.knowledge_at:
+        errors.setdefault("knowledge_at", []).append(
+            "Knowledge obtained can't be after the report was sent; check both times."
+        )
+
+
+def _raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_with_event(
+    esc: Escalation, actor: User, action: str, before: dict[str, Any], reason: str, now: datetime
+) -> Escalation:
+    cfg = policy.PolicyConfig.from_settings()
+    _apply_policy(esc, cfg)
+    changes = _diff(before, _snapshot(esc))
+    esc.version += 1
+    esc.save()
+    _write_event(esc, actor, action, changes, reason, now)
+    return esc
+
+
+def _change(
+    actor: User,
+    action: Action,
+    escalation_id: int,
+    version: int | None,
+    audit_action: str,
+    mutate: Callable[[Escalation, datetime, policy.PolicyConfig], str],
+) -> Escalation:
+    """Lock the row, check the version, let `mutate` validate and set fields (it returns the reason
+    to record), recompute deadlines, save and write the audit event, all in one transaction."""
+    require(actor, action)
+    cfg = policy.PolicyConfig.from_settings()
+    now = timezone.now()
+    with transaction.atomic():
+        esc = Escalation.objects.select_for_update().select_related("assignee").get(pk=escalation_id)
+        if version is not None and esc.version != version:
+            last = esc.audit_events.select_related("actor").order_by("-at", "-pk").first()
+            raise StaleVersionError(esc, last)
+        before = _snapshot(esc)
+        reason = mutate(esc, now, cfg)
+        return _save_with_event(esc, actor, audit_action, before, reason, now)
+
+
+def create_escalation(*, actor: User, data: dict[str, Any]) -> Escalation:
+    """Log a new escalation. `data` holds the EDITABLE_FIELDS, plus `assignee` (a user, default the
+    actor). Times are aware datetimes."""
+    require(actor, Action.CREATE)
+    cfg = policy.PolicyConfig.from_settings()
+    now = timezone.now()
+    esc = Escalation(
+        created_by=actor,
+        status=Status.OPEN,
+        assignee=data.get("assignee") or actor,
+        **{name: data.get(name) for name in EDITABLE_FIELDS if name in data},
+    )
+    esc.priority = esc.priority or Priority.STANDARD
+    errors: dict[str, list[str]] = {}
+    _validate_record(esc, now, cfg, errors)
+    _raise_if(errors)
+    before = dict.fromkeys(AUDITED_FIELDS)
+    with transaction.atomic():
+        esc.version = 0  # _save_with_event bumps it to 1
+        return _save_with_event(esc, actor, AuditAction.CREATED, before, "", now)
+
+
+def edit_escalation(*, actor: User, escalation_id: int, version: int | None, data: dict[str, Any]) -> Escalation:
+    """Change the logged facts (EDITABLE_FIELDS present in `data`). Open escalations: moderators and
+    leads; reported ones: leads only (the report already cites these facts)."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status == Status.REPORTED and not is_lead(actor):
+            raise ValidationError(f"{esc.key} is already reported; only a lead can change its facts now.")
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it before editing.")
+        for name in EDITABLE_FIELDS:
+            if name in data:
+                setattr(esc, name, data[name])
+        errors: dict[str, list[str]] = {}
+        _validate_record(esc, now, cfg, errors)
+        _raise_if(errors)
+        return ""
+
+    return _change(actor, Action.EDIT, escalation_id, version, AuditAction.EDITED, mutate)
+
+
+def assign_escalation(*, actor: User, escalation_id: int, version: int | None, assignee: Any) -> Escalation:
+    """Give the escalation to a moderator or lead (or to nobody with assignee=None)."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if not esc.is_active:
+            raise ValidationError(
+                f"{esc.key} is {esc.get_status_display().lower()}; only active escalations are assigned."
+            )
+        if assignee is not None and not assignee.groups.filter(name__in=ROLES[:2]).exists():
+            raise ValidationError({"assignee": f"{assignee.get_username()} is not a moderator or lead."})
+        esc.assignee = assignee
+        return ""
+
+    return _change(actor, Action.ASSIGN, escalation_id, version, AuditAction.ASSIGNED, mutate)
+
+
+def record_report(
+    *, actor: User, escalation_id: int, version: int | None, reported_at: datetime | None, cybertipline_report_id: Any
+) -> Escalation:
+    """Record that the report was sent to NCMEC and the report ID it returned; the escalation becomes
+    `reported`. On a reported escalation this corrects the recorded values (audited)."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it to record a report.")
+        errors: dict[str, list[str]] = {}
+        report_id = _collect(
+            errors, "cybertipline_report_id", lambda: validation.clean_report_id(cybertipline_report_id)
+        )
+        _collect(errors, "reported_at", lambda: validation.check_reported_at(reported_at, esc.knowledge_at, now, cfg))
+        if report_id and not errors.get("cybertipline_report_id"):
+            taken = _report_id_taken_error(report_id, esc.pk)
+            if taken is not None:
+                errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
+        _raise_if(errors)
+        esc.reported_at = reported_at
+        esc.cybertipline_report_id = report_id
+        esc.status = Status.REPORTED
+        return ""
+
+    try:
+        return _change(actor, Action.RECORD_REPORT, escalation_id, version, AuditAction.REPORT_RECORDED, mutate)
+    except IntegrityError:
+        # Two people recorded the same report ID at the same moment: the unique index decided.
+        taken = _report_id_taken_error(validation.clean_report_id(cybertipline_report_id), escalation_id)
+        if taken is None:
+            raise
+        raise taken from None
+
+
+def confirm_preservation(
+    *, actor: User, escalation_id: int, version: int | None, preservation_location: str
+) -> Escalation:
+    """Confirm the reported content is preserved in the platform's evidence store, at
+    `preservation_location` (a reference into that store, never content). Now is the confirmation time."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(
+                f"{esc.key} is {esc.get_status_display().lower()}; reopen it to confirm preservation."
+            )
+        try:
+            location = validation.clean_reference(preservation_location, "Preservation location")
+        except ValidationError as exc:
+            raise ValidationError({"preservation_location": exc.messages}) from None
+        esc.preservation_location = location
+        esc.preservation_confirmed_at = now
+        esc.preservation_confirmed_by = actor
+        return ""
+
+    return _change(
+        actor, Action.CONFIRM_PRESERVATION, escalation_id, version, AuditAction.PRESERVATION_CONFIRMED, mutate
+    )
+
+
+def _clean_reason(reason: str | None) -> str:
+    try:
+        return validation.clean_text(reason, "Reason", required=True)
+    except ValidationError as exc:
+        raise ValidationError({"reason": exc.messages}) from None
+
+
+def dismiss_escalation(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
+    """A lead decides an open escalation is not reportable; the reason is required and audited."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status != Status.OPEN:
+            raise ValidationError(
+                f"Only open escalations can be dismissed; {esc.key} is {esc.get_status_display().lower()}."
+            )
+        esc.status_reason = _clean_reason(reason)
+        esc.status = Status.DISMISSED
+        return esc.status_reason
+
+    return _change(actor, Action.DISMISS, escalation_id, version, AuditAction.DISMISSED, mutate)
+
+
+def close_escalation(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
+    """A lead closes a reported escalation once its preservation period has ended."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status != Status.REPORTED:
+            raise ValidationError(
+                f"Only reported escalations can be closed; {esc.key} is {esc.get_status_display().lower()}."
+            )
+        if esc.preserve_until is None or now < esc.preserve_until:
+            until = timezone.localtime(esc.preserve_until).strftime("%Y-%m-%d %H:%M %Z") if esc.preserve_until else "?"
+            raise ValidationError(
+                f"{esc.key} can't be closed before its preservation period ends on {until} "
+                "(18 U.S.C. 2258A(h): one year after the report)."
+            )
+        esc.status_reason = _clean_reason(reason)
+        esc.status = Status.CLOSED
+        return esc.status_reason
+
+    return _change(actor, Action.CLOSE, escalation_id, version, AuditAction.CLOSED, mutate)
+
+
+def reopen_escalation(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
+    """A lead reopens a closed or dismissed escalation; it returns to `reported` if a report was
+    recorded, else to `open`, and its deadlines apply again."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status not in (Status.CLOSED, Status.DISMISSED):
+            raise ValidationError(f"{esc.key} is already active ({esc.get_status_display().lower()}).")
+        esc.status_reason = _clean_reason(reason)
+        esc.status = Status.REPORTED if esc.reported_at else Status.OPEN
+        return esc.status_reason
+
+    return _change(actor, Action.REOPEN, escalation_id, version, AuditAction.REOPENED, mutate)

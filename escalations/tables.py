@@ -1,0 +1,71 @@
+"""django-tables2 tables. Sorting is offered only on indexed columns, and pages use LazyPaginator so
+no page runs COUNT(*) over the whole table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_tables2 as tables
+from django.utils import timezone
+from django.utils.html import format_html
+
+from . import policy
+from .models import Escalation
+
+DATETIME_FORMAT = "Y-m-d H:i T"
+
+
+def state_badge(state: policy.DeadlineState) -> str:
+    return format_html('<span class="badge badge-{}">{}</span>', state.value, state.label)
+
+
+class EscalationTable(tables.Table):
+    key = tables.Column(verbose_name="Key", accessor="pk", linkify=("escalations:detail", {"pk": tables.A("pk")}))
+    priority = tables.Column(orderable=False)
+    incident_type = tables.Column(orderable=False, verbose_name="Incident type")
+    status = tables.Column()
+    assignee = tables.Column(orderable=False, default="—")
+    knowledge_at = tables.DateTimeColumn(format=DATETIME_FORMAT, verbose_name="Knowledge obtained")
+    next_deadline_at = tables.DateTimeColumn(format=DATETIME_FORMAT, verbose_name="Next deadline", default="—")
+    time_left = tables.Column(empty_values=(), orderable=False, verbose_name="Time left")
+    state = tables.Column(empty_values=(), orderable=False, verbose_name="State")
+
+    class Meta:
+        model = Escalation
+        fields = ("key", "priority", "incident_type", "status", "assignee", "knowledge_at", "next_deadline_at")
+        sequence = (
+            "key",
+            "state",
+            "time_left",
+            "next_deadline_at",
+            "priority",
+            "incident_type",
+            "status",
+            "assignee",
+            "knowledge_at",
+        )
+        attrs = {"class": "table"}
+        empty_text = "No escalations match."
+        row_attrs = {"data-key": lambda record: record.key}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.now = timezone.now()
+
+    def render_key(self, record: Escalation) -> str:
+        return record.key
+
+    def render_priority(self, record: Escalation) -> str:
+        if record.priority == "urgent":
+            return format_html('<span class="badge badge-urgent">Urgent</span>')
+        return "Standard"
+
+    def render_time_left(self, record: Escalation) -> str:
+        if record.next_deadline_at is None or not record.is_active:
+            return "—"
+        return policy.humanize_delta(policy.time_left(record.next_deadline_at, self.now))
+
+    def render_state(self, record: Escalation) -> str:
+        return state_badge(
+            policy.state_from_columns(record.status, record.next_deadline_at, record.next_deadline_soon_at, self.now)
+        )

@@ -1,0 +1,87 @@
+"""Rendering helpers: references as inert text or plain links, audit values in the viewer's zone."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from escalations import policy
+from escalations.models import Escalation, IncidentType, Priority, Status
+
+register = template.Library()
+
+_HTTP_URL = re.compile(r"^https?://[^\s<>\"']+$", re.IGNORECASE)
+_DATETIME_FIELDS = {
+    "knowledge_at",
+    "reported_at",
+    "preservation_confirmed_at",
+    "report_due_at",
+    "preservation_confirm_due_at",
+    "preserve_until",
+}
+_CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "incident_type": dict(IncidentType.choices),
+    "priority": dict(Priority.choices),
+    "status": dict(Status.choices),
+}
+FIELD_LABELS = {
+    "platform_reference": "Platform reference",
+    "incident_type": "Incident type",
+    "priority": "Priority",
+    "urgent_reason": "Urgent reason",
+    "knowledge_at": "Knowledge obtained",
+    "notes": "Notes",
+    "reported_at": "Reported at",
+    "cybertipline_report_id": "CyberTipline report ID",
+    "status": "Status",
+    "status_reason": "Status reason",
+    "preservation_confirmed_at": "Preservation confirmed at",
+    "preservation_confirmed_by": "Preservation confirmed by",
+    "preservation_location": "Preservation location",
+    "assignee": "Assignee",
+    "report_due_at": "Report target",
+    "preservation_confirm_due_at": "Preservation confirmation due",
+    "preserve_until": "Preserve until",
+}
+
+
+@register.filter
+def reference(value: str) -> SafeString:
+    """A platform reference: an http(s) link that leaks no referrer, or inert text. Never an image,
+    never fetched by the server."""
+    if value and _HTTP_URL.match(value):
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" referrerpolicy="no-referrer" target="_blank">{}</a>', value, value
+        )
+    return format_html("<code>{}</code>", value)
+
+
+@register.filter
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+@register.simple_tag
+def audit_value(field: str, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if field in _DATETIME_FIELDS and isinstance(value, str):
+        try:
+            return timezone.localtime(datetime.fromisoformat(value)).strftime("%Y-%m-%d %H:%M %Z")
+        except ValueError:
+            return value
+    return _CHOICE_LABELS.get(field, {}).get(value, str(value))
+
+
+@register.simple_tag
+def escalation_state_badge(escalation: Escalation) -> SafeString:
+    state = policy.state_from_columns(
+        escalation.status, escalation.next_deadline_at, escalation.next_deadline_soon_at, timezone.now()
+    )
+    return format_html('<span class="badge badge-{}">{}</span>', state.value, state.label)

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "escalations"
+urlpatterns = [
+    path("", views.EscalationListView.as_view(), name="list"),
+    path("mine/", views.MyQueueView.as_view(), name="mine"),
+    path("new/", views.EscalationCreateView.as_view(), name="create"),
+    path("<int:pk>/", views.EscalationDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", views.EscalationEditView.as_view(), name="edit"),
+    path("<int:pk>/report/", views.RecordReportView.as_view(), name="report"),
+    path("<int:pk>/preservation/", views.PreservationView.as_view(), name="preservation"),
+    path("<int:pk>/assign/", views.AssignView.as_view(), name="assign"),
+    path("<int:pk>/dismiss/", views.DismissView.as_view(), name="dismiss"),
+    path("<int:pk>/close/", views.CloseView.as_view(), name="close"),
+    path("<int:pk>/reopen/", views.ReopenView.as_view(), name="reopen"),
+]

@@ -1,0 +1,109 @@
+"""Rules for what people type. Each check names the field and the rule in its message, so a
+moderator can fix the input at once; services call these, forms show the messages on the field."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .policy import PolicyConfig
+
+REFERENCE_MAX_LENGTH = 2048
+REASON_MAX_LENGTH = 4000
+REPORT_ID_MAX_DIGITS = 19  # NCMEC's report ID is a long integer
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+
+_DATA_URI = re.compile(r"(?i)\bdata:[a-z0-9.+-]*/?[a-z0-9.+-]*[;,]")
+# A run this long of base64 characters is encoded content, not an ID: real IDs and URLs are shorter
+# or broken up by separators. A 1x1 PNG is already about 90 characters.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}")
+
+
+def _has_control_characters(value: str, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in value)
+
+
+def clean_reference(value: str | None, label: str, *, required: bool = True) -> str:
+    """A reference into the platform (content, account, ticket, evidence store): text only."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ValidationError(f"{label} is required: enter the platform's ID or internal URL.")
+        return value
+    if len(value) > REFERENCE_MAX_LENGTH:
+        raise ValidationError(
+            f"{label} is too long: at most {REFERENCE_MAX_LENGTH} characters (this one has {len(value)})."
+        )
+    if _has_control_characters(value):
+        raise ValidationError(f"{label} contains control or invisible characters; type it on one line as plain text.")
+    if _DATA_URI.search(value):
+        raise ValidationError(
+            f"{label} contains a data: URI, which is file content. Enter only the platform's ID or "
+            "internal URL; never paste the material itself."
+        )
+    if _BASE64_RUN.search(value):
+        raise ValidationError(
+            f"{label} contains a long encoded blob (base64), which looks like file content. Enter only the "
+            "platform's ID or internal URL; never paste the material itself."
+        )
+    return value
+
+
+def clean_text(value: str | None, label: str, *, required: bool, max_length: int = REASON_MAX_LENGTH) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationError(f"{label} is required.")
+    if len(value) > max_length:
+        raise ValidationError(f"{label} is too long: at most {max_length} characters (this one has {len(value)}).")
+    if _has_control_characters(value, allow_newlines=True):
+        raise ValidationError(f"{label} contains control or invisible characters; remove them.")
+    if _DATA_URI.search(value) or _BASE64_RUN.search(value):
+        raise ValidationError(f"{label} looks like it contains file content; describe it in words instead.")
+    return value
+
+
+def _shown(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def check_knowledge_at(knowledge_at: datetime | None, now: datetime, cfg: PolicyConfig) -> None:
+    if knowledge_at is None:
+        raise ValidationError("Knowledge obtained is required: when did the platform first know?")
+    if knowledge_at > now + cfg.clock_skew:
+        raise ValidationError(
+            f"Knowledge obtained can't be in the future (it is now {_shown(now)}). Check the date and the "
+            "time zone in your profile."
+        )
+    if knowledge_at < EARLIEST_PLAUSIBLE:
+        raise ValidationError("Knowledge obtained is before the year 2000; check the year.")
+
+
+def check_reported_at(reported_at: datetime | None, knowledge_at: datetime, now: datetime, cfg: PolicyConfig) -> None:
+    if reported_at is None:
+        raise ValidationError("Reported at is required: when was the report sent to NCMEC?")
+    if reported_at > now + cfg.clock_skew:
+        raise ValidationError(f"Reported at can't be in the future (it is now {_shown(now)}).")
+    if reported_at < knowledge_at:
+        raise ValidationError(
+            f"Reported at can't be before knowledge was obtained ({_shown(knowledge_at)}). Check both times."
+        )
+
+
+def clean_report_id(value: str | int | None) -> str:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise ValidationError("CyberTipline report ID is required: the number NCMEC returned.")
+    if not text.isascii() or not text.isdigit():
+        raise ValidationError("CyberTipline report ID must be digits only (for example 4564654), no letters or spaces.")
+    if len(text) > REPORT_ID_MAX_DIGITS:
+        raise ValidationError(f"CyberTipline report ID is too long: at most {REPORT_ID_MAX_DIGITS} digits.")
+    # NCMEC's ID is a number: "0045" and "45" are the same report, so store the canonical digits.
+    canonical = str(int(text))
+    if canonical == "0":
+        raise ValidationError("CyberTipline report ID can't be 0; enter the number NCMEC returned.")
+    return canonical

@@ -1,0 +1,323 @@
+"""Thin views: check the role, hand the input to a service, show the outcome. No rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import FormView, TemplateView
+from django_filters.views import FilterView
+from django_tables2 import LazyPaginator, SingleTableMixin
+
+from . import policy, selectors, services
+from .filters import EscalationFilter
+from .forms import (
+    AssignForm,
+    EditEscalationForm,
+    EscalationForm,
+    PreservationForm,
+    ProfileForm,
+    ReasonForm,
+    RecordReportForm,
+    initial_from,
+)
+from .models import Escalation, Status, UserProfile
+from .permissions import Action, can, require
+from .tables import EscalationTable
+
+PAGE_SIZE = 50
+
+
+class RoleRequiredMixin:
+    """Refuse (403) before anything else when the user's roles do not allow `action`."""
+
+    action: Action = Action.VIEW
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        require(request.user, self.action)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+def add_service_errors(form: Form, error: ValidationError) -> None:
+    """Put a service's messages on the fields they name, the rest above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+class MyQueueView(RoleRequiredMixin, SingleTableMixin, TemplateView):
+    template_name = "escalations/queue.html"
+    table_class = EscalationTable
+    paginator_class = LazyPaginator
+    table_pagination = {"per_page": PAGE_SIZE}
+
+    def get_table_data(self) -> QuerySet[Escalation]:
+        return selectors.my_queue(self.request.user)
+
+
+class EscalationListView(RoleRequiredMixin, SingleTableMixin, FilterView):
+    template_name = "escalations/list.html"
+    table_class = EscalationTable
+    filterset_class = EscalationFilter
+    paginator_class = LazyPaginator
+    table_pagination = {"per_page": PAGE_SIZE}
+
+    def get_queryset(self) -> QuerySet[Escalation]:
+        return selectors.escalations().order_by("-knowledge_at", "-pk")
+
+
+class EscalationCreateView(RoleRequiredMixin, FormView):
+    action = Action.CREATE
+    form_class = EscalationForm
+    template_name = "escalations/form.html"
+    extra_context = {"title": "Log an escalation", "submit_label": "Log escalation"}
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"knowledge_at": timezone.localtime().replace(second=0, microsecond=0)}
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        try:
+            escalation = services.create_escalation(actor=self.request.user, data=form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{escalation.key} logged. Report target: see the deadlines below.")
+        warn_same_reference(self.request, escalation)
+        return HttpResponseRedirect(reverse("escalations:detail", args=[escalation.pk]))
+
+
+def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
+    others = selectors.same_reference(escalation, limit=5)
+    if others:
+        keys = ", ".join(other.key for other in others)
+        messages.warning(
+            request,
+            f"The same platform reference is on {keys}. Logging it again is allowed; "
+            "check whether it is the same incident.",
+        )
+
+
+class EscalationDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "escalations/detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        escalation = get_escalation(kwargs["pk"])
+        now = timezone.now()
+        cfg = policy.PolicyConfig.from_settings()
+        user = self.request.user
+        deadlines = [
+            {
+                "deadline": d,
+                "state": d.state(now),
+                "time_left": policy.humanize_delta(policy.time_left(d.due_at, now)) if d.due_at else "",
+            }
+            for d in policy.deadlines(escalation, cfg)
+        ]
+        active = escalation.is_active
+        context.update(
+            escalation=escalation,
+            deadlines=deadlines,
+            state=policy.escalation_state(escalation, now, cfg),
+            events=selectors.timeline(escalation),
+            same_reference=selectors.same_reference(escalation),
+            actions={
+                "edit": can(user, Action.EDIT) and active,
+                "report": can(user, Action.RECORD_REPORT) and active,
+                "preservation": can(user, Action.CONFIRM_PRESERVATION) and active,
+                "assign": can(user, Action.ASSIGN) and active,
+                "dismiss": can(user, Action.DISMISS) and escalation.status == Status.OPEN,
+                "close": can(user, Action.CLOSE) and escalation.status == Status.REPORTED,
+                "reopen": can(user, Action.REOPEN) and not active,
+            },
+        )
+        return context
+
+
+def get_escalation(pk: int) -> Escalation:
+    try:
+        return selectors.escalation_detail(pk)
+    except Escalation.DoesNotExist:
+        raise Http404("No escalation with that number.") from None
+
+
+class EscalationActionView(RoleRequiredMixin, FormView):
+    """One form that changes one escalation through one service call."""
+
+    template_name = "escalations/action.html"
+    title = ""
+    submit_label = "Save"
+    intro = ""
+    initial_fields: tuple[str, ...] = ()
+    success_message = "{key} saved."
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        require(request.user, self.action)
+        self.escalation = get_escalation(kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self) -> dict[str, Any]:
+        return initial_from(self.escalation, self.initial_fields)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(escalation=self.escalation, title=self.title, submit_label=self.submit_label, intro=self.intro)
+        return context
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        raise NotImplementedError
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        try:
+            escalation = self.perform(form.cleaned_data)
+        except services.StaleVersionError as exc:
+            form.add_error(None, exc.message)
+            # Keep what the user typed, but base the next attempt on the version they now see.
+            data = form.data.copy()  # type: ignore[attr-defined]
+            data["version"] = str(exc.escalation.version)
+            form.data = data
+            self.escalation = exc.escalation
+            return self.form_invalid(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message.format(key=escalation.key))
+        return HttpResponseRedirect(reverse("escalations:detail", args=[escalation.pk]))
+
+    def _call(self, service: Any, form_data: dict[str, Any], **fields: Any) -> Escalation:
+        result: Escalation = service(
+            actor=self.request.user, escalation_id=self.escalation.pk, version=form_data["version"], **fields
+        )
+        return result
+
+
+class EscalationEditView(EscalationActionView):
+    action = Action.EDIT
+    form_class = EditEscalationForm
+    template_name = "escalations/form.html"
+    title = "Edit escalation"
+    submit_label = "Save changes"
+    initial_fields = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
+    success_message = "{key} updated."
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        fields = {name: data[name] for name in self.initial_fields}
+        escalation = self._call(services.edit_escalation, data, data=fields)
+        warn_same_reference(self.request, escalation)
+        return escalation
+
+
+class RecordReportView(EscalationActionView):
+    action = Action.RECORD_REPORT
+    form_class = RecordReportForm
+    title = "Record the CyberTipline report"
+    submit_label = "Record report"
+    intro = "Enter when the report was sent to NCMEC and the report ID NCMEC returned."
+    initial_fields = ("reported_at", "cybertipline_report_id")
+    success_message = "{key}: report recorded. Next: confirm the content is preserved."
+
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        if initial.get("reported_at") is None:
+            initial["reported_at"] = timezone.localtime().replace(second=0, microsecond=0)
+        return initial
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(
+            services.record_report,
+            data,
+            reported_at=data["reported_at"],
+            cybertipline_report_id=data["cybertipline_report_id"],
+        )
+
+
+class PreservationView(EscalationActionView):
+    action = Action.CONFIRM_PRESERVATION
+    form_class = PreservationForm
+    title = "Confirm preservation"
+    submit_label = "Confirm preserved now"
+    intro = (
+        "Confirm that the reported content is preserved in the platform's evidence store. Enter where it is "
+        "kept (a reference, never the content). The time of confirmation is now."
+    )
+    initial_fields = ("preservation_location",)
+    success_message = "{key}: preservation confirmed."
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(services.confirm_preservation, data, preservation_location=data["preservation_location"])
+
+
+class AssignView(EscalationActionView):
+    action = Action.ASSIGN
+    form_class = AssignForm
+    title = "Assign"
+    submit_label = "Assign"
+    initial_fields = ("assignee",)
+    success_message = "{key} assigned."
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(services.assign_escalation, data, assignee=data["assignee"])
+
+
+class ReasonActionView(EscalationActionView):
+    form_class = ReasonForm
+    service: Any = None
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"version": self.escalation.version}
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(type(self).service, data, reason=data["reason"])
+
+
+class DismissView(ReasonActionView):
+    action = Action.DISMISS
+    service = staticmethod(services.dismiss_escalation)
+    title = "Dismiss"
+    submit_label = "Dismiss escalation"
+    intro = "Dismiss only when review shows there is nothing to report. The reason is kept in the audit trail."
+    success_message = "{key} dismissed."
+
+
+class CloseView(ReasonActionView):
+    action = Action.CLOSE
+    service = staticmethod(services.close_escalation)
+    title = "Close"
+    submit_label = "Close escalation"
+    intro = "Close once the preservation period has ended and no law-enforcement request is open."
+    success_message = "{key} closed."
+
+
+class ReopenView(ReasonActionView):
+    action = Action.REOPEN
+    service = staticmethod(services.reopen_escalation)
+    title = "Reopen"
+    submit_label = "Reopen escalation"
+    intro = "Reopening makes the escalation's deadlines apply again."
+    success_message = "{key} reopened."
+
+
+class ProfileView(FormView):
+    """Any signed-in person may set their own time zone, role or not."""
+
+    template_name = "registration/profile.html"
+    form_class = ProfileForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        user: Any = self.request.user
+        kwargs["instance"] = UserProfile.objects.filter(user=user).first() or UserProfile(user=user)
+        return kwargs
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        form.save()  # type: ignore[attr-defined]
+        messages.success(self.request, "Profile saved.")
+        return HttpResponseRedirect(reverse("profile"))

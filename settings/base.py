@@ -1,0 +1,139 @@
+"""Settings shared by every environment. Environment variables pick the database and the broker.
+
+Deadline numbers cite ../shared/DOMAIN.md; a platform's counsel may change each one through the
+environment without touching code.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_tables2",
+    "django_filters",
+    "escalations",
+]
+
+MIDDLEWARE = [
+    # First, so that no view, session or CSRF code ever sees a request that carries a file.
+    "escalations.middleware.RejectFileUploadsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "escalations.middleware.UserTimezoneMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Login on every page: views opt out explicitly (sign-in itself), never in.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "settings.urls"
+WSGI_APPLICATION = "settings.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "escalations.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# SQLite by default (a fresh laptop has no server); PostgreSQL in production through DATABASE_URL.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions, WAL and a busy timeout keep the web process and the worker from
+    # failing each other with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "escalations:mine"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+# The database holds UTC; each person sees times in the zone of their profile.
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# This product stores no media, ever: there is deliberately no MEDIA_ROOT or MEDIA_URL, and
+# uploads are refused before any view runs (escalations.middleware).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
+
+DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+
+# --- Deadline policy (escalations/policy.py reads these; DOMAIN.md gives their sources) ---
+# DOMAIN.md "When to report": no statutory hour count; internal targets set by the platform.
+REPORT_TARGET_HOURS = env.float("REPORT_TARGET_HOURS", default=24)
+URGENT_REPORT_TARGET_HOURS = env.float("URGENT_REPORT_TARGET_HOURS", default=1)
+# DOMAIN.md "Preservation, 2258A(h)": one calendar year after the report (REPORT Act, 2024).
+PRESERVATION_YEARS = env.int("PRESERVATION_YEARS", default=1)
+# Internal control: preservation confirmed within this many hours of the report.
+PRESERVATION_CONFIRM_HOURS = env.float("PRESERVATION_CONFIRM_HOURS", default=24)
+# A deadline is "due soon" within this window (standard / urgent escalations).
+DUE_SOON_HOURS = env.float("DUE_SOON_HOURS", default=4)
+URGENT_DUE_SOON_MINUTES = env.float("URGENT_DUE_SOON_MINUTES", default=15)
+# Clock skew tolerated on times that people type ("knowledge obtained in the future" is refused).
+CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
+
+# --- Celery: state lives in rows; the broker only carries ticks. ---
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_FOLDER = VAR_DIR / "broker"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,10 @@
+"""Local development: `make run`. SQLite and the filesystem broker in var/, mail to the console."""
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR
+
+DEBUG = True
+VAR_DIR.mkdir(exist_ok=True)
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Demo accounts (seeddemo) are only ever created under these settings.
+DEMO_ACCOUNTS_ALLOWED = True

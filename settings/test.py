@@ -1,0 +1,11 @@
+"""Test settings: fast hashing, in-memory mail; DATABASE_URL may still point at PostgreSQL."""
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR
+
+VAR_DIR.mkdir(exist_ok=True)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in prod
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+CELERY_TASK_ALWAYS_EAGER = True
+DEMO_ACCOUNTS_ALLOWED = True

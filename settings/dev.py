@@ -8,3 +8,6 @@ VAR_DIR.mkdir(exist_ok=True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Demo accounts (seeddemo) are only ever created under these settings.
 DEMO_ACCOUNTS_ALLOWED = True
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

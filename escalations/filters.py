@@ -9,11 +9,20 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django_filters.widgets import DateRangeWidget
 
 from .models import KEY_PREFIX, Escalation, IncidentType, Priority, Status
 from .permissions import LEAD, MODERATOR
 from .policy import STATE_LABELS
 from .selectors import deadline_state_q
+from .validation import REPORT_ID_MAX_DIGITS
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= REPORT_ID_MAX_DIGITS
+
+
+ANY = "Any"
 
 
 def _assignable_users(request: Any) -> QuerySet[Any]:
@@ -24,15 +33,22 @@ class EscalationFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Find", method="filter_q", help_text="ESC key, CyberTipline report ID or exact platform reference"
     )
-    status = django_filters.ChoiceFilter(choices=Status.choices)
-    priority = django_filters.ChoiceFilter(choices=Priority.choices)
-    incident_type = django_filters.ChoiceFilter(choices=IncidentType.choices, label="Incident type")
-    assignee = django_filters.ModelChoiceFilter(queryset=_assignable_users)
+    status = django_filters.ChoiceFilter(choices=Status.choices, empty_label=ANY)
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label=ANY)
+    incident_type = django_filters.ChoiceFilter(choices=IncidentType.choices, label="Incident type", empty_label=ANY)
+    assignee = django_filters.ModelChoiceFilter(queryset=_assignable_users, empty_label=ANY)
     deadline_state = django_filters.ChoiceFilter(
-        label="Deadline state", choices=[(s.value, label) for s, label in STATE_LABELS.items()], method="filter_state"
+        label="Deadline state",
+        choices=[(s.value, label) for s, label in STATE_LABELS.items()],
+        method="filter_state",
+        empty_label=ANY,
     )
-    knowledge_at = django_filters.DateFromToRangeFilter(label="Knowledge obtained (from to)")
-    reported_at = django_filters.DateFromToRangeFilter(label="Reported (from to)")
+    knowledge_at = django_filters.DateFromToRangeFilter(
+        label="Knowledge obtained (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
+    )
+    reported_at = django_filters.DateFromToRangeFilter(
+        label="Reported (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
+    )
 
     class Meta:
         model = Escalation
@@ -56,8 +72,11 @@ class EscalationFilter(django_filters.FilterSet):
             return queryset
         condition = Q(platform_reference=value)
         upper = value.upper()
-        if upper.startswith(KEY_PREFIX) and upper[len(KEY_PREFIX) :].isdigit():
-            condition |= Q(pk=int(upper[len(KEY_PREFIX) :]))
-        if value.isdigit():
+        # ASCII digits of a bounded length only: int() refuses over 4,300 digits (a 500 otherwise),
+        # and no key or report ID is longer than REPORT_ID_MAX_DIGITS.
+        number = upper[len(KEY_PREFIX) :]
+        if upper.startswith(KEY_PREFIX) and _is_number(number):
+            condition |= Q(pk=int(number))
+        if _is_number(value):
             condition |= Q(cybertipline_report_id=str(int(value)))
         return queryset.filter(condition)

@@ -39,7 +39,10 @@ class EscalationForm(forms.Form):
         help_text="The platform's own content, account or ticket ID, or an internal URL. Never the content itself.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    incident_type = forms.ChoiceField(label="Incident type", choices=IncidentType.choices)
+    # A blank first choice: a hurried moderator must pick the type, not inherit the first one.
+    incident_type = forms.ChoiceField(
+        label="Incident type", choices=[("", "Choose the CyberTipline incident type…"), *IncidentType.choices]
+    )
     priority = forms.ChoiceField(
         label="Priority",
         choices=Priority.choices,

@@ -24,10 +24,9 @@ class RejectFileUploadsMiddleware:
         content_type = request.META.get("CONTENT_TYPE", "").lower().strip()
         if content_type.startswith(REFUSED_CONTENT_TYPES):
             body = render_to_string("file_refused.html", {"content_type": content_type.split(";")[0]})
-            response = HttpResponse(body, status=400)
-            # Tell clients not to retry the same upload on a kept-alive connection.
-            response["Connection"] = "close"
-            return response
+            # No Connection header: it is hop-by-hop, which PEP 3333 forbids an application to set
+            # (runserver's wsgiref asserts on it and answered 500); the server drains the unread body.
+            return HttpResponse(body, status=400)
         return self.get_response(request)
 
 

@@ -68,6 +68,9 @@ class PolicyConfig:
     urgent_due_soon: timedelta = timedelta(minutes=15)
     preservation_ending_soon: timedelta = timedelta(days=30)
     clock_skew: timedelta = timedelta(minutes=5)
+    report_overdue_repeat: timedelta = timedelta(hours=4)
+    preservation_ending_offsets: tuple[timedelta, ...] = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
+    preservation_ended_repeat: timedelta = timedelta(hours=24)
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:
@@ -81,17 +84,25 @@ class PolicyConfig:
             due_soon=timedelta(hours=settings.DUE_SOON_HOURS),
             urgent_due_soon=timedelta(minutes=settings.URGENT_DUE_SOON_MINUTES),
             clock_skew=timedelta(minutes=settings.CLOCK_SKEW_MINUTES),
+            report_overdue_repeat=timedelta(hours=settings.REPORT_OVERDUE_REPEAT_HOURS),
+            preservation_ending_offsets=tuple(timedelta(days=d) for d in settings.PRESERVATION_ENDING_REMINDER_DAYS),
+            preservation_ended_repeat=timedelta(hours=settings.PRESERVATION_ENDED_REPEAT_HOURS),
         )
 
 
 class EscalationFacts(Protocol):
     """What the rules read from an escalation; the model satisfies it, and so does a test double."""
 
-    priority: str
-    status: str
-    knowledge_at: datetime
-    reported_at: datetime | None
-    preservation_confirmed_at: datetime | None
+    @property
+    def priority(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def knowledge_at(self) -> datetime: ...
+    @property
+    def reported_at(self) -> datetime | None: ...
+    @property
+    def preservation_confirmed_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class Deadline:
 def state_at(due_at: datetime, soon_at: datetime | None, now: datetime) -> DeadlineState:
     """State of an unmet deadline at `now`. Exactly at `due_at` it is still due soon, not overdue:
     a report filed at its target counts as within it."""
+    now = _utc(now)
     if now > due_at:
         return DeadlineState.OVERDUE
     if soon_at is not None and now >= soon_at:
@@ -193,7 +205,7 @@ def deadlines(esc: EscalationFacts, cfg: PolicyConfig) -> list[Deadline]:
             due_at=confirm_due,
             soon_at=confirm_due - window if confirm_due else None,
             # Confirming before the report was filed counts from the moment of the report.
-            met_at=max(confirmed, _utc(esc.reported_at)) if confirmed and esc.reported_at else None,
+            met_at=max(_utc(confirmed), _utc(esc.reported_at)) if confirmed and esc.reported_at else None,
             applicable=reported,
         )
     )
@@ -248,9 +260,9 @@ def time_left(due_at: datetime, now: datetime) -> timedelta:
 
 def humanize_delta(delta: timedelta) -> str:
     """'3 h 12 min left' / '2 d 4 h overdue': short enough for a table cell at 3 a.m."""
-    seconds = int(delta.total_seconds())
-    suffix = "left" if seconds >= 0 else "overdue"
-    seconds = abs(seconds)
+    # The sign decides the word: half a second past the target is overdue (as its state says), not "left".
+    suffix = "left" if delta >= timedelta(0) else "overdue"
+    seconds = abs(delta) // timedelta(seconds=1)
     days, rem = divmod(seconds, 86400)
     hours, rem = divmod(rem, 3600)
     minutes = rem // 60
@@ -274,3 +286,111 @@ def state_from_columns(
     if status == CLOSED or next_deadline_at is None:
         return DeadlineState.MET
     return state_at(next_deadline_at, next_deadline_soon_at, now)
+
+
+# --- Reminders ---------------------------------------------------------------------------------
+
+
+class ReminderKind(enum.StrEnum):
+    REPORT_DUE_SOON = "report_due_soon"
+    REPORT_OVERDUE = "report_overdue"
+    PRESERVATION_UNCONFIRMED = "preservation_unconfirmed"
+    PRESERVATION_ENDING = "preservation_ending"
+    PRESERVATION_ENDED = "preservation_ended"
+
+
+REMINDER_LABELS = {
+    ReminderKind.REPORT_DUE_SOON: "Report due soon",
+    ReminderKind.REPORT_OVERDUE: "Report overdue",
+    ReminderKind.PRESERVATION_UNCONFIRMED: "Preservation not confirmed",
+    ReminderKind.PRESERVATION_ENDING: "Preservation period ending",
+    ReminderKind.PRESERVATION_ENDED: "Preservation period ended: close or extend",
+}
+
+# Who hears of each kind besides the assignee (or the creator while nobody is assigned).
+REMINDER_KINDS_FOR_LEADS = frozenset(
+    {
+        ReminderKind.REPORT_OVERDUE,
+        ReminderKind.PRESERVATION_UNCONFIRMED,
+        ReminderKind.PRESERVATION_ENDING,
+        ReminderKind.PRESERVATION_ENDED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ReminderSpec:
+    """A reminder of `kind` first due at `first_at`, then every `repeat` (if set) while it applies."""
+
+    kind: ReminderKind
+    first_at: datetime
+    repeat: timedelta | None = None
+
+    def latest_at_or_before(self, now: datetime) -> datetime | None:
+        if now < self.first_at:
+            return None
+        if self.repeat is None:
+            return self.first_at
+        periods = (now - self.first_at) // self.repeat
+        return self.first_at + periods * self.repeat
+
+    def first_after(self, now: datetime) -> datetime | None:
+        if now < self.first_at:
+            return self.first_at
+        if self.repeat is None:
+            return None
+        periods = (now - self.first_at) // self.repeat + 1
+        return self.first_at + periods * self.repeat
+
+
+def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]:
+    """Every reminder the escalation's current state calls for; a change of state (the report
+    recorded, preservation confirmed, the escalation closed) changes the plan."""
+    if esc.status in (CLOSED, DISMISSED):
+        return []
+    plan: list[ReminderSpec] = []
+    if esc.reported_at is None:
+        target = report_due_at(esc.knowledge_at, esc.priority, cfg)
+        plan.append(ReminderSpec(ReminderKind.REPORT_DUE_SOON, target - due_soon_window(esc.priority, cfg)))
+        plan.append(ReminderSpec(ReminderKind.REPORT_OVERDUE, target, cfg.report_overdue_repeat))
+        return plan
+    if esc.preservation_confirmed_at is None:
+        plan.append(
+            ReminderSpec(ReminderKind.PRESERVATION_UNCONFIRMED, preservation_confirm_due_at(esc.reported_at, cfg))
+        )
+    end = preservation_end(esc.reported_at, cfg)
+    plan.extend(
+        ReminderSpec(ReminderKind.PRESERVATION_ENDING, end - offset) for offset in cfg.preservation_ending_offsets
+    )
+    plan.append(ReminderSpec(ReminderKind.PRESERVATION_ENDED, end, cfg.preservation_ended_repeat))
+    return plan
+
+
+def due_reminders(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> list[tuple[ReminderKind, datetime]]:
+    """(kind, due_at) of every reminder due at or before `now`. A repeating reminder contributes only
+    its latest occurrence: after a long outage one "still overdue" says all the missed ones would."""
+    due = []
+    for spec in reminder_plan(esc, cfg):
+        at = spec.latest_at_or_before(now)
+        if at is not None:
+            due.append((spec.kind, at))
+    return due
+
+
+def next_reminder_at(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> datetime | None:
+    """When the sweep must next look at this escalation (None: never, as it stands)."""
+    upcoming = [at for spec in reminder_plan(esc, cfg) if (at := spec.first_after(now)) is not None]
+    return min(upcoming, default=None)
+
+
+def reminder_still_applies(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> bool:
+    """False for a reminder the record has overtaken: the report was recorded, preservation was
+    confirmed, the escalation was closed, or a later stage of the same deadline is already due."""
+    plan = {spec.kind: spec for spec in reminder_plan(esc, cfg)}
+    if kind not in plan:
+        return False
+    if kind == ReminderKind.REPORT_DUE_SOON:
+        return now <= report_due_at(esc.knowledge_at, esc.priority, cfg)
+    if kind == ReminderKind.PRESERVATION_ENDING and esc.reported_at is not None:
+        return now < preservation_end(esc.reported_at, cfg)
+    return True

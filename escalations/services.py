@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from . import policy, validation
 from .models import AuditAction, AuditEvent, Escalation, IncidentType, Priority, Status
-from .permissions import ROLES, Action, is_lead, require
+from .permissions import LEAD, MODERATOR, Action, is_lead, require
 
 # A signed-in user (or, later, a service token's user); roles are checked by permissions.require.
 User = Any
@@ -84,7 +84,12 @@ def _snapshot(esc: Escalation) -> dict[str, Any]:
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    return {name: [before[name], after[name]] for name in AUDITED_FIELDS if before[name] != after[name]}
+    # None and "" both mean "empty": a field that stays empty is no change worth recording.
+    return {
+        name: [before[name], after[name]]
+        for name in AUDITED_FIELDS
+        if before[name] != after[name] and (before[name] not in (None, "") or after[name] not in (None, ""))
+    }
 
 
 def _apply_policy(esc: Escalation, cfg: policy.PolicyConfig) -> None:
@@ -195,7 +200,9 @@ def _change(
     cfg = policy.PolicyConfig.from_settings()
     now = timezone.now()
     with transaction.atomic():
-        esc = Escalation.objects.select_for_update().select_related("assignee").get(pk=escalation_id)
+        # of=("self",): lock the escalation row only; PostgreSQL refuses FOR UPDATE on the nullable
+        # side of the LEFT JOIN that select_related("assignee") adds.
+        esc = Escalation.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=escalation_id)
         if version is not None and esc.version != version:
             last = esc.audit_events.select_related("actor").order_by("-at", "-pk").first()
             raise StaleVersionError(esc, last)
@@ -219,6 +226,7 @@ def create_escalation(*, actor: User, data: dict[str, Any]) -> Escalation:
     esc.priority = esc.priority or Priority.STANDARD
     errors: dict[str, list[str]] = {}
     _validate_record(esc, now, cfg, errors)
+    _collect(errors, "assignee", lambda: _check_assignable(esc.assignee))
     _raise_if(errors)
     before = dict.fromkeys(AUDITED_FIELDS)
     with transaction.atomic():
@@ -246,6 +254,11 @@ def edit_escalation(*, actor: User, escalation_id: int, version: int | None, dat
     return _change(actor, Action.EDIT, escalation_id, version, AuditAction.EDITED, mutate)
 
 
+def _check_assignable(user: Any) -> None:
+    if user is not None and not (user.is_active and user.groups.filter(name__in=(MODERATOR, LEAD)).exists()):
+        raise ValidationError({"assignee": f"{user.get_username()} is not an active moderator or lead."})
+
+
 def assign_escalation(*, actor: User, escalation_id: int, version: int | None, assignee: Any) -> Escalation:
     """Give the escalation to a moderator or lead (or to nobody with assignee=None)."""
 
@@ -254,8 +267,7 @@ def assign_escalation(*, actor: User, escalation_id: int, version: int | None, a
             raise ValidationError(
                 f"{esc.key} is {esc.get_status_display().lower()}; only active escalations are assigned."
             )
-        if assignee is not None and not assignee.groups.filter(name__in=ROLES[:2]).exists():
-            raise ValidationError({"assignee": f"{assignee.get_username()} is not a moderator or lead."})
+        _check_assignable(assignee)
         esc.assignee = assignee
         return ""
 

@@ -57,7 +57,7 @@ class EscalationTable(tables.Table):
 
     def render_priority(self, record: Escalation) -> str:
         if record.priority == "urgent":
-            return format_html('<span class="badge badge-urgent">Urgent</span>')
+            return format_html('<span class="badge badge-{}">{}</span>', "urgent", "Urgent")
         return "Standard"
 
     def render_time_left(self, record: Escalation) -> str:

@@ -24,8 +24,10 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}")
 
 
 def _has_control_characters(value: str, allow_newlines: bool = False) -> bool:
+    # Zl/Zp (U+2028, U+2029) break a line as a newline does, so a one-line reference refuses them too.
+    refused = ("Cc", "Cf") if allow_newlines else ("Cc", "Cf", "Zl", "Zp")
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in value)
+    return any(unicodedata.category(ch) in refused and ch not in allowed for ch in value)
 
 
 def clean_reference(value: str | None, label: str, *, required: bool = True) -> str:

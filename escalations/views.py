@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import EmptyPage
 from django.db.models import QuerySet
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -34,6 +35,19 @@ from .tables import EscalationTable
 PAGE_SIZE = 50
 
 
+class BoundedLazyPaginator(LazyPaginator):
+    """LazyPaginator that refuses page numbers past any real list: ?page=99999999999999999999 would
+    otherwise reach the database as an OFFSET it can't hold (a 500). django-tables2 shows page 1."""
+
+    MAX_PAGE = 1_000_000
+
+    def validate_number(self, number: Any) -> int:
+        number = super().validate_number(number)
+        if number > self.MAX_PAGE:
+            raise EmptyPage("That page number is too large")
+        return int(number)
+
+
 class RoleRequiredMixin:
     """Refuse (403) before anything else when the user's roles do not allow `action`."""
 
@@ -56,7 +70,7 @@ def add_service_errors(form: Form, error: ValidationError) -> None:
 class MyQueueView(RoleRequiredMixin, SingleTableMixin, TemplateView):
     template_name = "escalations/queue.html"
     table_class = EscalationTable
-    paginator_class = LazyPaginator
+    paginator_class = BoundedLazyPaginator
     table_pagination = {"per_page": PAGE_SIZE}
 
     def get_table_data(self) -> QuerySet[Escalation]:
@@ -67,7 +81,7 @@ class EscalationListView(RoleRequiredMixin, SingleTableMixin, FilterView):
     template_name = "escalations/list.html"
     table_class = EscalationTable
     filterset_class = EscalationFilter
-    paginator_class = LazyPaginator
+    paginator_class = BoundedLazyPaginator
     table_pagination = {"per_page": PAGE_SIZE}
 
     def get_queryset(self) -> QuerySet[Escalation]:

@@ -98,7 +98,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -121,6 +121,13 @@ PRESERVATION_CONFIRM_HOURS = env.float("PRESERVATION_CONFIRM_HOURS", default=24)
 # A deadline is "due soon" within this window (standard / urgent escalations).
 DUE_SOON_HOURS = env.float("DUE_SOON_HOURS", default=4)
 URGENT_DUE_SOON_MINUTES = env.float("URGENT_DUE_SOON_MINUTES", default=15)
+# Reminders (escalations/policy.py reminder_plan): repeats while a deadline stays missed, and the
+# days before the preservation end at which leads hear of it.
+REPORT_OVERDUE_REPEAT_HOURS = env.float("REPORT_OVERDUE_REPEAT_HOURS", default=4)
+PRESERVATION_ENDING_REMINDER_DAYS = [
+    int(d) for d in env.list("PRESERVATION_ENDING_REMINDER_DAYS", default=["30", "7", "1"])
+]
+PRESERVATION_ENDED_REPEAT_HOURS = env.float("PRESERVATION_ENDED_REPEAT_HOURS", default=24)
 # Clock skew tolerated on times that people type ("knowledge obtained in the future" is refused).
 CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
 

@@ -9,5 +9,6 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Demo accounts (seeddemo) are only ever created under these settings.
 DEMO_ACCOUNTS_ALLOWED = True
 STATIC_ROOT = None
+STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -34,7 +34,8 @@ POSTGRES_DOWN = [
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
         for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
+            # params=None: run the SQL as written; with params, psycopg reads the % in RAISE as a placeholder.
+            schema_editor.execute(sql, params=None)
 
     return run
 

@@ -1,0 +1,290 @@
+"""The moderator's whole path through the real app, in headless Chromium.
+
+The app runs as its own process (`manage.py runserver`) on a throw-away SQLite file with the demo
+accounts from `seeddemo`. pytest-django's live_server is deliberately not used: its flush between
+tests would DELETE audit rows, which the append-only triggers refuse.
+
+Screenshots of every step go to test-results/browser/ at the repository root (CI keeps them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+
+from tests.conftest import skip_unless
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-results" / "browser"
+KEY_RE = re.compile(r"ESC-\d{6}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status(port: int, path: str) -> int | None:
+    """The HTTP status of GET `path`, or None while nothing listens."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def _last_error(log: str) -> str:
+    """The last exception line of a server log, such as 'django.core...ImproperlyConfigured: ...'."""
+    errors = [line for line in log.splitlines() if re.match(r"^[\w.]+(Error|Exception|Configured|Denied): ", line)]
+    return errors[-1] if errors else "no exception in its log"
+
+
+def _local_input(moment: datetime) -> str:
+    """What a datetime-local input holds; the demo accounts have no profile, so their zone is UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    """Migrate and seed a fresh SQLite file, serve it with runserver, and stop it afterwards."""
+    skip_unless(os.path.exists(CHROMIUM), "chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    workdir = Path(tempfile.mkdtemp(prefix="browser-test-"))
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="settings.dev",
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    log_path = workdir / "server.log"
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        for command in (["migrate", "--noinput"], ["seeddemo"]):
+            done = subprocess.run([*manage, *command], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                pytest.fail(f"manage.py {' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        port = _free_port()
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while (status := _status(port, "/accounts/login/")) != 200:
+            if status is not None or server.poll() is not None or time.monotonic() > deadline:
+                server_log = log_path.read_text()
+                print(f"--- runserver log ---\n{server_log[-8000:]}")
+                pytest.fail(
+                    f"runserver on port {port}: GET /accounts/login/ gave {status}: {_last_error(server_log)} "
+                    "(the server's log is under 'Captured stdout setup')"
+                )
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def chromium_browser(app_url: str) -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def shots() -> Iterator[list[Path]]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+    yield taken
+    for path in taken:
+        print(f"screenshot: {path}")
+
+
+def _sign_in(page: Page, app_url: str, username: str, password: str, shot: Path | None = None) -> None:
+    page.goto(f"{app_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    if shot is not None:
+        page.screenshot(path=str(shot), full_page=True)
+    with page.expect_navigation():
+        page.click("button[type=submit]:has-text('Sign in')")
+    if "/accounts/login/" in page.url:
+        # Show what the browser got: a form error, or Django's 403/500 page with its reason.
+        text = " ".join(page.locator("body").inner_text().split())[:600]
+        pytest.fail(f"{username} could not sign in; the page says: {text}")
+
+
+def _failure_shot(page: Page, name: str, shots: list[Path]) -> None:
+    """What the browser showed when a step failed, kept next to the other screenshots."""
+    try:
+        page.screenshot(path=str(SHOTS / name), full_page=True)
+        shots.append(SHOTS / name)
+    except Exception as exc:  # the page may be gone; the original error matters more
+        print(f"no failure screenshot: {exc}")
+
+
+def test_moderator_logs_reports_and_preserves(chromium_browser: Browser, app_url: str, shots: list[Path]) -> None:
+    def shot(name: str) -> None:
+        path = SHOTS / name
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+    page = context.new_page()
+    failed: list[str] = []
+
+    def note_failure(response: Response) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            failed.append(f"{response.status} {response.request.method} {response.url}")
+
+    page.on("response", note_failure)
+    try:
+        _sign_in(page, app_url, "moderator", "moderator-demo-pass", shot=SHOTS / "01-login.png")
+        shots.append(SHOTS / "01-login.png")
+        expect(page.locator("header .who")).to_contain_text("moderator")
+
+        # Log a new escalation.
+        page.get_by_role("link", name="Log escalation").click()
+        expect(page.locator("h1")).to_contain_text("Log an escalation")
+        now = datetime.now(UTC)
+        page.fill("#id_platform_reference", "ticket-browser-7781")
+        incident_value = page.locator("#id_incident_type option").nth(1).get_attribute("value")
+        assert incident_value
+        page.select_option("#id_incident_type", incident_value)
+        page.fill("#id_knowledge_at", _local_input(now - timedelta(minutes=5)))
+        shot("02-new.png")
+        page.click("button[type=submit]:has-text('Log escalation')")
+
+        # The detail page: the key, a success message and the derived deadlines.
+        expect(page).to_have_url(re.compile(r"/escalations/\d+/$"))
+        heading = page.locator("h1").first.inner_text()
+        match = KEY_RE.search(heading)
+        assert match, f"no ESC key in {heading!r}"
+        key = match.group(0)
+        expect(page.locator(".messages")).to_contain_text(f"{key} logged")
+        deadlines = page.locator("table.deadlines tbody tr")
+        expect(deadlines.first).to_contain_text("File the CyberTipline report")
+        expect(deadlines.first.locator("td").first).to_contain_text(re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"))
+        expect(deadlines.first.locator(".badge")).to_have_text("On track")
+        expect(page.locator(".facts")).to_contain_text("ticket-browser-7781")
+        expect(page.locator(".status")).to_have_text("Open")
+        detail_url = page.url
+        shot("03-detail.png")
+
+        # Record the report, first with a report ID that is not a number.
+        page.get_by_role("link", name="Record report").click()
+        reported_at = _local_input(now - timedelta(minutes=1))
+        page.fill("#id_reported_at", reported_at)
+        page.fill("#id_cybertipline_report_id", "12ab")
+        page.click("button[type=submit]:has-text('Record report')")
+        field_error = page.locator("#field-cybertipline_report_id .field-errors")
+        expect(field_error).to_contain_text("digits only")
+        expect(page.locator("#id_cybertipline_report_id")).to_have_value("12ab")
+        shot("04-report-error.png")
+
+        page.fill("#id_cybertipline_report_id", "7000123")
+        page.click("button[type=submit]:has-text('Record report')")
+        expect(page).to_have_url(detail_url)
+        expect(page.locator(".messages")).to_contain_text(f"{key}: report recorded")
+        expect(page.locator(".status")).to_have_text("Reported")
+        expect(page.locator(".facts")).to_contain_text("7000123")
+        expect(deadlines.first.locator(".badge")).to_have_text("Met")
+        shot("05-reported.png")
+
+        # Confirm preservation.
+        page.get_by_role("link", name="Confirm preservation").click()
+        page.fill("#id_preservation_location", "evidence-store://case/7781")
+        page.click("button[type=submit]:has-text('Confirm preserved now')")
+        expect(page).to_have_url(detail_url)
+        expect(page.locator(".messages")).to_contain_text(f"{key}: preservation confirmed")
+        expect(page.locator(".facts")).to_contain_text("Confirmed")
+        expect(page.locator(".facts")).to_contain_text("evidence-store://case/7781")
+        shot("06-preserved.png")
+
+        # The same page at phone width.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.reload()
+        expect(page.locator("h1").first).to_contain_text(key)
+        shot("07-detail-phone.png")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        print(f"phone-width horizontal overflow: {overflow}px")
+    except Exception:
+        _failure_shot(page, "99-failure-moderator.png", shots)
+        raise
+    finally:
+        context.close()
+    assert not failed, f"requests that failed: {failed}"
+
+
+def test_lead_filters_all_escalations_by_overdue(chromium_browser: Browser, app_url: str, shots: list[Path]) -> None:
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+    page = context.new_page()
+    try:
+        _sign_in(page, app_url, "lead", "lead-demo-pass")
+        page.get_by_role("link", name="All escalations").click()
+        expect(page.locator("h1")).to_have_text("All escalations")
+        rows = page.locator("table.table tbody tr[data-key]")
+        expect(rows.first).to_be_visible()
+        all_keys = set(rows.evaluate_all("rows => rows.map(r => r.dataset.key)"))
+
+        page.goto(f"{app_url}/escalations/?deadline_state=overdue")
+        expect(page.locator("#id_deadline_state")).to_have_value("overdue")
+        expect(rows.first).to_be_visible()
+        overdue_keys = set(rows.evaluate_all("rows => rows.map(r => r.dataset.key)"))
+        states = rows.locator("td .badge-overdue, td .badge-on_track, td .badge-due_soon, td .badge-met")
+        path = SHOTS / "08-lead-overdue.png"
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+        # seeddemo's ticket-10390 (knowledge 30 hours ago, no report) is the fourth escalation.
+        assert "ESC-000004" in overdue_keys
+        assert overdue_keys < all_keys, "the filter must leave out escalations that are not overdue"
+        assert set(states.all_inner_texts()) == {"Overdue"}
+    except Exception:
+        _failure_shot(page, "99-failure-lead.png", shots)
+        raise
+    finally:
+        context.close()

@@ -1,0 +1,273 @@
+"""Who may open and post each page. The table below is the contract: a change in access anywhere
+shows up here as a failing case, never as a silent widening."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.utils import timezone
+
+from escalations import services
+from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status, UserProfile
+from tests.conftest import FormClient
+
+ROLES = ("anonymous", "nobody", "moderator", "lead", "auditor")
+ROLE_FIXTURES = {"nobody": "nobody", "moderator": "moderator", "lead": "lead", "auditor": "auditor"}
+
+LOGIN = "login"  # expected: 302 to /accounts/login/?next=<the page>
+OK = 200
+DONE = 302  # a POST that worked: redirected to the detail (or profile) page
+DENIED = 403
+
+# (page, method) -> expected outcome for (anonymous, nobody, moderator, lead, auditor).
+EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("login", "GET"): (OK, 302, 302, 302, 302),  # signed-in people are sent on
+    ("list", "GET"): (LOGIN, DENIED, OK, OK, OK),
+    ("mine", "GET"): (LOGIN, DENIED, OK, OK, OK),
+    ("detail", "GET"): (LOGIN, DENIED, OK, OK, OK),
+    ("create", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("edit", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("report", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("preservation", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("assign", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("dismiss", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("close", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("reopen", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("profile", "GET"): (LOGIN, OK, OK, OK, OK),
+    ("create", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    ("edit", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    ("report", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    ("preservation", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    ("assign", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("dismiss", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("close", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("reopen", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("profile", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
+}
+
+CASES = [
+    pytest.param(page, method, role, codes[i], id=f"{method}-{page}-{role}")
+    for (page, method), codes in EXPECTED.items()
+    for i, role in enumerate(ROLES)
+]
+
+# Pages whose URL names an escalation.
+ESCALATION_PAGES = {"detail", "edit", "report", "preservation", "assign", "dismiss", "close", "reopen"}
+
+
+def _local(moment: Any) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def _target(page: str, make_escalation: Any, lead: Any) -> Escalation | None:
+    """An escalation in a status where `page`'s action is allowed, so a permitted POST succeeds."""
+    now = timezone.now()
+    if page == "close":
+        # Reported more than a year ago: the preservation period is over.
+        return make_escalation(knowledge_at=now - timedelta(days=400), reported_at=now - timedelta(days=370))
+    if page == "reopen":
+        esc = make_escalation()
+        return services.dismiss_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason="Not CSAM.")
+    if page in ESCALATION_PAGES:
+        return make_escalation()
+    return None
+
+
+def _path(page: str, esc: Escalation | None) -> str:
+    if page == "login":
+        return "/accounts/login/"
+    if page == "profile":
+        return "/accounts/profile/"
+    if page == "list":
+        return "/escalations/"
+    if page == "mine":
+        return "/escalations/mine/"
+    if page == "create":
+        return "/escalations/new/"
+    assert esc is not None
+    return f"/escalations/{esc.pk}/" + ("" if page == "detail" else f"{page}/")
+
+
+def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, Any]:
+    now = timezone.now()
+    facts = {
+        "platform_reference": "ticket-matrix-1",
+        "incident_type": IncidentType.ONLINE_ENTICEMENT,
+        "priority": Priority.STANDARD,
+        "urgent_reason": "",
+        "knowledge_at": _local(now - timedelta(hours=2)),
+        "notes": "",
+    }
+    if page == "create":
+        return facts
+    if page == "profile":
+        return {"time_zone": "Europe/Berlin"}
+    assert esc is not None
+    data: dict[str, Any] = {"version": esc.version}
+    if page == "edit":
+        data.update(facts)
+    elif page == "report":
+        data.update(reported_at=_local(now - timedelta(minutes=10)), cybertipline_report_id="7654321")
+    elif page == "preservation":
+        data.update(preservation_location="evidence-store/case/77")
+    elif page == "assign":
+        data.update(assignee=moderator.pk)
+    elif page in ("dismiss", "close", "reopen"):
+        data.update(reason="Reviewed by the team.")
+    return data
+
+
+def _state(esc: Escalation | None) -> tuple[int, int, int]:
+    """What a refused POST must leave untouched: escalations, audit events, the target's version."""
+    version = Escalation.objects.get(pk=esc.pk).version if esc else 0
+    return Escalation.objects.count(), AuditEvent.objects.count(), version
+
+
+@pytest.mark.parametrize(("page", "method", "role", "expected"), CASES)
+def test_permission_matrix(
+    page: str, method: str, role: str, expected: Any, request: Any, make_escalation: Any, lead: Any, moderator: Any
+) -> None:
+    esc = _target(page, make_escalation, lead)
+    user = request.getfixturevalue(ROLE_FIXTURES[role]) if role in ROLE_FIXTURES else None
+    client = FormClient()
+    if user is not None:
+        client.force_login(user)
+    path = _path(page, esc)
+    before = _state(esc)
+
+    response = client.get(path) if method == "GET" else client.post(path, _post_data(page, esc, moderator))
+
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"] == f"/accounts/login/?next={quote(path, safe='/')}"
+    else:
+        assert response.status_code == expected, response.content.decode()[:2000]
+
+    if method == "POST":
+        after = _state(esc)
+        if expected == DONE:
+            if page == "profile":
+                assert response["Location"] == "/accounts/profile/"
+                assert UserProfile.objects.get(user=user).time_zone == "Europe/Berlin"
+            else:
+                created = Escalation.objects.order_by("-pk").first() if page == "create" else esc
+                assert created is not None
+                assert response["Location"] == f"/escalations/{created.pk}/"
+                assert after[1] == before[1] + 1, "a permitted change writes exactly one audit event"
+        else:
+            assert after == before, "a refused POST changes nothing"
+            assert not UserProfile.objects.filter(time_zone="Europe/Berlin").exists()
+
+
+def test_matrix_covers_every_role_and_page() -> None:
+    pages = {page for page, _ in EXPECTED}
+    assert pages == {"login", "profile", "list", "mine", "create"} | ESCALATION_PAGES
+    assert all(len(codes) == len(ROLES) for codes in EXPECTED.values())
+    # Every action page is exercised with POST too.
+    assert {page for page, method in EXPECTED if method == "POST"} == (
+        {"create", "profile"} | ESCALATION_PAGES - {"detail"}
+    )
+
+
+def test_denied_page_says_why(client_for: Any, moderator: Any, nobody: Any, make_escalation: Any) -> None:
+    esc = make_escalation()
+    response = client_for(moderator).get(f"/escalations/{esc.pk}/dismiss/")
+    assert response.status_code == 403
+    assert "Only a lead can dismiss an escalation." in response.content.decode()
+    response = client_for(nobody).get("/escalations/")
+    assert response.status_code == 403
+    assert "You have no role in the escalation tracker yet" in response.content.decode()
+
+
+def test_unknown_escalation_is_404_for_a_role_and_403_without_one(client_for: Any, moderator: Any, nobody: Any) -> None:
+    assert client_for(moderator).get("/escalations/999999/").status_code == 404
+    assert client_for(moderator).get("/escalations/999999/edit/").status_code == 404
+    assert client_for(nobody).get("/escalations/999999/").status_code == 403
+
+
+def test_auditor_sees_no_write_links(client_for: Any, auditor: Any, make_escalation: Any) -> None:
+    esc = make_escalation()
+    html = client_for(auditor).get(f"/escalations/{esc.pk}/").content.decode()
+    for page in ("edit", "report", "preservation", "assign", "dismiss", "close", "reopen"):
+        assert f"/escalations/{esc.pk}/{page}/" not in html
+    assert "/escalations/new/" not in html
+
+
+def test_moderator_sees_only_moderator_links(client_for: Any, moderator: Any, make_escalation: Any) -> None:
+    esc = make_escalation()
+    html = client_for(moderator).get(f"/escalations/{esc.pk}/").content.decode()
+    for page in ("edit", "report", "preservation"):
+        assert f"/escalations/{esc.pk}/{page}/" in html
+    for page in ("assign", "dismiss", "close", "reopen"):
+        assert f"/escalations/{esc.pk}/{page}/" not in html
+
+
+def _csrf_client(user: Any) -> FormClient:
+    client = FormClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def _token(response: Any) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def test_post_without_csrf_token_is_refused(moderator: Any) -> None:
+    client = _csrf_client(moderator)
+    data = _post_data("create", None, moderator)
+
+    response = client.post("/escalations/new/", data)
+    assert response.status_code == 403
+    assert Escalation.objects.count() == 0
+
+    # The same post with the token from the form goes through: it was the token that was missing.
+    data["csrfmiddlewaretoken"] = _token(client.get("/escalations/new/"))
+    response = client.post("/escalations/new/", data)
+    assert response.status_code == 302
+    assert Escalation.objects.count() == 1
+
+
+@pytest.mark.parametrize("page", ["edit", "report", "preservation", "assign", "dismiss", "close", "reopen"])
+def test_action_post_without_csrf_token_is_refused(page: str, lead: Any, moderator: Any, make_escalation: Any) -> None:
+    esc = _target(page, make_escalation, lead)
+    client = _csrf_client(lead)
+    path = _path(page, esc)
+    data = _post_data(page, esc, moderator)
+    before = _state(esc)
+
+    assert client.post(path, data).status_code == 403
+    assert _state(esc) == before
+
+    data["csrfmiddlewaretoken"] = _token(client.get(path))
+    assert client.post(path, data).status_code == 302
+
+
+def test_profile_and_login_posts_without_csrf_token_are_refused(moderator: Any) -> None:
+    client = _csrf_client(moderator)
+    assert client.post("/accounts/profile/", {"time_zone": "Europe/Berlin"}).status_code == 403
+    assert not UserProfile.objects.filter(user=moderator).exists()
+
+    anonymous = FormClient(enforce_csrf_checks=True)
+    response = anonymous.post("/accounts/login/", {"username": "mod", "password": "correct-horse-battery"})
+    assert response.status_code == 403
+    assert "_auth_user_id" not in anonymous.session
+
+
+def test_services_refuse_what_views_refuse(moderator: Any, auditor: Any, make_escalation: Any) -> None:
+    """The views' checks are repeated by the services, so no other entry point can skip them."""
+    from django.core.exceptions import PermissionDenied
+
+    esc = make_escalation()
+    with pytest.raises(PermissionDenied):
+        services.dismiss_escalation(actor=moderator, escalation_id=esc.pk, version=esc.version, reason="x")
+    with pytest.raises(PermissionDenied):
+        services.edit_escalation(actor=auditor, escalation_id=esc.pk, version=esc.version, data={"notes": "x"})
+    esc.refresh_from_db()
+    assert esc.status == Status.OPEN
+    assert esc.version == 1

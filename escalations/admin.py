@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import AuditEvent, Escalation, UserProfile
+from .models import AuditEvent, Delivery, DeliveryAttempt, Escalation, Reminder, SweepHeartbeat, UserProfile
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,3 +40,29 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "time_zone")
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ("escalation", "kind", "due_at", "sent_at", "cancelled_at")
+    list_filter = ("kind",)
+    show_full_result_count = False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("reminder", "recipient", "channel", "attempts", "sent_at", "last_error")
+    list_filter = ("channel",)
+    list_select_related = ("reminder", "recipient")
+    show_full_result_count = False
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("at", "escalation", "ok", "error")
+    show_full_result_count = False
+
+
+@admin.register(SweepHeartbeat)
+class SweepHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ("name", "last_started_at", "last_finished_at")

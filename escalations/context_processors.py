@@ -2,7 +2,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from .permissions import Action, can, roles_of
+from .permissions import LEAD, Action, can, roles_of
 
 
 def roles(request: HttpRequest) -> dict[str, Any]:
@@ -13,3 +13,26 @@ def roles(request: HttpRequest) -> dict[str, Any]:
         "can_create": can(user, Action.CREATE),
         "can_view": can(user, Action.VIEW),
     }
+
+
+def notifications(request: HttpRequest) -> dict[str, Any]:
+    """The bell's unread count for everyone signed in; the stale-sweep banner for leads."""
+    from . import reminders
+    from .models import Notification
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    # Cached on the request: django-tables2 renders its table with the request's context again.
+    cached = getattr(request, "_notifications_context", None)
+    if cached is not None:
+        return cached
+    context: dict[str, Any] = {
+        "unread_notifications": Notification.objects.filter(user=user, read_at__isnull=True).count()
+    }
+    if LEAD in roles_of(user):
+        last = reminders.last_sweep()
+        context["sweep_stale"] = reminders.is_stale(last)
+        context["last_sweep"] = last
+    request._notifications_context = context  # type: ignore[attr-defined]
+    return context

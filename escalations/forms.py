@@ -3,14 +3,16 @@ which add their messages back onto these forms' fields."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 
 from .models import Escalation, IncidentType, Priority, UserProfile
 from .permissions import LEAD, MODERATOR
-from .validation import REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH
+from .validation import REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH, clean_webhook_url
 
 # What an HTML datetime-local input sends, read in the user's time zone.
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -121,9 +123,31 @@ class AssignForm(VersionedForm):
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = UserProfile
-        fields = ["time_zone"]
-        labels = {"time_zone": "Time zone"}
-        help_texts = {"time_zone": "Times are shown and typed in this zone. The database keeps UTC."}
+        fields = ["time_zone", "email_notifications", "in_app_notifications", "webhook_url"]
+        labels = {
+            "time_zone": "Time zone",
+            "email_notifications": "Send reminders by email",
+            "in_app_notifications": "Show reminders in the app (the bell)",
+        }
+        help_texts = {
+            "time_zone": "Times are shown and typed in this zone. The database keeps UTC.",
+            "webhook_url": "Optional: an https URL (a Slack-compatible incoming webhook, say) that receives each "
+            "reminder as JSON, signed with HMAC-SHA256.",
+        }
+
+    def clean_webhook_url(self) -> str:
+        try:
+            return clean_webhook_url(self.cleaned_data.get("webhook_url", ""))
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+    def save(self, commit: bool = True) -> UserProfile:
+        profile = super().save(commit=False)
+        if profile.webhook_url and not profile.webhook_secret:
+            profile.webhook_secret = secrets.token_hex(32)
+        if commit:
+            profile.save()
+        return profile
 
 
 def initial_from(escalation: Escalation, fields: tuple[str, ...]) -> dict[str, Any]:

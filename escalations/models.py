@@ -85,6 +85,8 @@ class Escalation(models.Model):
     preserve_until = models.DateTimeField(null=True, blank=True, db_index=True)
     next_deadline_at = models.DateTimeField(null=True, blank=True)
     next_deadline_soon_at = models.DateTimeField(null=True, blank=True)
+    # When the reminder sweep must next look at this escalation (escalations/reminders.py).
+    next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_escalations"
@@ -165,6 +167,132 @@ def _time_zone_choices() -> list[tuple[str, str]]:
 class UserProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     time_zone = models.CharField(max_length=64, default="UTC", choices=_time_zone_choices)
+    email_notifications = models.BooleanField("Email", default=True)
+    in_app_notifications = models.BooleanField("In-app", default=True)
+    webhook_url = models.URLField("Webhook URL", max_length=500, blank=True)
+    # Signs each webhook body (HMAC-SHA256); generated, shown to the owner so the receiver can verify.
+    webhook_secret = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.time_zone})"
+
+
+# --- Reminders and their delivery ---------------------------------------------------------------
+
+
+class ReminderKind(models.TextChoices):
+    REPORT_DUE_SOON = "report_due_soon", "Report due soon"
+    REPORT_OVERDUE = "report_overdue", "Report overdue"
+    PRESERVATION_UNCONFIRMED = "preservation_unconfirmed", "Preservation not confirmed"
+    PRESERVATION_ENDING = "preservation_ending", "Preservation period ending"
+    PRESERVATION_ENDED = "preservation_ended", "Preservation period ended"
+
+
+class Reminder(models.Model):
+    """One reminder of one deadline, written before any delivery. The unique key is what makes a
+    sweep that runs twice, or two sweeps at once, create it once."""
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=32, choices=ReminderKind.choices)
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set once every recipient has it on at least one channel.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["escalation", "kind", "due_at"], name="reminder_once")]
+
+    def __str__(self) -> str:
+        return f"{format_key(self.escalation_id)} {self.kind} due {self.due_at:%Y-%m-%d %H:%M}Z"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    IN_APP = "in_app", "In-app"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class Delivery(models.Model):
+    """One reminder to one person on one channel. Claimed by a sweep with a conditional UPDATE
+    (`claimed_until`), retried with backoff, `sent_at` set only once the channel accepted it."""
+
+    reminder = models.ForeignKey(Reminder, on_delete=models.PROTECT, related_name="deliveries")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reminder", "recipient", "channel"], name="delivery_once"),
+        ]
+        indexes = [
+            # The sweep's work queue: only pending rows are in this index, so its size follows the
+            # work to do, not the history.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_pending",
+                condition=models.Q(sent_at__isnull=True, cancelled_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reminder} → {self.recipient_id} by {self.channel}"
+
+
+class DeliveryAttempt(models.Model):
+    """Every try, successful or not, for the escalation's timeline."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="attempts_log")
+    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="delivery_attempts")
+    at = models.DateTimeField()
+    ok = models.BooleanField()
+    error = models.TextField(blank=True)
+    # How many reminders the message carried (more than one: a digest).
+    batch_size = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["escalation", "at"], name="attempt_escalation_at")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery} at {self.at:%Y-%m-%d %H:%M:%S}Z: {'ok' if self.ok else 'failed'}"
+
+
+class Notification(models.Model):
+    """An in-app notification: the bell and the notifications page."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "read_at", "created_at"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.user_id}"
+
+
+class SweepHeartbeat(models.Model):
+    """When the reminder sweep last ran: the watchdog banner and /healthz read it."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_started_at = models.DateTimeField(null=True)
+    last_finished_at = models.DateTimeField(null=True)
+    last_stats = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_finished_at}"

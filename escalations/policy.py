@@ -250,6 +250,9 @@ def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> dict[str, datetim
         "preserve_until": preservation_end(esc.reported_at, cfg) if esc.reported_at else None,
         "next_deadline_at": upcoming.due_at if upcoming else None,
         "next_deadline_soon_at": upcoming.soon_at if upcoming else None,
+        # The earliest reminder of the current plan: the sweep then records whatever of the plan is
+        # due (idempotently) and moves this forward, so a change can never skip a reminder.
+        "next_reminder_at": min((spec.first_at for spec in reminder_plan(esc, cfg)), default=None),
     }
 
 
@@ -341,6 +344,21 @@ class ReminderSpec:
             return None
         periods = (now - self.first_at) // self.repeat + 1
         return self.first_at + periods * self.repeat
+
+
+REMINDER_DEADLINES = {
+    ReminderKind.REPORT_DUE_SOON: DeadlineKind.REPORT,
+    ReminderKind.REPORT_OVERDUE: DeadlineKind.REPORT,
+    ReminderKind.PRESERVATION_UNCONFIRMED: DeadlineKind.PRESERVATION_CONFIRM,
+    ReminderKind.PRESERVATION_ENDING: DeadlineKind.PRESERVATION_END,
+    ReminderKind.PRESERVATION_ENDED: DeadlineKind.PRESERVATION_END,
+}
+
+
+def reminder_deadline_at(kind: str, esc: EscalationFacts, cfg: PolicyConfig) -> datetime | None:
+    """The deadline a reminder is about (not the moment the reminder fell due)."""
+    wanted = REMINDER_DEADLINES[ReminderKind(kind)]
+    return next((d.due_at for d in deadlines(esc, cfg) if d.kind == wanted), None)
 
 
 def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]:

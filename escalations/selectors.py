@@ -49,6 +49,19 @@ def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
     return escalation.audit_events.select_related("actor").order_by("at", "pk")
 
 
+def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
+    """Audit events and reminder delivery attempts, oldest first (two queries)."""
+    from .models import DeliveryAttempt
+
+    entries: list[dict[str, Any]] = [{"at": e.at, "event": e} for e in timeline(escalation)]
+    attempts = DeliveryAttempt.objects.filter(escalation=escalation).select_related(
+        "delivery__recipient", "delivery__reminder"
+    )
+    entries += [{"at": a.at, "attempt": a} for a in attempts]
+    entries.sort(key=lambda entry: entry["at"])
+    return entries
+
+
 def same_reference(escalation: Escalation, limit: int = 20) -> list[Escalation]:
     """Other escalations logged with the same platform reference (allowed, but worth a look)."""
     return list(

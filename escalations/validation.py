@@ -3,10 +3,13 @@ moderator can fix the input at once; services call these, forms show the message
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -109,3 +112,25 @@ def clean_report_id(value: str | int | None) -> str:
     if canonical == "0":
         raise ValidationError("CyberTipline report ID can't be 0; enter the number NCMEC returned.")
     return canonical
+
+
+def clean_webhook_url(value: str | None) -> str:
+    """Webhooks go to https URLs; http only to loopback, and only where the setting allows it (dev,
+    tests). Nothing is fetched when the URL is saved."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if _has_control_characters(value):
+        raise ValidationError("Webhook URL contains control characters.")
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return value
+    if parts.scheme == "http" and getattr(settings, "WEBHOOK_ALLOW_HTTP_LOOPBACK", False):
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return value
+    raise ValidationError("Webhook URL must start with https:// and name a host.")

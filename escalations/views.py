@@ -141,7 +141,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
             escalation=escalation,
             deadlines=deadlines,
             state=policy.escalation_state(escalation, now, cfg),
-            events=selectors.timeline(escalation),
+            entries=selectors.timeline_entries(escalation),
             same_reference=selectors.same_reference(escalation),
             actions={
                 "edit": can(user, Action.EDIT) and active,

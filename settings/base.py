@@ -60,6 +60,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "escalations.context_processors.roles",
+                "escalations.context_processors.notifications",
             ],
         },
     },
@@ -131,12 +132,35 @@ PRESERVATION_ENDED_REPEAT_HOURS = env.float("PRESERVATION_ENDED_REPEAT_HOURS", d
 # Clock skew tolerated on times that people type ("knowledge obtained in the future" is refused).
 CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
 
+# --- Reminders ---
+REMINDER_SWEEP_SECONDS = env.float("REMINDER_SWEEP_SECONDS", default=60)
+# More than this many reminders due at once for one person on one channel arrive as one digest.
+REMINDER_DIGEST_THRESHOLD = env.int("REMINDER_DIGEST_THRESHOLD", default=5)
+# Leads see a red banner, and /healthz answers 503, when the last sweep is older than this.
+WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
+# Links in emails and webhooks point here.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Webhooks go to https URLs only; dev and test also allow http to loopback for local receivers.
+WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="escalations@localhost")
+
 # --- Celery: state lives in rows; the broker only carries ticks. ---
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "sweep-reminders": {
+        "task": "escalations.tasks.sweep_reminders",
+        "schedule": REMINDER_SWEEP_SECONDS,
+        # A tick that waited longer than one interval is superseded by the next one.
+        "options": {"expires": REMINDER_SWEEP_SECONDS},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

@@ -12,3 +12,4 @@ STATIC_ROOT = None
 STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WEBHOOK_ALLOW_HTTP_LOOPBACK = True

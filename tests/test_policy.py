@@ -405,6 +405,8 @@ def test_open_escalation_has_only_the_report_deadline():
         "preserve_until": None,
         "next_deadline_at": K + timedelta(hours=24),
         "next_deadline_soon_at": K + timedelta(hours=20),
+        # The first reminder: report due soon, 4 h before the target.
+        "next_reminder_at": K + timedelta(hours=20),
     }
     assert policy.escalation_state(esc, K, CFG) is DeadlineState.ON_TRACK
 
@@ -438,6 +440,8 @@ def test_reported_escalation_waits_for_preservation_confirmation():
         "preserve_until": datetime(2027, 5, 4, 11, 0, tzinfo=UTC),
         "next_deadline_at": reported_at + timedelta(hours=24),
         "next_deadline_soon_at": reported_at + timedelta(hours=20),
+        # The first reminder: preservation still unconfirmed 24 h after the report.
+        "next_reminder_at": reported_at + timedelta(hours=24),
     }
     # The report target passing does not make a filed escalation overdue...
     assert policy.escalation_state(esc, K + timedelta(hours=24) + SECOND, CFG) is DeadlineState.DUE_SOON

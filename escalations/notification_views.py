@@ -1,0 +1,83 @@
+"""The in-app inbox (bell, notifications page, mark as read), the channel settings with their "send a
+test notification" buttons, and /healthz for the watchdog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import ListView
+
+from . import notify, reminders
+from .models import Channel, Notification, UserProfile
+
+
+class NotificationListView(ListView):
+    """Anyone signed in sees their own notifications, and only theirs."""
+
+    template_name = "notifications/list.html"
+    context_object_name = "notifications"
+    paginate_by = 50
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        user: Any = self.request.user
+        return Notification.objects.filter(user=user).select_related("escalation")
+
+
+@require_POST
+def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
+    user: Any = request.user
+    notification = get_object_or_404(Notification, pk=pk, user=user)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return HttpResponseRedirect(reverse("notifications"))
+
+
+@require_POST
+def mark_all_read(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    return HttpResponseRedirect(reverse("notifications"))
+
+
+@require_POST
+def send_test(request: HttpRequest, channel: str) -> HttpResponse:
+    """Send a test message through one channel to the signed-in person and say what happened."""
+    if channel not in Channel.values:
+        messages.error(request, "Unknown channel.")
+        return HttpResponseRedirect(reverse("profile"))
+    user: Any = request.user
+    UserProfile.objects.get_or_create(user=user)
+    label = Channel(channel).label
+    try:
+        notify.send(channel, user, notify.test_message())
+    except notify.DeliveryError as exc:
+        messages.error(request, f"{label} test failed: {exc}.")
+    else:
+        messages.success(request, f"{label} test sent. Check that it arrived.")
+    return HttpResponseRedirect(reverse("profile"))
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 with the last sweep time; 503 when the sweep is stale or the database is unreachable."""
+    try:
+        last = reminders.last_sweep()
+        stale = reminders.is_stale(last)
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    body = {"status": "stale" if stale else "ok", "last_sweep": last.isoformat() if last else None}
+    return JsonResponse(body, status=503 if stale else 200)

@@ -1,0 +1,284 @@
+"""The reminder sweep: find what came due, record each reminder once, deliver it, never lose one.
+
+The pattern is Healthchecks' `sendalerts`: state lives in rows, not in the broker. Each escalation
+carries `next_reminder_at` (indexed), so a sweep reads only the escalations that need a look; the
+unique key on Reminder(escalation, kind, due_at) makes creation idempotent; each Delivery is claimed
+with a conditional UPDATE before it is sent and marked `sent_at` only after its channel accepted it.
+A sweep after any outage therefore catches up on everything that came due meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from . import notify, policy
+from .models import Channel, Delivery, DeliveryAttempt, Escalation, Reminder, SweepHeartbeat
+from .permissions import LEAD
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = "reminders"
+BATCH = 500
+# A claim outlives the slowest delivery (webhook timeout 5 s) many times over; a sweep killed
+# mid-delivery leaves a claim that expires, and the next sweep takes the delivery again.
+CLAIM_LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class SweepStats:
+    reminders_created: int = 0
+    deliveries_sent: int = 0
+    deliveries_failed: int = 0
+    reminders_cancelled: int = 0
+    digests: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after the n-th failure, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+# --- who hears of what ---------------------------------------------------------------------------
+
+
+def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]:
+    """The assignee (or the creator while nobody is assigned); every lead too for report_overdue and
+    every preservation reminder."""
+    people = {}
+    owner = escalation.assignee or escalation.created_by
+    if owner.is_active:
+        people[owner.pk] = owner
+    if kind in policy.REMINDER_KINDS_FOR_LEADS:
+        for lead in leads:
+            people.setdefault(lead.pk, lead)
+    return list(people.values())
+
+
+def channels_for(user: Any) -> list[str]:
+    """The channels the person chose; in-app when they chose none, so nothing is silently dropped."""
+    profile = getattr(user, "profile", None)
+    chosen: list[str] = []
+    if (profile is None or profile.email_notifications) and user.email:
+        chosen.append(Channel.EMAIL)
+    if profile is None or profile.in_app_notifications:
+        chosen.append(Channel.IN_APP)
+    if profile is not None and profile.webhook_url:
+        chosen.append(Channel.WEBHOOK)
+    return chosen or [Channel.IN_APP]
+
+
+def _active_leads() -> list[Any]:
+    return list(get_user_model().objects.filter(is_active=True, groups__name=LEAD).select_related("profile").distinct())
+
+
+# --- phase 1: record what came due -----------------------------------------------------------------
+
+
+def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """Create the Reminder and Delivery rows for everything due at `now`, and move each visited
+    escalation's `next_reminder_at` to its next reminder."""
+    leads: list[Any] | None = None
+    for _ in range(10_000):  # bounded: each pass advances every escalation it read
+        batch = list(
+            Escalation.objects.filter(next_reminder_at__lte=now)
+            .select_related("assignee__profile", "created_by__profile")
+            .order_by("next_reminder_at")[:BATCH]
+        )
+        if not batch:
+            return
+        if leads is None:
+            leads = _active_leads()
+        for escalation in batch:
+            _schedule_one(escalation, now, cfg, leads, stats)
+
+
+def _schedule_one(
+    escalation: Escalation, now: datetime, cfg: policy.PolicyConfig, leads: list[Any], stats: SweepStats
+) -> None:
+    with transaction.atomic():
+        for kind, due_at in policy.due_reminders(escalation, cfg, now):
+            reminder, created = Reminder.objects.get_or_create(escalation=escalation, kind=kind, due_at=due_at)
+            if not created:
+                continue
+            stats.reminders_created += 1
+            Delivery.objects.bulk_create(
+                [
+                    Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
+                    for person in recipients(escalation, kind, leads)
+                    for channel in channels_for(person)
+                ],
+                ignore_conflicts=True,
+            )
+        # Conditional: if a service changed the escalation meanwhile, its new value stands and the
+        # next pass looks again.
+        Escalation.objects.filter(pk=escalation.pk, next_reminder_at=escalation.next_reminder_at).update(
+            next_reminder_at=policy.next_reminder_at(escalation, cfg, now)
+        )
+
+
+# --- phase 2: deliver ------------------------------------------------------------------------------
+
+
+def _claim(now: datetime) -> list[Delivery]:
+    """Take up to BATCH due deliveries for this sweep alone. On PostgreSQL the row locks skip what
+    another sweep holds; on SQLite the IMMEDIATE transaction serializes sweeps."""
+    pending = Q(sent_at__isnull=True, cancelled_at__isnull=True, next_attempt_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pending)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).filter(pending).update(claimed_until=now + CLAIM_LEASE, claim_token=token)
+    return list(
+        Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
+            "reminder__escalation", "recipient__profile"
+        )
+    )
+
+
+def _cancel_overtaken(
+    deliveries: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats
+) -> list[Delivery]:
+    keep = []
+    for delivery in deliveries:
+        reminder = delivery.reminder
+        if policy.reminder_still_applies(reminder.kind, reminder.due_at, reminder.escalation, cfg, now):
+            keep.append(delivery)
+            continue
+        with transaction.atomic():
+            updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
+                cancelled_at=now, cancel_reason="No longer applies: the record moved on before it was sent."
+            )
+            stats.reminders_cancelled += updated
+            Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(
+                cancelled_at=now, claimed_until=None
+            )
+    return keep
+
+
+def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
+    reminder = delivery.reminder
+    return notify.Item(
+        key=reminder.escalation.key,
+        escalation_id=reminder.escalation_id,
+        kind=reminder.kind,
+        kind_label=policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)],
+        deadline_at=policy.reminder_deadline_at(reminder.kind, reminder.escalation, cfg) or reminder.due_at,
+    )
+
+
+def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    for _ in range(1_000):  # bounded; each pass claims new rows or ends
+        claimed = _cancel_overtaken(_claim(now), now, cfg, stats)
+        if not claimed:
+            return
+        groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
+        for delivery in claimed:
+            groups[(delivery.recipient_id, delivery.channel)].append(delivery)
+        for group in groups.values():
+            _deliver_group(group, now, cfg, stats)
+        _mark_reminders_sent({d.reminder_id for d in claimed}, now)
+
+
+def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """One message per reminder, or one digest when the person has more than DIGEST_THRESHOLD due."""
+    if len(group) > settings.REMINDER_DIGEST_THRESHOLD:
+        batches = [group]
+        stats.digests += 1
+    else:
+        batches = [[d] for d in group]
+    for batch in batches:
+        first = batch[0]
+        message = notify.message_for([_item(d, cfg) for d in batch])
+        try:
+            if first.channel == Channel.IN_APP:
+                # Notification and "sent" commit together: exactly once, whatever dies when.
+                with transaction.atomic():
+                    notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+                    _record(batch, now, ok=True)
+            else:
+                notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+                _record(batch, now, ok=True)
+            stats.deliveries_sent += len(batch)
+        except notify.DeliveryError as exc:
+            log.warning("delivery failed: %s", exc)
+            _record(batch, now, ok=False, error=str(exc))
+            stats.deliveries_failed += len(batch)
+
+
+def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> None:
+    with transaction.atomic():
+        for delivery in batch:
+            attempts = delivery.attempts + 1
+            fields: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "claim_token": ""}
+            if ok:
+                fields.update(sent_at=now, last_error="")
+            else:
+                fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts))
+            # Only the claim holder may record: a sweep whose lease ran out must not overwrite.
+            Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token).update(
+                **fields
+            )
+            DeliveryAttempt.objects.create(
+                delivery=delivery,
+                escalation_id=delivery.reminder.escalation_id,
+                at=now,
+                ok=ok,
+                error=error[:2000],
+                batch_size=len(batch),
+            )
+
+
+def _mark_reminders_sent(reminder_ids: set[int], now: datetime) -> None:
+    unsent = Delivery.objects.filter(reminder=OuterRef("pk"), sent_at__isnull=True, cancelled_at__isnull=True)
+    Reminder.objects.filter(pk__in=reminder_ids, sent_at__isnull=True, cancelled_at__isnull=True).exclude(
+        Exists(unsent)
+    ).update(sent_at=now)
+
+
+# --- the sweep -------------------------------------------------------------------------------------
+
+
+def sweep(now: datetime | None = None) -> SweepStats:
+    """One full sweep: record due reminders, deliver what is due, record the heartbeat. Safe to run
+    twice, or twice at once. `now` defaults to the clock (tests pass their own)."""
+    now = now or timezone.now()
+    cfg = policy.PolicyConfig.from_settings()
+    stats = SweepStats()
+    SweepHeartbeat.objects.update_or_create(name=HEARTBEAT, defaults={"last_started_at": now})
+    schedule_due(now, cfg, stats)
+    deliver_due(now, cfg, stats)
+    SweepHeartbeat.objects.update_or_create(
+        name=HEARTBEAT, defaults={"last_finished_at": timezone.now(), "last_stats": asdict(stats)}
+    )
+    return stats
+
+
+def last_sweep() -> datetime | None:
+    beat = SweepHeartbeat.objects.filter(name=HEARTBEAT).only("last_finished_at").first()
+    return beat.last_finished_at if beat else None
+
+
+def is_stale(last: datetime | None, now: datetime | None = None) -> bool:
+    """True when no sweep has finished within WATCHDOG_STALE_MINUTES (or none ever has)."""
+    now = now or timezone.now()
+    return last is None or now - last > timedelta(minutes=settings.WATCHDOG_STALE_MINUTES)

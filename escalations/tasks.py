@@ -1,0 +1,13 @@
+"""Thin Celery tasks: the work and its state live in escalations.reminders and the database."""
+
+from celery import shared_task
+
+from . import reminders
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_reminders() -> dict[str, int]:
+    """One sweep. Safe to run twice or concurrently; a missed tick only makes the next one catch up."""
+    from dataclasses import asdict
+
+    return asdict(reminders.sweep())

@@ -19,6 +19,7 @@ var:
 run: $(STAMP) var
 	DJANGO_SETTINGS_MODULE=settings.dev $(BIN)/python manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=settings.dev $(BIN)/python manage.py seeddemo
+	DJANGO_SETTINGS_MODULE=settings.dev $(BIN)/python manage.py sendreminders
 	exec scripts/run-dev
 
 test: $(STAMP) var

@@ -30,9 +30,6 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = "reminders"
 BATCH = 500
-# A claim outlives the slowest delivery (webhook timeout 5 s) many times over; a sweep killed
-# mid-delivery leaves a claim that expires, and the next sweep takes the delivery again.
-CLAIM_LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -147,7 +144,9 @@ def _claim(now: datetime) -> list[Delivery]:
         )
         if not ids:
             return []
-        Delivery.objects.filter(pk__in=ids).filter(pending).update(claimed_until=now + CLAIM_LEASE, claim_token=token)
+        Delivery.objects.filter(pk__in=ids).filter(pending).update(
+            claimed_until=now + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS), claim_token=token
+        )
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
             "reminder__escalation", "recipient__profile"

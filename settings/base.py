@@ -136,6 +136,9 @@ CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
 REMINDER_SWEEP_SECONDS = env.float("REMINDER_SWEEP_SECONDS", default=60)
 # More than this many reminders due at once for one person on one channel arrive as one digest.
 REMINDER_DIGEST_THRESHOLD = env.int("REMINDER_DIGEST_THRESHOLD", default=5)
+# A sweep's claim on a delivery lasts this long: a sweep killed mid-delivery leaves a claim that
+# expires, and a later sweep delivers it. Far longer than the slowest channel (webhook: 5 s).
+REMINDER_CLAIM_LEASE_SECONDS = env.float("REMINDER_CLAIM_LEASE_SECONDS", default=120)
 # Leads see a red banner, and /healthz answers 503, when the last sweep is older than this.
 WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
 # Links in emails and webhooks point here.
@@ -147,6 +150,16 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="escalations@localhost")
 # --- Celery: state lives in rows; the broker only carries ticks. ---
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: messages are files in one folder that producer and worker share.
+    for _sub in ("queue", "processed"):
+        (CELERY_BROKER_FOLDER / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
+        "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
+        "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        "store_processed": False,
+    }
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

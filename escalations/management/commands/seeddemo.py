@@ -57,6 +57,15 @@ class Command(BaseCommand):
         lead = User.objects.get(username="lead")
         now = timezone.now()
         samples = [
+            # Its 1-hour target passes a minute after `make run` starts: the overdue reminder
+            # arrives by email (console) and in the app with the next sweep.
+            (
+                "acct:55501234",
+                IncidentType.ONLINE_ENTICEMENT,
+                Priority.URGENT,
+                "Demo: threats to meet a child in person.",
+                now - timedelta(minutes=59),
+            ),
             ("ticket-10452", IncidentType.CHILD_PORNOGRAPHY, Priority.STANDARD, "", now - timedelta(hours=2)),
             (
                 "acct:88412077",
@@ -111,5 +120,5 @@ class Command(BaseCommand):
             reported_at=now - timedelta(days=2, hours=20),
             cybertipline_report_id="4564654",
         )
-        services.assign_escalation(actor=lead, escalation_id=created[3].pk, version=None, assignee=lead)
+        services.assign_escalation(actor=lead, escalation_id=created[4].pk, version=None, assignee=lead)
         self.stdout.write(f"Demo escalations created: {len(samples) + 1}")

@@ -121,6 +121,15 @@ class AssignForm(VersionedForm):
 
 
 class ProfileForm(forms.ModelForm):
+    webhook_url = forms.URLField(
+        label="Webhook URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Optional: an https URL (a Slack-compatible incoming webhook, say) that receives each "
+        "reminder as JSON, signed with HMAC-SHA256.",
+    )
+
     class Meta:
         model = UserProfile
         fields = ["time_zone", "email_notifications", "in_app_notifications", "webhook_url"]
@@ -129,11 +138,7 @@ class ProfileForm(forms.ModelForm):
             "email_notifications": "Send reminders by email",
             "in_app_notifications": "Show reminders in the app (the bell)",
         }
-        help_texts = {
-            "time_zone": "Times are shown and typed in this zone. The database keeps UTC.",
-            "webhook_url": "Optional: an https URL (a Slack-compatible incoming webhook, say) that receives each "
-            "reminder as JSON, signed with HMAC-SHA256.",
-        }
+        help_texts = {"time_zone": "Times are shown and typed in this zone. The database keeps UTC."}
 
     def clean_webhook_url(self) -> str:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -140,6 +141,10 @@ def send_webhook(user: Any, message: Message) -> None:
         raise DeliveryError(f"webhook answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise DeliveryError(f"webhook unreachable: {exc}") from exc
+    except (http.client.HTTPException, ValueError) as exc:
+        # A receiver that answers something other than HTTP, or a URL urllib cannot use: a failed
+        # delivery to retry, never an exception that stops the sweep for everyone else.
+        raise DeliveryError(f"webhook answered badly: {exc.__class__.__name__}: {exc}") from exc
     if not 200 <= status < 300:
         raise DeliveryError(f"webhook answered HTTP {status}")
 

@@ -410,5 +410,9 @@ def reminder_still_applies(kind: str, due_at: datetime, esc: EscalationFacts, cf
     if kind == ReminderKind.REPORT_DUE_SOON:
         return now <= report_due_at(esc.knowledge_at, esc.priority, cfg)
     if kind == ReminderKind.PRESERVATION_ENDING and esc.reported_at is not None:
-        return now < preservation_end(esc.reported_at, cfg)
+        end = preservation_end(esc.reported_at, cfg)
+        # "30 days left" gives way to "7 days left" once that one is due too (after an outage, or a
+        # report recorded late): one message per deadline, the latest stage.
+        later_stage_due = any(_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets)
+        return now < end and not later_stage_due
     return True

@@ -206,6 +206,9 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
     else:
         batches = [[d] for d in group]
     for batch in batches:
+        batch = _renew_claim(batch, now)
+        if not batch:
+            continue
         first = batch[0]
         message = notify.message_for([_item(d, cfg) for d in batch])
         try:
@@ -222,6 +225,24 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
             log.warning("delivery failed: %s", exc)
             _record(batch, now, ok=False, error=str(exc))
             stats.deliveries_failed += len(batch)
+
+
+def _renew_claim(batch: list[Delivery], now: datetime) -> list[Delivery]:
+    """Extend this sweep's lease from the real clock right before sending, and keep only what it
+    still holds. A sweep slowed by earlier messages may have outlived the lease it took at its start;
+    another sweep may have claimed (and sent) the rest since, and must not be doubled."""
+    until = max(now, timezone.now()) + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
+    ids = [d.pk for d in batch]
+    token = batch[0].claim_token
+    Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True, cancelled_at__isnull=True).update(
+        claimed_until=until
+    )
+    held = set(
+        Delivery.objects.filter(pk__in=ids, claim_token=token, claimed_until=until, sent_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    return [d for d in batch if d.pk in held]
 
 
 def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> None:

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from escalations import services
-from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status, UserProfile
+from escalations import reminders, services
+from escalations.models import AuditEvent, Escalation, IncidentType, Notification, Priority, Status, UserProfile
 from tests.conftest import FormClient
 
 ROLES = ("anonymous", "nobody", "moderator", "lead", "auditor")
@@ -20,7 +20,7 @@ ROLE_FIXTURES = {"nobody": "nobody", "moderator": "moderator", "lead": "lead", "
 
 LOGIN = "login"  # expected: 302 to /accounts/login/?next=<the page>
 OK = 200
-DONE = 302  # a POST that worked: redirected to the detail (or profile) page
+DONE = 302  # a POST that worked: redirected to the detail (or profile, or notifications) page
 DENIED = 403
 
 # (page, method) -> expected outcome for (anonymous, nobody, moderator, lead, auditor).
@@ -47,6 +47,13 @@ EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
     ("close", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
     ("reopen", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
     ("profile", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
+    # Everyone signed in, role or not, has their own inbox and may test their own channels.
+    ("notifications", "GET"): (LOGIN, OK, OK, OK, OK),
+    ("notifications-read-all", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
+    ("notification-read", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
+    ("profile-test", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
+    # Monitoring asks without signing in.
+    ("healthz", "GET"): (OK, OK, OK, OK, OK),
 }
 
 CASES = [
@@ -57,6 +64,8 @@ CASES = [
 
 # Pages whose URL names an escalation.
 ESCALATION_PAGES = {"detail", "edit", "report", "preservation", "assign", "dismiss", "close", "reopen"}
+# Pages about the signed-in person's own notifications and channels, and the health check.
+NOTIFICATION_PAGES = {"notifications", "notifications-read-all", "notification-read", "profile-test", "healthz"}
 
 
 def _local(moment: Any) -> str:
@@ -77,9 +86,33 @@ def _target(page: str, make_escalation: Any, lead: Any) -> Escalation | None:
     return None
 
 
-def _path(page: str, esc: Escalation | None) -> str:
+def _inbox(page: str, owner: Any) -> Notification | None:
+    """Two unread notifications for `owner` (the signed-in user, or for anonymous someone else); the
+    first is the one the mark-read page names. /healthz gets a fresh sweep so that it answers 200."""
+    if page == "healthz":
+        reminders.sweep()
+    if page not in ("notifications", "notifications-read-all", "notification-read"):
+        return None
+    now = timezone.now()
+    first = Notification.objects.create(user=owner, title="First", created_at=now)
+    Notification.objects.create(user=owner, title="Second", created_at=now)
+    return first
+
+
+def _path(page: str, esc: Escalation | None, notification: Notification | None = None) -> str:
     if page == "login":
         return "/accounts/login/"
+    if page == "notifications":
+        return "/notifications/"
+    if page == "notifications-read-all":
+        return "/notifications/read-all/"
+    if page == "notification-read":
+        assert notification is not None
+        return f"/notifications/{notification.pk}/read/"
+    if page == "profile-test":
+        return "/accounts/profile/test/in_app/"
+    if page == "healthz":
+        return "/healthz"
     if page == "profile":
         return "/accounts/profile/"
     if page == "list":
@@ -106,6 +139,8 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, A
         return facts
     if page == "profile":
         return {"time_zone": "Europe/Berlin"}
+    if page in NOTIFICATION_PAGES:
+        return {}
     assert esc is not None
     data: dict[str, Any] = {"version": esc.version}
     if page == "edit":
@@ -121,10 +156,17 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, A
     return data
 
 
-def _state(esc: Escalation | None) -> tuple[int, int, int]:
-    """What a refused POST must leave untouched: escalations, audit events, the target's version."""
+def _state(esc: Escalation | None) -> tuple[int, int, int, int, int]:
+    """What a refused POST must leave untouched: escalations, audit events, the target's version,
+    notifications and unread notifications."""
     version = Escalation.objects.get(pk=esc.pk).version if esc else 0
-    return Escalation.objects.count(), AuditEvent.objects.count(), version
+    return (
+        Escalation.objects.count(),
+        AuditEvent.objects.count(),
+        version,
+        Notification.objects.count(),
+        Notification.objects.filter(read_at__isnull=True).count(),
+    )
 
 
 @pytest.mark.parametrize(("page", "method", "role", "expected"), CASES)
@@ -136,7 +178,8 @@ def test_permission_matrix(
     client = FormClient()
     if user is not None:
         client.force_login(user)
-    path = _path(page, esc)
+    notification = _inbox(page, user or lead)
+    path = _path(page, esc, notification)
     before = _state(esc)
 
     response = client.get(path) if method == "GET" else client.post(path, _post_data(page, esc, moderator))
@@ -153,6 +196,17 @@ def test_permission_matrix(
             if page == "profile":
                 assert response["Location"] == "/accounts/profile/"
                 assert UserProfile.objects.get(user=user).time_zone == "Europe/Berlin"
+            elif page == "profile-test":
+                assert response["Location"] == "/accounts/profile/"
+                assert user is not None
+                assert list(Notification.objects.values_list("user", "title")) == [(user.pk, "Test notification")]
+            elif page == "notifications-read-all":
+                assert response["Location"] == "/notifications/"
+                assert not Notification.objects.filter(user=user, read_at__isnull=True).exists()
+            elif page == "notification-read":
+                assert response["Location"] == "/notifications/"
+                assert notification is not None
+                assert list(Notification.objects.filter(read_at__isnull=False)) == [notification]
             else:
                 created = Escalation.objects.order_by("-pk").first() if page == "create" else esc
                 assert created is not None
@@ -165,11 +219,12 @@ def test_permission_matrix(
 
 def test_matrix_covers_every_role_and_page() -> None:
     pages = {page for page, _ in EXPECTED}
-    assert pages == {"login", "profile", "list", "mine", "create"} | ESCALATION_PAGES
+    assert pages == {"login", "profile", "list", "mine", "create"} | ESCALATION_PAGES | NOTIFICATION_PAGES
     assert all(len(codes) == len(ROLES) for codes in EXPECTED.values())
     # Every action page is exercised with POST too.
     assert {page for page, method in EXPECTED if method == "POST"} == (
-        {"create", "profile"} | ESCALATION_PAGES - {"detail"}
+        {"create", "profile", "notifications-read-all", "notification-read", "profile-test"}
+        | ESCALATION_PAGES - {"detail"}
     )
 
 

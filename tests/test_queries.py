@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations import services
-from escalations.models import Priority
+from escalations.models import Notification, Priority
 
 ROWS = 100
 
@@ -23,11 +23,14 @@ ROWS = 100
 # list: the rows (assignee joined) and the filter's assignee choices; mine: the rows; detail: the
 # escalation (people joined), its timeline (actors joined) and the same-reference list.
 # Each page also reads the bell's unread count; the detail page also reads delivery attempts.
+# notifications (as a lead): the basics, the unread count, the last sweep (the lead's stale banner),
+# the paginator's count and the rows (escalations joined).
 MAX_QUERIES = {
     "list": 7,
     "list-filtered": 7,
     "mine": 6,
     "detail": 9,
+    "notifications": 8,
 }
 
 
@@ -133,3 +136,43 @@ def test_detail_page_costs_the_same_for_1_and_100_timeline_rows(
         response = client.get(f"/escalations/{big.pk}/")
     assert response.status_code == 200
     assert response.content.decode().count("<li>") >= ROWS
+
+
+def test_notifications_page_costs_the_same_for_1_and_100_notifications(
+    moderator: Any,
+    lead: Any,
+    people: list[Any],
+    client_for: Any,
+    make_escalation: Any,
+    django_assert_num_queries: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    """Each notification links its escalation: no query per row for it, nor for anything else."""
+    client = client_for(lead)
+    now = timezone.now()
+
+    def add(count: int) -> None:
+        for i in range(count):
+            Notification.objects.create(
+                user=lead,
+                escalation=make_escalation(),
+                title=f"Reminder {i}",
+                body="Report overdue",
+                created_at=now - timedelta(minutes=i),
+                read_at=now if i % 2 else None,
+            )
+
+    add(1)
+    one_row = _measure(client, "/notifications/")
+
+    add(ROWS - 1)
+    # Someone else's notifications are neither shown nor counted.
+    Notification.objects.create(user=moderator, title="Not yours", created_at=now)
+    with django_assert_num_queries(one_row), django_assert_max_num_queries(MAX_QUERIES["notifications"]):
+        response = client.get("/notifications/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    # A page of 50, each with the link to its escalation.
+    assert content.count('<li class="unread">') + content.count('<li class="read">') == 50
+    assert content.count(">Open ESC-") == 50
+    assert "Not yours" not in content

@@ -150,6 +150,8 @@ class ProfileForm(forms.ModelForm):
         profile = super().save(commit=False)
         if profile.webhook_url and not profile.webhook_secret:
             profile.webhook_secret = secrets.token_hex(32)
+        elif not profile.webhook_url:
+            profile.webhook_secret = ""  # a new webhook gets a new secret
         if commit:
             profile.save()
         return profile

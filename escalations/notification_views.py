@@ -44,6 +44,19 @@ def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark it read and go to what it is about: opening a reminder is reading it."""
+    user: Any = request.user
+    notification = get_object_or_404(Notification, pk=pk, user=user)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    if notification.escalation_id:
+        return HttpResponseRedirect(reverse("escalations:detail", args=[notification.escalation_id]))
+    return HttpResponseRedirect(reverse("notifications"))
+
+
+@require_POST
 def mark_all_read(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

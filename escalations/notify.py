@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -55,6 +58,9 @@ class Message:
     subject: str
     items: tuple[Item, ...]
     test: bool = False
+    # Names the deliveries it carries: the same message sent again (a worker killed between the
+    # mail server's "accepted" and our record) has the same Message-ID, so mail systems drop it.
+    ref: str = ""
 
     @property
     def text(self) -> str:
@@ -66,11 +72,18 @@ class Message:
         return "\n".join(lines)
 
 
-def message_for(items: list[Item]) -> Message:
+def message_for(items: list[Item], ref: str = "") -> Message:
     if len(items) == 1:
         item = items[0]
-        return Message(subject=f"[Escalations] {item.key}: {item.kind_label}", items=tuple(items))
-    return Message(subject=f"[Escalations] {len(items)} reminders due", items=tuple(items))
+        return Message(subject=f"[Escalations] {item.key}: {item.kind_label}", items=tuple(items), ref=ref)
+    return Message(subject=f"[Escalations] {len(items)} reminders due", items=tuple(items), ref=ref)
+
+
+def _message_id(message: Message) -> str | None:
+    if not message.ref:
+        return None
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<escalations-{message.ref}@{domain}>"
 
 
 def test_message() -> Message:
@@ -81,10 +94,12 @@ def send_email(user: Any, message: Message) -> None:
     if not user.email:
         raise DeliveryError("no email address on this account")
     context = {"message": message, "user": user}
+    message_id = _message_id(message)
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=render_to_string("notifications/email.txt", context),
         to=[user.email],
+        headers={"Message-ID": message_id} if message_id else None,
     )
     email.attach_alternative(render_to_string("notifications/email.html", context), "text/html")
     try:
@@ -109,6 +124,34 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn our POST into a body-less GET somewhere else (and could lead to an
+    address the https-only rule refuses): treat any 3xx as a failed delivery."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_RefuseRedirects)
+
+
+def _check_public_host(url: str) -> None:
+    """Refuse hosts that resolve to private, loopback or link-local addresses: the webhook is the
+    one request this app makes to an address a person typed, and it must not reach inside the
+    network. Loopback is allowed only where WEBHOOK_ALLOW_HTTP_LOOPBACK is on (dev, tests)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise DeliveryError(f"webhook host {host!r} does not resolve") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_loopback and settings.WEBHOOK_ALLOW_HTTP_LOOPBACK:
+            continue
+        if not address.is_global:
+            raise DeliveryError(f"webhook host {host!r} is a private or local address; refused")
+
+
 def send_webhook(user: Any, message: Message) -> None:
     profile = getattr(user, "profile", None)
     url = getattr(profile, "webhook_url", "")
@@ -124,6 +167,7 @@ def send_webhook(user: Any, message: Message) -> None:
         ],
     }
     body = json.dumps(payload).encode()
+    _check_public_host(url)
     request = urllib.request.Request(  # noqa: S310 - scheme checked when the URL is saved
         url,
         data=body,
@@ -135,7 +179,7 @@ def send_webhook(user: Any, message: Message) -> None:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+        with _opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"webhook answered HTTP {exc.code}") from exc

@@ -402,17 +402,32 @@ def next_reminder_at(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> 
 
 
 def reminder_still_applies(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> bool:
-    """False for a reminder the record has overtaken: the report was recorded, preservation was
-    confirmed, the escalation was closed, or a later stage of the same deadline is already due."""
+    """False for a reminder the record has overtaken (see why_overtaken)."""
+    return why_overtaken(kind, due_at, esc, cfg, now) is None
+
+
+def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> str | None:
+    """Why a recorded reminder must not be sent any more, in words for the timeline; None while it
+    still applies."""
+    if esc.status == CLOSED:
+        return "The escalation was closed."
+    if esc.status == DISMISSED:
+        return "The escalation was dismissed."
     plan = {spec.kind: spec for spec in reminder_plan(esc, cfg)}
     if kind not in plan:
-        return False
-    if kind == ReminderKind.REPORT_DUE_SOON:
-        return now <= report_due_at(esc.knowledge_at, esc.priority, cfg)
+        if kind in (ReminderKind.REPORT_DUE_SOON, ReminderKind.REPORT_OVERDUE):
+            return "The report was recorded."
+        if kind == ReminderKind.PRESERVATION_UNCONFIRMED:
+            return "Preservation was confirmed."
+        return "The deadline no longer applies."
+    if kind == ReminderKind.REPORT_DUE_SOON and now > report_due_at(esc.knowledge_at, esc.priority, cfg):
+        return "The report target passed before it went out; the overdue reminder replaces it."
     if kind == ReminderKind.PRESERVATION_ENDING and esc.reported_at is not None:
         end = preservation_end(esc.reported_at, cfg)
+        if now >= end:
+            return "The preservation period ended before it went out; the ended reminder replaces it."
         # "30 days left" gives way to "7 days left" once that one is due too (after an outage, or a
         # report recorded late): one message per deadline, the latest stage.
-        later_stage_due = any(_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets)
-        return now < end and not later_stage_due
-    return True
+        if any(_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets):
+            return "A later reminder of the same deadline was due; it replaces this one."
+    return None

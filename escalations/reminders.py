@@ -52,12 +52,13 @@ def backoff(attempts: int) -> timedelta:
 
 def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]:
     """The assignee (or the creator while nobody is assigned); every lead too for report_overdue and
-    every preservation reminder."""
+    every preservation reminder, and for every kind when the owner's account is deactivated (so a
+    reminder never goes to nobody)."""
     people = {}
     owner = escalation.assignee or escalation.created_by
     if owner.is_active:
         people[owner.pk] = owner
-    if kind in policy.REMINDER_KINDS_FOR_LEADS:
+    if kind in policy.REMINDER_KINDS_FOR_LEADS or not owner.is_active:
         for lead in leads:
             people.setdefault(lead.pk, lead)
     return list(people.values())
@@ -160,12 +161,13 @@ def _cancel_overtaken(
     keep = []
     for delivery in deliveries:
         reminder = delivery.reminder
-        if policy.reminder_still_applies(reminder.kind, reminder.due_at, reminder.escalation, cfg, now):
+        reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
+        if reason is None:
             keep.append(delivery)
             continue
         with transaction.atomic():
             updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
-                cancelled_at=now, cancel_reason="No longer applies: the record moved on before it was sent."
+                cancelled_at=now, cancel_reason=reason
             )
             stats.reminders_cancelled += updated
             Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(
@@ -210,7 +212,8 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         if not batch:
             continue
         first = batch[0]
-        message = notify.message_for([_item(d, cfg) for d in batch])
+        ref = "delivery-" + "-".join(str(d.pk) for d in batch)
+        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
         try:
             if first.channel == Channel.IN_APP:
                 # Notification and "sent" commit together: exactly once, whatever dies when.
@@ -224,6 +227,12 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         except notify.DeliveryError as exc:
             log.warning("delivery failed: %s", exc)
             _record(batch, now, ok=False, error=str(exc))
+            stats.deliveries_failed += len(batch)
+        except Exception as exc:
+            # A bug or an unexpected failure in one channel must not stop the sweep for everyone
+            # else: record it like any failure, so it is retried with backoff and visible.
+            log.exception("delivery raised unexpectedly")
+            _record(batch, now, ok=False, error=f"unexpected error: {exc.__class__.__name__}: {exc}")
             stats.deliveries_failed += len(batch)
 
 

@@ -51,13 +51,15 @@ def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
 
 def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
     """Audit events and reminder delivery attempts, oldest first (two queries)."""
-    from .models import DeliveryAttempt
+    from .models import DeliveryAttempt, Reminder
 
     entries: list[dict[str, Any]] = [{"at": e.at, "event": e} for e in timeline(escalation)]
     attempts = DeliveryAttempt.objects.filter(escalation=escalation).select_related(
         "delivery__recipient", "delivery__reminder"
     )
     entries += [{"at": a.at, "attempt": a} for a in attempts]
+    cancelled = Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=False)
+    entries += [{"at": r.cancelled_at, "cancelled": r} for r in cancelled]
     entries.sort(key=lambda entry: entry["at"])
     return entries
 

@@ -146,6 +146,8 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Webhooks go to https URLs only; dev and test also allow http to loopback for local receivers.
 WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="escalations@localhost")
+# A hung mail server must fail a delivery (retried later), not hold the sweep.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # --- Celery: state lives in rows; the broker only carries ticks. ---
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

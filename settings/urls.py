@@ -15,6 +15,7 @@ urlpatterns = [
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
     path("notifications/read-all/", notification_views.mark_all_read, name="notifications_read_all"),
     path("notifications/<int:pk>/read/", notification_views.mark_read, name="notification_read"),
+    path("notifications/<int:pk>/open/", notification_views.open_notification, name="notification_open"),
     path("healthz", notification_views.healthz, name="healthz"),
     path("escalations/", include("escalations.urls")),
     path("admin/", admin.site.urls),

@@ -126,8 +126,32 @@ def test_notifications_page_lists_only_own_newest_first_with_links(
     positions = [content.find(title) for title in ("Newest reminder", "Middle reminder", "Oldest reminder")]
     assert -1 not in positions and positions == sorted(positions), content
     assert "Someone else's reminder" not in content
-    assert f'href="/escalations/{esc.pk}/">Open {esc.key}</a>' in page(response)
+    newest = Notification.objects.get(title="Newest reminder")
+    assert f'action="/notifications/{newest.pk}/open/"' in page(response)
+    assert f"Open {esc.key}" in content
     assert content.count("Mark as read") == 3
+
+
+def test_opening_a_notification_marks_it_read_and_goes_to_the_escalation(
+    client_for: Any, moderator: Any, lead: Any, make_escalation: Any
+) -> None:
+    esc = make_escalation()
+    notify_user(moderator, "Report overdue", escalation=esc)
+    mine = Notification.objects.get(user=moderator)
+    notify_user(lead, "Lead's copy", escalation=esc)
+    theirs = Notification.objects.get(user=lead)
+    client = client_for(moderator)
+
+    response = client.post(f"/notifications/{mine.pk}/open/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/escalations/{esc.pk}/"
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    # Someone else's notification can't be opened (or marked read) through its id.
+    assert client.post(f"/notifications/{theirs.pk}/open/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+    assert client.get(f"/notifications/{mine.pk}/open/").status_code == 405
 
 
 def test_notifications_page_when_empty(client_for: Any, nobody: Any) -> None:
@@ -536,4 +560,4 @@ def test_sweep_reminders_ring_the_bell_and_link_to_the_escalation(
     response = client_for(lead).get("/notifications/")
     assert bell(response) == 1
     assert f"{overdue.key}: Report overdue" in text(response)
-    assert f'href="/escalations/{overdue.pk}/">Open {overdue.key}</a>' in page(response)
+    assert f"Open {overdue.key}</button>" in page(response)

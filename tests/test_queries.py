@@ -29,7 +29,7 @@ MAX_QUERIES = {
     "list": 7,
     "list-filtered": 7,
     "mine": 6,
-    "detail": 9,
+    "detail": 10,
     "notifications": 8,
 }
 

@@ -1,0 +1,181 @@
+"""What keeps a reminder from going astray: no redirects or private addresses for webhooks, one
+Message-ID per delivery (so a resend after a crash is recognisable), a deactivated owner's reminders
+go to the leads, an unexpected error in one channel is recorded and retried, and every cancelled
+reminder says why on the timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+
+import pytest
+
+from escalations import notify, reminders, services
+from escalations.models import Delivery, DeliveryAttempt, Reminder, UserProfile
+from tests.test_reminders import (  # fixtures and constants shared with the sweep tests
+    DUE_SOON_NOW,
+    HOUR,
+    MINUTE,
+    OVERDUE_NOW,
+    T0,
+    WEBHOOK_SECRET,
+    boss,
+    clock,
+    mod,
+    receiver,
+)
+
+__all__ = ["boss", "clock", "mod", "receiver"]
+
+
+def hook(user: Any, url: str) -> None:
+    UserProfile.objects.update_or_create(
+        user=user,
+        defaults={
+            "email_notifications": False,
+            "in_app_notifications": False,
+            "webhook_url": url,
+            "webhook_secret": WEBHOOK_SECRET,
+        },
+    )
+    user.refresh_from_db()
+
+
+def test_a_webhook_redirect_is_a_failed_delivery_not_a_silent_get(clock, mod, make_escalation):
+    hits: list[str] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(f"POST {self.path}")
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            hits.append(f"GET {self.path}")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook(mod, f"http://127.0.0.1:{server.server_address[1]}/hook")
+        esc = make_escalation(knowledge_at=DUE_SOON_NOW)
+        reminders.sweep()
+    finally:
+        server.shutdown()
+        server.server_close()
+    delivery = Delivery.objects.get(reminder__escalation=esc)
+    assert delivery.sent_at is None
+    assert delivery.last_error == "webhook answered HTTP 302"
+    assert hits == ["POST /hook"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://10.0.0.5/hook", "https://192.168.1.20/hook", "https://169.254.169.254/latest", "https://[fd00::1]/x"],
+)
+def test_a_webhook_to_a_private_address_is_refused_without_a_request(clock, mod, make_escalation, url, monkeypatch):
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no request may be made to a private address")
+
+    monkeypatch.setattr(notify._opener, "open", no_network)
+    hook(mod, url)
+    esc = make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    delivery = Delivery.objects.get(reminder__escalation=esc)
+    assert delivery.sent_at is None
+    assert "private or local address; refused" in delivery.last_error
+
+
+def test_loopback_webhooks_are_refused_where_the_setting_is_off(clock, mod, make_escalation, receiver, settings):
+    settings.WEBHOOK_ALLOW_HTTP_LOOPBACK = False
+    hook(mod, receiver.url)
+    make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    assert receiver.requests == []
+    assert "refused" in Delivery.objects.get().last_error
+
+
+def test_each_delivery_has_one_message_id_and_a_resend_repeats_it(clock, mod, make_escalation, mailoutbox):
+    first = make_escalation(knowledge_at=DUE_SOON_NOW)
+    second = make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    ids = [m.extra_headers["Message-ID"] for m in mailoutbox]
+    assert len(set(ids)) == 2
+    email_delivery = Delivery.objects.get(reminder__escalation=first, channel="email")
+    assert f"<escalations-delivery-{email_delivery.pk}@127.0.0.1>" in ids
+
+    # A worker killed between the mail server's "accepted" and our record sends it again after
+    # the lease: the copy carries the same Message-ID, so mail systems can drop it.
+    Delivery.objects.filter(pk=email_delivery.pk).update(sent_at=None, claimed_until=None, claim_token="")
+    Reminder.objects.filter(escalation=first).update(sent_at=None)
+    reminders.sweep()
+    assert mailoutbox[-1].extra_headers["Message-ID"] == f"<escalations-delivery-{email_delivery.pk}@127.0.0.1>"
+    assert second.key not in mailoutbox[-1].subject
+
+
+def test_a_deactivated_owners_reminders_go_to_the_leads(clock, mod, boss, make_escalation, mailoutbox):
+    esc = make_escalation(knowledge_at=DUE_SOON_NOW)
+    mod.is_active = False
+    mod.save()
+    reminders.sweep()
+    reminder = Reminder.objects.get(escalation=esc, kind="report_due_soon")
+    assert reminder.sent_at == T0
+    assert [m.to for m in mailoutbox] == [[boss.email]]
+
+
+def test_an_unexpected_error_in_one_delivery_is_recorded_and_retried(clock, mod, boss, make_escalation, monkeypatch):
+    esc = make_escalation(knowledge_at=OVERDUE_NOW)
+
+    def broken(user: Any, message: Any) -> None:
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr(notify, "send_email", broken)
+    stats = reminders.sweep()
+    failed = Delivery.objects.filter(reminder__escalation=esc, reminder__kind="report_overdue", channel="email")
+    assert failed.count() == 2  # the moderator and the lead
+    for delivery in failed:
+        assert delivery.sent_at is None
+        assert delivery.last_error == "unexpected error: RuntimeError: template missing"
+        assert delivery.next_attempt_at == T0 + MINUTE
+    # The in-app deliveries of the same sweep still went out, and the heartbeat was recorded.
+    in_app = Delivery.objects.filter(reminder__escalation=esc, reminder__kind="report_overdue", channel="in_app")
+    assert [d.sent_at for d in in_app] == [T0, T0]
+    assert stats.deliveries_failed == 2
+    assert reminders.last_sweep() is not None
+    assert DeliveryAttempt.objects.filter(escalation=esc, ok=False).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("act", "reason"),
+    [
+        ("report", "The report was recorded."),
+        ("late", "The report target passed before it went out; the overdue reminder replaces it."),
+    ],
+)
+def test_a_cancelled_reminder_says_why_on_the_timeline(clock, mod, boss, make_escalation, client_for, act, reason):
+    esc = make_escalation(knowledge_at=DUE_SOON_NOW)
+    if act == "report":
+        # The reminder is recorded, then the report is filed before it is delivered.
+        reminders.schedule_due(T0, reminders.policy.PolicyConfig.from_settings(), reminders.SweepStats())
+        services.record_report(
+            actor=mod, escalation_id=esc.pk, version=None, reported_at=T0, cybertipline_report_id="777"
+        )
+    else:
+        # Nothing ran until after the target (3 h after T0): the due-soon reminder is overtaken.
+        clock.move_to(T0 + 3 * HOUR + timedelta(seconds=1))
+    reminders.sweep()
+    reminder = Reminder.objects.get(escalation=esc, kind="report_due_soon")
+    assert reminder.sent_at is None
+    assert reminder.cancel_reason == reason
+    page = client_for(boss).get(f"/escalations/{esc.pk}/").content.decode()
+    assert "Reminder report due soon</strong> cancelled, not sent" in page
+    assert reason.replace("'", "&#x27;") in page

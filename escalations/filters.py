@@ -11,10 +11,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
-from .models import KEY_PREFIX, Escalation, IncidentType, Priority, Status
+from .models import KEY_PREFIX, BreachReason, Escalation, IncidentType, Priority, Status
 from .permissions import LEAD, MODERATOR
 from .policy import STATE_LABELS
-from .selectors import deadline_state_q
+from .selectors import deadline_state_q, hold_q
 from .validation import REPORT_ID_MAX_DIGITS
 
 
@@ -43,6 +43,23 @@ class EscalationFilter(django_filters.FilterSet):
         method="filter_state",
         empty_label=ANY,
     )
+    reported_on_time = django_filters.BooleanFilter(
+        label="Report within target", widget=django_filters.widgets.BooleanWidget()
+    )
+    breach_reason = django_filters.ChoiceFilter(choices=BreachReason.choices, label="Breach reason", empty_label=ANY)
+    preservation_confirmed = django_filters.BooleanFilter(
+        label="Preservation confirmed",
+        field_name="preservation_confirmed_at",
+        lookup_expr="isnull",
+        exclude=True,
+        widget=django_filters.widgets.BooleanWidget(),
+    )
+    hold = django_filters.ChoiceFilter(
+        label="Preservation hold",
+        choices=[("ending", "Ends within 30 days"), ("ended", "Ended, awaiting a decision")],
+        method="filter_hold",
+        empty_label=ANY,
+    )
     knowledge_at = django_filters.DateFromToRangeFilter(
         label="Knowledge obtained (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
     )
@@ -59,9 +76,16 @@ class EscalationFilter(django_filters.FilterSet):
             "incident_type",
             "assignee",
             "deadline_state",
+            "reported_on_time",
+            "breach_reason",
+            "preservation_confirmed",
+            "hold",
             "knowledge_at",
             "reported_at",
         ]
+
+    def filter_hold(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        return queryset.filter(hold_q(value, timezone.now()))
 
     def filter_state(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
         return queryset.filter(deadline_state_q(value, timezone.now()))

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from .models import Escalation, IncidentType, Priority, UserProfile
+from .models import BreachReason, Escalation, IncidentType, Priority, UserProfile
 from .permissions import LEAD, MODERATOR
 from .validation import REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH, clean_webhook_url
 
@@ -85,6 +85,30 @@ class RecordReportForm(VersionedForm):
         help_text="The number NCMEC returned, digits only.",
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
+
+
+class BreachFields(forms.Form):
+    breach_reason = forms.ChoiceField(
+        label="Breach reason",
+        required=False,
+        choices=[("", "—"), *BreachReason.choices],
+        help_text="Required when the report was sent after its target: why it was late.",
+    )
+    breach_note = forms.CharField(
+        label="Breach note",
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required with 'Other'.",
+    )
+
+
+class RecordReportWithBreachForm(RecordReportForm, BreachFields):
+    pass
+
+
+class AmendBreachForm(VersionedForm, BreachFields):
+    pass
 
 
 class PreservationForm(VersionedForm):

@@ -37,6 +37,18 @@ class Status(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
 
 
+class BreachReason(models.TextChoices):
+    """Why a report was recorded after its internal target (a compliance finding)."""
+
+    LOGGED_LATE = "logged_late", "Escalation logged late (knowledge came before logging)"
+    NEEDED_REVIEW = "needed_review", "Further review needed to confirm an apparent violation"
+    VOLUME = "volume", "Volume surge or queue backlog"
+    STAFFING = "staffing", "Staffing or out-of-hours cover"
+    HANDOFF = "handoff", "Internal escalation or handoff delay"
+    TOOLING = "tooling", "Tool, network or NCMEC service outage"
+    OTHER = "other", "Other (explain in the note)"
+
+
 ACTIVE_STATUSES = (Status.OPEN, Status.REPORTED)
 
 KEY_PREFIX = "ESC-"
@@ -66,6 +78,13 @@ class Escalation(models.Model):
     cybertipline_report_id = models.CharField(
         max_length=20, null=True, blank=True, unique=True, help_text="The report ID NCMEC returned (digits only)."
     )
+    breach_reason = models.CharField(
+        max_length=20,
+        choices=BreachReason.choices,
+        blank=True,
+        help_text="Required when the report was recorded after its target.",
+    )
+    breach_note = models.TextField(blank=True, help_text="Required with 'Other': what happened.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
     status_reason = models.TextField(blank=True, help_text="Why the escalation was last dismissed, closed or reopened.")
 
@@ -87,6 +106,9 @@ class Escalation(models.Model):
     next_deadline_soon_at = models.DateTimeField(null=True, blank=True)
     # When the reminder sweep must next look at this escalation (escalations/reminders.py).
     next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Time to report and whether it met the target: the dashboard aggregates these in the database.
+    report_seconds = models.PositiveIntegerField(null=True, blank=True)
+    reported_on_time = models.BooleanField(null=True, blank=True)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_escalations"
@@ -137,13 +159,18 @@ class AuditAction(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
     CLOSED = "closed", "Closed"
     REOPENED = "reopened", "Reopened"
+    BREACH_AMENDED = "breach_amended", "Breach reason amended"
+    EXPORTED = "exported", "Exported"
 
 
 class AuditEvent(models.Model):
     """Who did what to which escalation, and when. Append-only: database triggers refuse UPDATE and
     DELETE (migration 0002), and the app never attempts either."""
 
-    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="audit_events")
+    # Empty for events about many escalations at once (an export of a list or a report).
+    escalation = models.ForeignKey(
+        Escalation, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(db_index=True)
     action = models.CharField(max_length=32, choices=AuditAction.choices)
@@ -157,7 +184,8 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["escalation", "at"], name="audit_escalation_at")]
 
     def __str__(self) -> str:
-        return f"{format_key(self.escalation_id)} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+        subject = format_key(self.escalation_id) if self.escalation_id else "(many)"
+        return f"{subject} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}Z"
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -296,3 +324,20 @@ class SweepHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_finished_at}"
+
+
+class SavedView(models.Model):
+    """A named set of list filters, per person: a shareable link they don't have to rebuild."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    # The list's own query string (filters and sort), without the leading "?".
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_once")]
+
+    def __str__(self) -> str:
+        return self.name

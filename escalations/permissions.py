@@ -27,6 +27,9 @@ class Action(enum.StrEnum):
     DISMISS = "dismiss"
     CLOSE = "close"
     REOPEN = "reopen"
+    AMEND_BREACH = "amend_breach"
+    VIEW_DASHBOARD = "view_dashboard"
+    EXPORT = "export"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -39,6 +42,9 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.DISMISS: frozenset({LEAD}),
     Action.CLOSE: frozenset({LEAD}),
     Action.REOPEN: frozenset({LEAD}),
+    Action.AMEND_BREACH: frozenset({LEAD}),
+    Action.VIEW_DASHBOARD: frozenset({LEAD, AUDITOR}),
+    Action.EXPORT: frozenset({LEAD, AUDITOR}),
 }
 
 DENIED_MESSAGES = {
@@ -47,6 +53,9 @@ DENIED_MESSAGES = {
     Action.DISMISS: "Only a lead can dismiss an escalation.",
     Action.CLOSE: "Only a lead can close an escalation.",
     Action.REOPEN: "Only a lead can reopen an escalation.",
+    Action.AMEND_BREACH: "Only a lead can amend a breach reason.",
+    Action.VIEW_DASHBOARD: "The dashboard is for leads and auditors.",
+    Action.EXPORT: "Exports are for leads and auditors.",
 }
 
 

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -241,7 +241,32 @@ def escalation_state(esc: EscalationFacts, now: datetime, cfg: PolicyConfig) -> 
     return upcoming.state(now)
 
 
-def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> dict[str, datetime | None]:
+def reported_on_time(esc: EscalationFacts, cfg: PolicyConfig) -> bool | None:
+    """Whether the report was recorded at or before its target; None while unreported."""
+    if esc.reported_at is None:
+        return None
+    return _utc(esc.reported_at) <= report_due_at(esc.knowledge_at, esc.priority, cfg)
+
+
+def seconds_to_report(esc: EscalationFacts) -> int | None:
+    """Whole seconds from actual knowledge to the report (never negative); None while unreported."""
+    if esc.reported_at is None:
+        return None
+    return max(0, int((_utc(esc.reported_at) - _utc(esc.knowledge_at)).total_seconds()))
+
+
+class StoredColumns(TypedDict):
+    report_due_at: datetime
+    preservation_confirm_due_at: datetime | None
+    preserve_until: datetime | None
+    next_deadline_at: datetime | None
+    next_deadline_soon_at: datetime | None
+    next_reminder_at: datetime | None
+    report_seconds: int | None
+    reported_on_time: bool | None
+
+
+def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> StoredColumns:
     """The derived, indexed columns the services write on every change."""
     upcoming = next_deadline(esc, cfg)
     return {
@@ -253,6 +278,8 @@ def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> dict[str, datetim
         # The earliest reminder of the current plan: the sweep then records whatever of the plan is
         # due (idempotently) and moves this forward, so a change can never skip a reminder.
         "next_reminder_at": min((spec.first_at for spec in reminder_plan(esc, cfg)), default=None),
+        "report_seconds": seconds_to_report(esc),
+        "reported_on_time": reported_on_time(esc, cfg),
     }
 
 

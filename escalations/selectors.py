@@ -3,7 +3,7 @@ so a page costs the same few queries for 1 row or 10,000."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
@@ -39,6 +39,17 @@ def deadline_state_q(state: str, now: datetime) -> Q:
     if state == DeadlineState.NOT_APPLICABLE:
         return Q(status=Status.DISMISSED)
     raise ValueError(f"unknown deadline state {state!r}")
+
+
+def hold_q(value: str, now: datetime) -> Q:
+    """Reported escalations whose preservation hold ends within 30 days ("ending") or has ended
+    and awaits a lead's decision ("ended")."""
+    reported = Q(status=Status.REPORTED, preserve_until__isnull=False)
+    if value == "ending":
+        return reported & Q(preserve_until__gt=now, preserve_until__lte=now + timedelta(days=30))
+    if value == "ended":
+        return reported & Q(preserve_until__lte=now)
+    raise ValueError(f"unknown hold filter {value!r}")
 
 
 def escalation_detail(pk: int) -> Escalation:

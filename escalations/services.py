@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import policy, validation
-from .models import AuditAction, AuditEvent, Escalation, IncidentType, Priority, Status
+from .models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
 from .permissions import LEAD, MODERATOR, Action, is_lead, require
 
 # A signed-in user (or, later, a service token's user); roles are checked by permissions.require.
@@ -40,6 +40,8 @@ AUDITED_FIELDS = (
     "notes",
     "reported_at",
     "cybertipline_report_id",
+    "breach_reason",
+    "breach_note",
     "status",
     "status_reason",
     "preservation_confirmed_at",
@@ -274,11 +276,42 @@ def assign_escalation(*, actor: User, escalation_id: int, version: int | None, a
     return _change(actor, Action.ASSIGN, escalation_id, version, AuditAction.ASSIGNED, mutate)
 
 
+def _apply_breach(
+    esc: Escalation, late: bool, breach_reason: str | None, breach_note: str | None, errors: dict[str, list[str]]
+) -> None:
+    """A report recorded after its target needs a reason (and a note with "other"); one in time
+    carries none."""
+    if not late:
+        esc.breach_reason, esc.breach_note = "", ""
+        return
+    reason = (breach_reason or "").strip()
+    if reason not in BreachReason.values:
+        due = timezone.localtime(esc.report_due_at).strftime("%Y-%m-%d %H:%M %Z")
+        errors.setdefault("breach_reason", []).append(
+            f"Breach reason is required: the report was recorded after its target ({due}). Choose why."
+        )
+        return
+    note = _collect(
+        errors,
+        "breach_note",
+        lambda: validation.clean_text(breach_note, "Breach note", required=reason == BreachReason.OTHER),
+    )
+    esc.breach_reason, esc.breach_note = reason, note or ""
+
+
 def record_report(
-    *, actor: User, escalation_id: int, version: int | None, reported_at: datetime | None, cybertipline_report_id: Any
+    *,
+    actor: User,
+    escalation_id: int,
+    version: int | None,
+    reported_at: datetime | None,
+    cybertipline_report_id: Any,
+    breach_reason: str | None = None,
+    breach_note: str | None = None,
 ) -> Escalation:
     """Record that the report was sent to NCMEC and the report ID it returned; the escalation becomes
-    `reported`. On a reported escalation this corrects the recorded values (audited)."""
+    `reported`. A report after its target needs `breach_reason` (and `breach_note` with "other").
+    On a reported escalation this corrects the recorded values (audited)."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
         if esc.status not in (Status.OPEN, Status.REPORTED):
@@ -292,6 +325,9 @@ def record_report(
             taken = _report_id_taken_error(report_id, esc.pk)
             if taken is not None:
                 errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
+        if reported_at is not None and not errors.get("reported_at"):
+            late = reported_at > policy.report_due_at(esc.knowledge_at, esc.priority, cfg)
+            _apply_breach(esc, late, breach_reason, breach_note, errors)
         _raise_if(errors)
         esc.reported_at = reported_at
         esc.cybertipline_report_id = report_id
@@ -388,3 +424,35 @@ def reopen_escalation(*, actor: User, escalation_id: int, version: int | None, r
         return esc.status_reason
 
     return _change(actor, Action.REOPEN, escalation_id, version, AuditAction.REOPENED, mutate)
+
+
+def amend_breach(
+    *, actor: User, escalation_id: int, version: int | None, breach_reason: str, breach_note: str
+) -> Escalation:
+    """A lead corrects why a late report was late (audited like every change)."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.reported_on_time is not False:
+            raise ValidationError(f"{esc.key} has no late report, so it has no breach reason to amend.")
+        errors: dict[str, list[str]] = {}
+        _apply_breach(esc, True, breach_reason, breach_note, errors)
+        _raise_if(errors)
+        return ""
+
+    return _change(actor, Action.AMEND_BREACH, escalation_id, version, AuditAction.BREACH_AMENDED, mutate)
+
+
+def record_export(
+    *, actor: User, export: str, query: str, rows: int, escalation: Escalation | None = None
+) -> AuditEvent:
+    """Every export is itself an audit event: who took which records away, with which filters."""
+    require(actor, Action.EXPORT)
+    with transaction.atomic():
+        return AuditEvent.objects.create(
+            escalation=escalation,
+            actor=actor,
+            at=timezone.now(),
+            action=AuditAction.EXPORTED,
+            changes={"export": export, "filters": query, "rows": rows},
+            version=escalation.version if escalation else 0,
+        )

@@ -15,4 +15,5 @@ urlpatterns = [
     path("<int:pk>/dismiss/", views.DismissView.as_view(), name="dismiss"),
     path("<int:pk>/close/", views.CloseView.as_view(), name="close"),
     path("<int:pk>/reopen/", views.ReopenView.as_view(), name="reopen"),
+    path("<int:pk>/breach/", views.AmendBreachView.as_view(), name="breach"),
 ]

@@ -19,13 +19,14 @@ from django_tables2 import LazyPaginator, SingleTableMixin
 from . import policy, selectors, services
 from .filters import EscalationFilter
 from .forms import (
+    AmendBreachForm,
     AssignForm,
     EditEscalationForm,
     EscalationForm,
     PreservationForm,
     ProfileForm,
     ReasonForm,
-    RecordReportForm,
+    RecordReportWithBreachForm,
     initial_from,
 )
 from .models import Escalation, Status, UserProfile
@@ -151,6 +152,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "dismiss": can(user, Action.DISMISS) and escalation.status == Status.OPEN,
                 "close": can(user, Action.CLOSE) and escalation.status == Status.REPORTED,
                 "reopen": can(user, Action.REOPEN) and not active,
+                "breach": can(user, Action.AMEND_BREACH) and escalation.reported_on_time is False,
             },
         )
         return context
@@ -231,11 +233,11 @@ class EscalationEditView(EscalationActionView):
 
 class RecordReportView(EscalationActionView):
     action = Action.RECORD_REPORT
-    form_class = RecordReportForm
+    form_class = RecordReportWithBreachForm
     title = "Record the CyberTipline report"
     submit_label = "Record report"
     intro = "Enter when the report was sent to NCMEC and the report ID NCMEC returned."
-    initial_fields = ("reported_at", "cybertipline_report_id")
+    initial_fields = ("reported_at", "cybertipline_report_id", "breach_reason", "breach_note")
     success_message = "{key}: report recorded. Next: confirm the content is preserved."
 
     def get_initial(self) -> dict[str, Any]:
@@ -250,6 +252,23 @@ class RecordReportView(EscalationActionView):
             data,
             reported_at=data["reported_at"],
             cybertipline_report_id=data["cybertipline_report_id"],
+            breach_reason=data.get("breach_reason", ""),
+            breach_note=data.get("breach_note", ""),
+        )
+
+
+class AmendBreachView(EscalationActionView):
+    action = Action.AMEND_BREACH
+    form_class = AmendBreachForm
+    title = "Amend breach reason"
+    submit_label = "Save breach reason"
+    intro = "Why was this report recorded after its target? The change is kept in the audit trail."
+    initial_fields = ("breach_reason", "breach_note")
+    success_message = "{key}: breach reason amended."
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(
+            services.amend_breach, data, breach_reason=data["breach_reason"], breach_note=data["breach_note"]
         )
 
 

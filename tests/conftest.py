@@ -112,11 +112,16 @@ def escalation_data(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def make_escalation(moderator: Any) -> Any:
-    """make_escalation(actor=None, reported_at=None, report_id=None, **fields) -> Escalation via services."""
+    """make_escalation(actor=None, reported_at=None, report_id=None, breach_reason=..., **fields) ->
+    Escalation, made through the services."""
     counter = iter(range(1, 1_000_000))
 
     def make(
-        actor: Any = None, reported_at: datetime | None = None, report_id: str | None = None, **fields: Any
+        actor: Any = None,
+        reported_at: datetime | None = None,
+        report_id: str | None = None,
+        breach_reason: str = "needed_review",
+        **fields: Any,
     ) -> Escalation:
         actor = actor or moderator
         fields.setdefault("platform_reference", f"ticket-{next(counter)}")
@@ -128,6 +133,8 @@ def make_escalation(moderator: Any) -> Any:
                 version=esc.version,
                 reported_at=reported_at,
                 cybertipline_report_id=report_id or str(9_000_000 + esc.pk),
+                # Used only when the report is late (the services clear it otherwise).
+                breach_reason=breach_reason,
             )
         return esc
 

@@ -407,6 +407,8 @@ def test_open_escalation_has_only_the_report_deadline():
         "next_deadline_soon_at": K + timedelta(hours=20),
         # The first reminder: report due soon, 4 h before the target.
         "next_reminder_at": K + timedelta(hours=20),
+        "report_seconds": None,
+        "reported_on_time": None,
     }
     assert policy.escalation_state(esc, K, CFG) is DeadlineState.ON_TRACK
 
@@ -442,6 +444,8 @@ def test_reported_escalation_waits_for_preservation_confirmation():
         "next_deadline_soon_at": reported_at + timedelta(hours=20),
         # The first reminder: preservation still unconfirmed 24 h after the report.
         "next_reminder_at": reported_at + timedelta(hours=24),
+        "report_seconds": 2 * 3600,
+        "reported_on_time": True,
     }
     # The report target passing does not make a filed escalation overdue...
     assert policy.escalation_state(esc, K + timedelta(hours=24) + SECOND, CFG) is DeadlineState.DUE_SOON

@@ -380,7 +380,12 @@ def test_a_reminder_overtaken_before_delivery_is_cancelled_not_sent(
     clock.move_to(T0 + 30 * SECOND)
     if change == "record_report":
         services.record_report(
-            actor=mod, escalation_id=esc.pk, version=None, reported_at=T0, cybertipline_report_id="123456"
+            actor=mod,
+            escalation_id=esc.pk,
+            version=None,
+            reported_at=T0,
+            cybertipline_report_id="123456",
+            breach_reason="volume",
         )
     else:
         services.dismiss_escalation(actor=boss, escalation_id=esc.pk, version=None, reason="Not reportable")

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from escalations import policy
-from escalations.models import Escalation, IncidentType, Priority, Status
+from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status
 
 register = template.Library()
 
@@ -29,6 +29,7 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "incident_type": dict(IncidentType.choices),
     "priority": dict(Priority.choices),
     "status": dict(Status.choices),
+    "breach_reason": dict(BreachReason.choices),
 }
 FIELD_LABELS = {
     "platform_reference": "Platform reference",
@@ -39,6 +40,8 @@ FIELD_LABELS = {
     "notes": "Notes",
     "reported_at": "Reported at",
     "cybertipline_report_id": "CyberTipline report ID",
+    "breach_reason": "Breach reason",
+    "breach_note": "Breach note",
     "status": "Status",
     "status_reason": "Status reason",
     "preservation_confirmed_at": "Preservation confirmed at",

@@ -9,12 +9,9 @@ import hmac
 import html
 import json
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from django.utils import timezone
 from escalations import notify, policy, reminders
 from escalations.models import Delivery, DeliveryAttempt, Escalation, Notification, UserProfile
 from tests.conftest import FormClient
+from tests.support import Receiver, webhook_receiver
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -415,54 +413,24 @@ def test_test_buttons_need_the_csrf_token(moderator: Any) -> None:
     assert Notification.objects.filter(user=moderator).count() == 1
 
 
-@dataclass
-class Hook:
-    """A local HTTP server standing in for a Slack-compatible webhook receiver."""
-
-    url: str
-    status: int = 200
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
 @pytest.fixture
-def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hook]:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    state = Hook(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(state.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/escalations"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with webhook_receiver() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
-def test_test_webhook_posts_signed_json(client_for: Any, moderator: Any, hook: Hook) -> None:
+def test_test_webhook_posts_signed_json(client_for: Any, moderator: Any, hook: Receiver) -> None:
     client = client_for(moderator)
     assert client.post("/accounts/profile/", prefs(webhook_url=hook.url), follow=True).status_code == 200
-    assert hook.received == [], "saving the URL fetched nothing"
+    assert hook.requests == [], "saving the URL fetched nothing"
     secret = UserProfile.objects.get(user=moderator).webhook_secret
 
     response = client.post("/accounts/profile/test/webhook/", follow=True)
     assert messages_of(response) == ["Webhook test sent. Check that it arrived."]
-    assert len(hook.received) == 1
-    headers, body = hook.received[0]
+    assert len(hook.requests) == 1
+    headers, body = hook.requests[0]
     payload = json.loads(body)
     assert payload["test"] is True
     assert "this channel works" in payload["text"]
@@ -473,13 +441,13 @@ def test_test_webhook_posts_signed_json(client_for: Any, moderator: Any, hook: H
     assert headers["x-escalations-signature"] != wrong
 
 
-def test_test_webhook_failure_is_reported(client_for: Any, moderator: Any, hook: Hook) -> None:
+def test_test_webhook_failure_is_reported(client_for: Any, moderator: Any, hook: Receiver) -> None:
     client = client_for(moderator)
     client.post("/accounts/profile/", prefs(webhook_url=hook.url), follow=True)
     hook.status = 500
     response = client.post("/accounts/profile/test/webhook/", follow=True)
     assert messages_of(response) == ["Webhook test failed: webhook answered HTTP 500."]
-    assert len(hook.received) == 1
+    assert len(hook.requests) == 1
 
 
 # --- delivery attempts on the escalation's timeline ---------------------------------------------------

@@ -3,7 +3,7 @@ compliance finding, and what the sweep selects by. Every boundary is checked one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,23 +25,13 @@ from escalations.policy import (
     DeadlineState,
     PolicyConfig,
 )
+from tests.support import Facts
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
 CFG = PolicyConfig()
 SECOND = timedelta(seconds=1)
 K = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # knowledge obtained, a quiet Monday morning
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A test double for the escalation: only what the rules read."""
-
-    priority: str = STANDARD
-    status: str = OPEN
-    knowledge_at: datetime = K
-    reported_at: datetime | None = None
-    preservation_confirmed_at: datetime | None = None
 
 
 def by_kind(esc: Facts, cfg: PolicyConfig = CFG) -> dict[DeadlineKind, policy.Deadline]:

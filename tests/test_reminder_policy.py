@@ -6,7 +6,7 @@ second late, at scale, is a missed deadline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,13 +17,12 @@ from escalations import policy
 from escalations.policy import (
     CLOSED,
     DISMISSED,
-    OPEN,
     REPORTED,
-    STANDARD,
     URGENT,
     PolicyConfig,
     ReminderKind,
 )
+from tests.support import Facts
 
 CFG = PolicyConfig()
 SECOND = timedelta(seconds=1)
@@ -34,17 +33,6 @@ TARGET = K + 24 * HOUR  # standard report target
 URGENT_TARGET = K + HOUR
 R = datetime(2026, 5, 4, 20, 30, tzinfo=UTC)  # report sent to NCMEC
 PRESERVE_UNTIL = datetime(2027, 5, 4, 20, 30, tzinfo=UTC)  # one calendar year after R
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A test double for the escalation: only what the rules read."""
-
-    priority: str = STANDARD
-    status: str = OPEN
-    knowledge_at: datetime = K
-    reported_at: datetime | None = None
-    preservation_confirmed_at: datetime | None = None
 
 
 OPEN_ESC = Facts()

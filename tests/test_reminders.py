@@ -14,10 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import Message as HeaderMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
 
@@ -39,6 +36,7 @@ from escalations.models import (
     UserProfile,
 )
 from escalations.policy import REMINDER_LABELS, ReminderKind
+from tests.support import Receiver, webhook_receiver
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -603,52 +601,10 @@ def test_in_app_notifications_are_created_once_per_person(clock, mod, boss, make
 # --- webhooks against a real local HTTP server --------------------------------------------------------
 
 
-@dataclass
-class Receiver:
-    url: str = ""
-    requests: list[tuple[HeaderMessage, bytes]] = field(default_factory=list)
-    status: int = 200
-    delay: float = 0.0
-    garbage: bool = False
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append((self.headers, body))
-            if state.delay:
-                time.sleep(state.delay)
-            if state.garbage:
-                self.wfile.write(b"this is not HTTP\r\n\r\n")
-                return
-            self.send_response(state.status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        block_on_close = False
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            pass  # the client gave up on a slow answer: expected in the timeout test
-
-    server = Server(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/escalations"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with webhook_receiver() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 WEBHOOK_SECRET = "0f3c9a1d2e4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f"

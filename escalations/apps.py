@@ -5,3 +5,11 @@ class EscalationsConfig(AppConfig):
     name = "escalations"
     verbose_name = "Escalations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from .append_only import ensure_triggers
+
+        # After every migrate, whatever it rebuilt: the audit trail stays append-only.
+        post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

@@ -12,6 +12,7 @@ def roles(request: HttpRequest) -> dict[str, Any]:
         "user_roles": sorted(roles_of(user)),
         "can_create": can(user, Action.CREATE),
         "can_view": can(user, Action.VIEW),
+        "can_view_dashboard": can(user, Action.VIEW_DASHBOARD),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
@@ -26,7 +26,12 @@ ANY = "Any"
 
 
 def _assignable_users(request: Any) -> QuerySet[Any]:
-    return get_user_model().objects.filter(groups__name__in=(MODERATOR, LEAD)).distinct().order_by("username")
+    """Moderators and leads, and anyone who still has escalations assigned (a person who lost the
+    role keeps their work until a lead reassigns it)."""
+    User = get_user_model()
+    holds_work = Exists(Escalation.objects.filter(assignee=OuterRef("pk")))
+    in_role = Exists(User.groups.through.objects.filter(user=OuterRef("pk"), group__name__in=(MODERATOR, LEAD)))
+    return User.objects.filter(in_role | holds_work).order_by("username")
 
 
 class EscalationFilter(django_filters.FilterSet):
@@ -36,7 +41,10 @@ class EscalationFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Status.choices, empty_label=ANY)
     priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label=ANY)
     incident_type = django_filters.ChoiceFilter(choices=IncidentType.choices, label="Incident type", empty_label=ANY)
-    assignee = django_filters.ModelChoiceFilter(queryset=_assignable_users, empty_label=ANY)
+    assignee = django_filters.ModelChoiceFilter(
+        queryset=_assignable_users, empty_label=ANY, null_label="Nobody (unassigned)"
+    )
+    is_test = django_filters.BooleanFilter(label="Test records", widget=django_filters.widgets.BooleanWidget())
     deadline_state = django_filters.ChoiceFilter(
         label="Deadline state",
         choices=[(s.value, label) for s, label in STATE_LABELS.items()],
@@ -76,6 +84,7 @@ class EscalationFilter(django_filters.FilterSet):
             "incident_type",
             "assignee",
             "deadline_state",
+            "is_test",
             "reported_on_time",
             "breach_reason",
             "preservation_confirmed",

@@ -73,6 +73,9 @@ class Escalation(models.Model):
         db_index=True, help_text="When the platform obtained actual knowledge. The reporting clock starts here."
     )
     notes = models.TextField(blank=True, help_text="Context for colleagues. Describe, never paste content.")
+    # Made while trying the system or NCMEC's test environment: badged, and left out of dashboards and
+    # compliance exports unless asked for.
+    is_test = models.BooleanField("Test record", default=False, db_index=True)
 
     reported_at = models.DateTimeField(null=True, blank=True, help_text="When the report was sent to NCMEC.")
     cybertipline_report_id = models.CharField(
@@ -178,6 +181,8 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict)
     reason = models.TextField(blank=True)
     version = models.PositiveIntegerField(help_text="The escalation's version after this change.")
+    # How the actor acted when not in person: "token:<name>" for a service token.
+    via = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -341,3 +346,47 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+
+
+class ServiceToken(models.Model):
+    """A machine's credential for the API. Only a hash is stored; the token is shown once. The
+    token acts with its creator's roles, limited by its scope."""
+
+    name = models.CharField(max_length=80, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.READ)
+    # The first characters of the token, to tell tokens apart in lists and logs; not secret.
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a create sent with an Idempotency-Key, replayed for repeats."""
+
+    owner = models.CharField(max_length=120)  # "user:<id>" or "token:<id>"
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

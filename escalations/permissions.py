@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     AMEND_BREACH = "amend_breach"
     VIEW_DASHBOARD = "view_dashboard"
     EXPORT = "export"
+    MANAGE_TOKENS = "manage_tokens"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -45,6 +46,7 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.AMEND_BREACH: frozenset({LEAD}),
     Action.VIEW_DASHBOARD: frozenset({LEAD, AUDITOR}),
     Action.EXPORT: frozenset({LEAD, AUDITOR}),
+    Action.MANAGE_TOKENS: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -56,6 +58,7 @@ DENIED_MESSAGES = {
     Action.AMEND_BREACH: "Only a lead can amend a breach reason.",
     Action.VIEW_DASHBOARD: "The dashboard is for leads and auditors.",
     Action.EXPORT: "Exports are for leads and auditors.",
+    Action.MANAGE_TOKENS: "Only a lead can manage service tokens.",
 }
 
 

@@ -13,7 +13,9 @@ Each function raises:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +35,7 @@ User = Any
 # sees when and why a deadline moved).
 AUDITED_FIELDS = (
     "platform_reference",
+    "is_test",
     "incident_type",
     "priority",
     "urgent_reason",
@@ -55,6 +58,20 @@ AUDITED_FIELDS = (
 EDITABLE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
 
 
+# How the current actor acts when not in person (a service token's name): set by the API around its
+# service calls and written on every audit event, so the trail says which machine did what.
+_acting_via: ContextVar[str] = ContextVar("acting_via", default="")
+
+
+@contextmanager
+def acting_via(via: str) -> Iterator[None]:
+    token = _acting_via.set(via)
+    try:
+        yield
+    finally:
+        _acting_via.reset(token)
+
+
 class StaleVersionError(Exception):
     """Someone saved the escalation after the actor loaded it. Carries the current record."""
 
@@ -67,8 +84,8 @@ class StaleVersionError(Exception):
             who = last_event.actor.get_username() if last_event.actor else "the system"
             when = " at " + timezone.localtime(last_event.at).strftime("%Y-%m-%d %H:%M %Z")
         self.message = (
-            f"{escalation.key} was changed by {who}{when} after you opened this page, so nothing was saved. "
-            "Your input is kept below: check the current record, then save again."
+            f"{escalation.key} was changed by {who}{when} after the version you started from, so nothing "
+            "was saved. Check the current record, then save again."
         )
         super().__init__(self.message)
 
@@ -85,12 +102,15 @@ def _snapshot(esc: Escalation) -> dict[str, Any]:
     return {name: _audit_value(getattr(esc, name)) for name in AUDITED_FIELDS}
 
 
+EMPTY = (None, "", False)
+
+
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     # None and "" both mean "empty": a field that stays empty is no change worth recording.
     return {
         name: [before[name], after[name]]
         for name in AUDITED_FIELDS
-        if before[name] != after[name] and (before[name] not in (None, "") or after[name] not in (None, ""))
+        if before[name] != after[name] and (before[name] not in EMPTY or after[name] not in EMPTY)
     }
 
 
@@ -124,6 +144,7 @@ def _write_event(
         changes=json.loads(safe),
         reason=reason,
         version=esc.version,
+        via=_acting_via.get(),
     )
 
 
@@ -223,6 +244,7 @@ def create_escalation(*, actor: User, data: dict[str, Any]) -> Escalation:
         created_by=actor,
         status=Status.OPEN,
         assignee=data.get("assignee") or actor,
+        is_test=bool(data.get("is_test", False)),
         **{name: data.get(name) for name in EDITABLE_FIELDS if name in data},
     )
     esc.priority = esc.priority or Priority.STANDARD
@@ -455,4 +477,5 @@ def record_export(
             action=AuditAction.EXPORTED,
             changes={"export": export, "filters": query, "rows": rows},
             version=escalation.version if escalation else 0,
+            via=_acting_via.get(),
         )

@@ -19,7 +19,26 @@ def state_badge(state: policy.DeadlineState) -> str:
     return format_html('<span class="badge badge-{}">{}</span>', state.value, state.label)
 
 
+class SelectColumn(tables.CheckBoxColumn):
+    """A checkbox per row for the bulk form (`name="ids"`, tied to the form by its id so the table
+    needs no surrounding form). The header is a plain label: "select all" would need a script."""
+
+    @property
+    def header(self) -> str:
+        return "Select"
+
+
+BULK_FORM_ID = "bulk-form"
+
+
 class EscalationTable(tables.Table):
+    # Shown only where bulk actions are offered (the views exclude it elsewhere).
+    select = SelectColumn(
+        accessor="pk",
+        orderable=False,
+        exclude_from_export=True,
+        attrs={"td__input": {"name": "ids", "form": BULK_FORM_ID, "aria-label": lambda record: f"Select {record.key}"}},
+    )
     key = tables.Column(verbose_name="Key", accessor="pk", linkify=("escalations:detail", {"pk": tables.A("pk")}))
     priority = tables.Column(orderable=False)
     incident_type = tables.Column(orderable=False, verbose_name="Incident type")
@@ -34,6 +53,7 @@ class EscalationTable(tables.Table):
         model = Escalation
         fields = ("key", "priority", "incident_type", "status", "assignee", "knowledge_at", "next_deadline_at")
         sequence = (
+            "select",
             "key",
             "state",
             "time_left",

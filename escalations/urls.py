@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import export_views, views
 
 app_name = "escalations"
 urlpatterns = [
     path("", views.EscalationListView.as_view(), name="list"),
     path("mine/", views.MyQueueView.as_view(), name="mine"),
+    path("bulk/", views.BulkActionView.as_view(), name="bulk"),
     path("new/", views.EscalationCreateView.as_view(), name="create"),
     path("<int:pk>/", views.EscalationDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.EscalationEditView.as_view(), name="edit"),
@@ -16,4 +17,5 @@ urlpatterns = [
     path("<int:pk>/close/", views.CloseView.as_view(), name="close"),
     path("<int:pk>/reopen/", views.ReopenView.as_view(), name="reopen"),
     path("<int:pk>/breach/", views.AmendBreachView.as_view(), name="breach"),
+    path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage
 from django.db.models import QuerySet
@@ -12,11 +13,12 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 
-from . import policy, selectors, services
+from . import exports, policy, selectors, services
+from .exports import TableExportMixin
 from .filters import EscalationFilter
 from .forms import (
     AmendBreachForm,
@@ -29,9 +31,10 @@ from .forms import (
     RecordReportWithBreachForm,
     initial_from,
 )
-from .models import Escalation, Status, UserProfile
-from .permissions import Action, can, require
-from .tables import EscalationTable
+from .models import Escalation, Status, UserProfile, format_key
+from .permissions import LEAD, MODERATOR, Action, can, require
+from .saved_views import list_query, list_url, saved_views_of
+from .tables import BULK_FORM_ID, EscalationTable
 
 PAGE_SIZE = 50
 
@@ -68,25 +71,157 @@ def add_service_errors(form: Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-class MyQueueView(RoleRequiredMixin, SingleTableMixin, TemplateView):
+class MyQueueView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, TemplateView):
+    """The user's active escalations; `?_export=csv|xlsx` exports them (leads and auditors)."""
+
     template_name = "escalations/queue.html"
     table_class = EscalationTable
     paginator_class = BoundedLazyPaginator
     table_pagination = {"per_page": PAGE_SIZE}
+    export_name = "my-queue"
+    export_title = "My queue"
 
     def get_table_data(self) -> QuerySet[Escalation]:
         return selectors.my_queue(self.request.user)
 
+    def get_table_kwargs(self) -> dict[str, Any]:
+        return {"exclude": ("select",)}
 
-class EscalationListView(RoleRequiredMixin, SingleTableMixin, FilterView):
+
+class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, FilterView):
+    """All escalations, filtered and sorted; `?_export=csv|xlsx` exports every matching row (leads
+    and auditors). Leads and auditors also get row checkboxes for the bulk form."""
+
     template_name = "escalations/list.html"
     table_class = EscalationTable
     filterset_class = EscalationFilter
     paginator_class = BoundedLazyPaginator
     table_pagination = {"per_page": PAGE_SIZE}
+    export_name = "escalations"
+    export_title = "All escalations"
 
     def get_queryset(self) -> QuerySet[Escalation]:
         return selectors.escalations().order_by("-knowledge_at", "-pk")
+
+    def get_table_kwargs(self) -> dict[str, Any]:
+        return {} if can(self.request.user, Action.EXPORT) else {"exclude": ("select",)}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context["list_query"] = list_query(self.request.GET)
+        context["saved_views"] = saved_views_of(user)
+        if can(user, Action.EXPORT):
+            context["bulk"] = {
+                "form_id": BULK_FORM_ID,
+                "assign": can(user, Action.ASSIGN),
+                "assignees": assignable_users() if can(user, Action.ASSIGN) else [],
+            }
+        return context
+
+
+def assignable_users() -> QuerySet[Any]:
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=(MODERATOR, LEAD))
+        .distinct()
+        .order_by("username")
+    )
+
+
+# More than a page or two of rows at once is not a selection anyone made by hand.
+BULK_MAX_IDS = 500
+
+
+def parse_ids(values: list[str]) -> tuple[list[int], list[str]]:
+    """Escalation numbers from the checkboxes, in order, without repeats; and what wasn't one."""
+    ids: list[int] = []
+    bad: list[str] = []
+    for raw in values:
+        text = raw.strip()
+        # ASCII digits of bounded length: a number the database's bigint holds.
+        if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0:
+            if int(text) not in ids:
+                ids.append(int(text))
+        else:
+            bad.append(text[:20])
+    return ids, bad
+
+
+class BulkActionView(RoleRequiredMixin, View):
+    """POST ids (checkboxes) and action: `assign` (leads; with `assignee`) gives each selected
+    escalation to that person through services.assign_escalation, so each change is audited, and
+    reports what was assigned and what failed and why; `export` (leads and auditors) downloads the
+    selected rows as CSV (audited)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        action = request.POST.get("action", "")
+        if action == "assign":
+            require(request.user, Action.ASSIGN)
+        elif action == "export":
+            require(request.user, Action.EXPORT)
+        else:
+            return exports.bad_request("Unknown bulk action: choose assign or export.")
+        back = HttpResponseRedirect(list_url(list_query(request.POST.get("query", ""))))
+        ids, bad = parse_ids(request.POST.getlist("ids"))
+        if len(ids) + len(bad) > BULK_MAX_IDS:
+            messages.error(request, f"Select at most {BULK_MAX_IDS} escalations at once.")
+            return back
+        if not ids:
+            messages.error(request, "Select at least one escalation first (tick its box in the table).")
+            return back
+        if action == "export":
+            return self.export(request, ids)
+        return self.assign(request, ids, bad, back)
+
+    def export(self, request: HttpRequest, ids: list[int]) -> HttpResponse:
+        queryset = selectors.escalations().filter(pk__in=ids).order_by("-knowledge_at", "-pk")
+        return exports.export_queryset(  # type: ignore[return-value]
+            request,
+            export="escalations-selected",
+            fmt=exports.CSV,
+            queryset=queryset,
+            columns=exports.escalation_columns(timezone.now()),
+            query="ids=" + ",".join(str(pk) for pk in ids),
+            title="Selected escalations",
+        )
+
+    def assign(self, request: HttpRequest, ids: list[int], bad: list[str], back: HttpResponse) -> HttpResponse:
+        raw = request.POST.get("assignee", "").strip()
+        assignee = None
+        if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+            assignee = assignable_users().filter(pk=int(raw)).first()
+        if assignee is None:
+            messages.error(request, "Choose the moderator or lead to assign the selected escalations to.")
+            return back
+        name = assignee.get_username()
+        current = dict(Escalation.objects.filter(pk__in=ids).values_list("pk", "assignee_id"))
+        assigned: list[str] = []
+        failed = [f"{text!r} (not an escalation number)" for text in bad]
+        for pk in ids:
+            key = format_key(pk)
+            if pk not in current:
+                failed.append(f"{key} (no such escalation)")
+                continue
+            if current[pk] == assignee.pk:
+                failed.append(f"{key} (already assigned to {name})")
+                continue
+            try:
+                services.assign_escalation(actor=request.user, escalation_id=pk, version=None, assignee=assignee)
+            except ValidationError as exc:
+                failed.append(f"{key} ({' '.join(exc.messages)})")
+            except Escalation.DoesNotExist:
+                failed.append(f"{key} (no such escalation)")
+            else:
+                assigned.append(key)
+        if assigned:
+            noun = "escalation" if len(assigned) == 1 else "escalations"
+            messages.success(request, f"Assigned {len(assigned)} {noun} to {name}: {', '.join(assigned)}.")
+        if failed:
+            messages.warning(request, f"{len(failed)} not assigned: {'; '.join(failed)}")
+        return back
 
 
 class EscalationCreateView(RoleRequiredMixin, FormView):
@@ -153,6 +288,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "close": can(user, Action.CLOSE) and escalation.status == Status.REPORTED,
                 "reopen": can(user, Action.REOPEN) and not active,
                 "breach": can(user, Action.AMEND_BREACH) and escalation.reported_on_time is False,
+                "export": can(user, Action.EXPORT),
             },
         )
         return context
@@ -195,7 +331,7 @@ class EscalationActionView(RoleRequiredMixin, FormView):
         try:
             escalation = self.perform(form.cleaned_data)
         except services.StaleVersionError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, f"{exc.message} Your input is kept below.")
             # Keep what the user typed, but base the next attempt on the version they now see.
             data = form.data.copy()  # type: ignore[attr-defined]
             data["version"] = str(exc.escalation.version)

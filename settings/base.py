@@ -27,6 +27,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "escalations",
 ]
 
@@ -110,6 +113,36 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+
+# --- API (escalations/api/) ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "escalations.api.auth.ServiceTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["escalations.api.auth.HasRoleAndScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["escalations.api.auth.ServiceTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"service_token": env("API_TOKEN_RATE", default="600/min")},
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "escalations.api.errors.handle",
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Escalation tracker API",
+    "DESCRIPTION": "Log escalations, record CyberTipline reports and read deadlines. Metadata only.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Assets served by us (drf-spectacular-sidecar), nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Throttle counters; a shared cache (CACHE_URL=redis://…) in production so every process counts.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Deadline policy (escalations/policy.py reads these; DOMAIN.md gives their sources) ---
 # DOMAIN.md "When to report": no statutory hour count; internal targets set by the platform.

@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from escalations import notification_views
+from escalations import export_views, notification_views, saved_views, token_views
+from escalations.api import urls as api_urls
+from escalations.dashboard_views import DashboardView
 from escalations.views import ProfileView
 
 urlpatterns = [
@@ -17,6 +19,14 @@ urlpatterns = [
     path("notifications/<int:pk>/read/", notification_views.mark_read, name="notification_read"),
     path("notifications/<int:pk>/open/", notification_views.open_notification, name="notification_open"),
     path("healthz", notification_views.healthz, name="healthz"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("api/v1/", include((api_urls.v1_patterns, "api"))),
+    path("api/", include(api_urls.schema_patterns)),
+    path("reports/compliance/", export_views.ComplianceReportView.as_view(), name="compliance_report"),
+    path("saved-views/", saved_views.create_saved_view, name="saved_views"),
+    path("saved-views/<int:pk>/delete/", saved_views.delete_saved_view, name="saved_view_delete"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("escalations/", include("escalations.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -59,7 +59,8 @@ def make_user(db: Any) -> Any:
     def make(username: str, *roles: str) -> Any:
         user = get_user_model().objects.create_user(username=username, password="correct-horse-battery")
         for role in roles:
-            user.groups.add(Group.objects.get(name=role))
+            # get_or_create: a transactional test elsewhere may have flushed the migration-made groups.
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
         return user
 
     return make

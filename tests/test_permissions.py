@@ -12,7 +12,17 @@ import pytest
 from django.utils import timezone
 
 from escalations import reminders, services
-from escalations.models import AuditEvent, Escalation, IncidentType, Notification, Priority, Status, UserProfile
+from escalations.models import (
+    AuditAction,
+    AuditEvent,
+    Escalation,
+    IncidentType,
+    Notification,
+    Priority,
+    SavedView,
+    Status,
+    UserProfile,
+)
 from tests.conftest import FormClient
 
 ROLES = ("anonymous", "nobody", "moderator", "lead", "auditor")
@@ -54,6 +64,23 @@ EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
     ("profile-test", "POST"): (LOGIN, DONE, DONE, DONE, DONE),
     # Monitoring asks without signing in.
     ("healthz", "GET"): (OK, OK, OK, OK, OK),
+    # Breach reasons: only leads amend them.
+    ("breach", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("breach", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    # Exports (each one audited): leads and auditors.
+    ("list-export-csv", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("list-export-xlsx", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("mine-export-csv", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("mine-export-xlsx", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("compliance", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("compliance-export", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("audit-csv", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    # Saved views: everyone with a role keeps their own.
+    ("saved-views", "POST"): (LOGIN, DENIED, DONE, DONE, DONE),
+    ("saved-view-delete", "POST"): (LOGIN, DENIED, DONE, DONE, DONE),
+    # Bulk actions: leads assign; leads and auditors export the selected rows.
+    ("bulk-assign", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("bulk-export", "POST"): (LOGIN, DENIED, DENIED, OK, OK),
 }
 
 CASES = [
@@ -63,7 +90,29 @@ CASES = [
 ]
 
 # Pages whose URL names an escalation.
-ESCALATION_PAGES = {"detail", "edit", "report", "preservation", "assign", "dismiss", "close", "reopen"}
+ESCALATION_PAGES = {"detail", "edit", "report", "preservation", "assign", "dismiss", "close", "reopen", "breach"}
+# Downloads: each permitted one writes one "exported" audit event, a refused one none.
+EXPORT_PAGES = {
+    "list-export-csv",
+    "list-export-xlsx",
+    "mine-export-csv",
+    "mine-export-xlsx",
+    "compliance-export",
+    "audit-csv",
+    "bulk-export",
+}
+# Pages that act on escalations picked in the list (the POST names them).
+BULK_PAGES = {"bulk-assign", "bulk-export"}
+SAVED_VIEW_PAGES = {"saved-views", "saved-view-delete"}
+REPORT_PAGES = {"compliance", "compliance-export"}
+TABLE_EXPORTS = {
+    "list-export-csv": "/escalations/?_export=csv",
+    "list-export-xlsx": "/escalations/?_export=xlsx",
+    "mine-export-csv": "/escalations/mine/?_export=csv",
+    "mine-export-xlsx": "/escalations/mine/?_export=xlsx",
+    "compliance": "/reports/compliance/",
+    "compliance-export": "/reports/compliance/?_export=csv",
+}
 # Pages about the signed-in person's own notifications and channels, and the health check.
 NOTIFICATION_PAGES = {"notifications", "notifications-read-all", "notification-read", "profile-test", "healthz"}
 
@@ -81,9 +130,21 @@ def _target(page: str, make_escalation: Any, lead: Any) -> Escalation | None:
     if page == "reopen":
         esc = make_escalation()
         return services.dismiss_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason="Not CSAM.")
-    if page in ESCALATION_PAGES:
+    if page == "breach":
+        # Reported a day after its 24-hour target: a breach with a reason to amend.
+        return make_escalation(
+            knowledge_at=now - timedelta(days=3), reported_at=now - timedelta(days=1), breach_reason="volume"
+        )
+    if page in ESCALATION_PAGES | BULK_PAGES | {"audit-csv"} | set(TABLE_EXPORTS):
         return make_escalation()
     return None
+
+
+def _saved_view(page: str, owner: Any) -> SavedView | None:
+    """The saved view the delete page names: the signed-in user's own (for anonymous, a lead's)."""
+    if page != "saved-view-delete":
+        return None
+    return SavedView.objects.create(user=owner, name="Open ones", query="status=open")
 
 
 def _inbox(page: str, owner: Any) -> Notification | None:
@@ -99,7 +160,21 @@ def _inbox(page: str, owner: Any) -> Notification | None:
     return first
 
 
-def _path(page: str, esc: Escalation | None, notification: Notification | None = None) -> str:
+def _path(
+    page: str, esc: Escalation | None, notification: Notification | None = None, saved: SavedView | None = None
+) -> str:
+    if page in TABLE_EXPORTS:
+        return TABLE_EXPORTS[page]
+    if page == "audit-csv":
+        assert esc is not None
+        return f"/escalations/{esc.pk}/audit.csv"
+    if page in BULK_PAGES:
+        return "/escalations/bulk/"
+    if page == "saved-views":
+        return "/saved-views/"
+    if page == "saved-view-delete":
+        assert saved is not None
+        return f"/saved-views/{saved.pk}/delete/"
     if page == "login":
         return "/accounts/login/"
     if page == "notifications":
@@ -125,8 +200,15 @@ def _path(page: str, esc: Escalation | None, notification: Notification | None =
     return f"/escalations/{esc.pk}/" + ("" if page == "detail" else f"{page}/")
 
 
-def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, Any]:
+def _post_data(page: str, esc: Escalation | None, moderator: Any, lead: Any = None) -> dict[str, Any]:
     now = timezone.now()
+    if page == "saved-views":
+        return {"name": "Urgent ones", "query": "priority=urgent&page=2"}
+    if page == "saved-view-delete":
+        return {}
+    if page in BULK_PAGES:
+        assert esc is not None
+        return {"action": page.removeprefix("bulk-"), "ids": [esc.pk], "assignee": lead.pk, "query": "status=open"}
     facts = {
         "platform_reference": "ticket-matrix-1",
         "incident_type": IncidentType.ONLINE_ENTICEMENT,
@@ -149,6 +231,8 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, A
         data.update(reported_at=_local(now - timedelta(minutes=10)), cybertipline_report_id="7654321")
     elif page == "preservation":
         data.update(preservation_location="evidence-store/case/77")
+    elif page == "breach":
+        data.update(breach_reason="other", breach_note="The night shift was one person short.")
     elif page == "assign":
         data.update(assignee=moderator.pk)
     elif page in ("dismiss", "close", "reopen"):
@@ -156,9 +240,9 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any) -> dict[str, A
     return data
 
 
-def _state(esc: Escalation | None) -> tuple[int, int, int, int, int]:
+def _state(esc: Escalation | None) -> tuple[int, int, int, int, int, int]:
     """What a refused POST must leave untouched: escalations, audit events, the target's version,
-    notifications and unread notifications."""
+    notifications, unread notifications and saved views."""
     version = Escalation.objects.get(pk=esc.pk).version if esc else 0
     return (
         Escalation.objects.count(),
@@ -166,6 +250,7 @@ def _state(esc: Escalation | None) -> tuple[int, int, int, int, int]:
         version,
         Notification.objects.count(),
         Notification.objects.filter(read_at__isnull=True).count(),
+        SavedView.objects.count(),
     )
 
 
@@ -179,10 +264,19 @@ def test_permission_matrix(
     if user is not None:
         client.force_login(user)
     notification = _inbox(page, user or lead)
-    path = _path(page, esc, notification)
+    saved = _saved_view(page, user or lead)
+    path = _path(page, esc, notification, saved)
     before = _state(esc)
+    exported_before = AuditEvent.objects.filter(action=AuditAction.EXPORTED).count()
 
-    response = client.get(path) if method == "GET" else client.post(path, _post_data(page, esc, moderator))
+    response = client.get(path) if method == "GET" else client.post(path, _post_data(page, esc, moderator, lead))
+    streamed = getattr(response, "streaming_content", None)
+    if streamed is not None:
+        b"".join(streamed)
+
+    if page in EXPORT_PAGES:
+        exported = AuditEvent.objects.filter(action=AuditAction.EXPORTED).count() - exported_before
+        assert exported == (1 if expected == OK else 0), "a download is audited; a refused one writes nothing"
 
     if expected == LOGIN:
         assert response.status_code == 302
@@ -192,8 +286,24 @@ def test_permission_matrix(
 
     if method == "POST":
         after = _state(esc)
-        if expected == DONE:
-            if page == "profile":
+        if page == "bulk-export" and expected == OK:
+            assert response["Content-Type"] == "text/csv; charset=utf-8"
+            assert after[1] == before[1] + 1 and after[2] == before[2], "an export changes no escalation"
+        elif expected == DONE:
+            if page == "saved-views":
+                assert user is not None
+                assert response["Location"] == "/escalations/?priority=urgent"
+                assert list(SavedView.objects.values_list("user", "name")) == [(user.pk, "Urgent ones")]
+                assert after[1] == before[1], "saving a view changes no escalation"
+            elif page == "saved-view-delete":
+                assert response["Location"] == "/escalations/"
+                assert not SavedView.objects.exists()
+            elif page == "bulk-assign":
+                assert esc is not None
+                assert response["Location"] == "/escalations/?status=open"
+                assert Escalation.objects.get(pk=esc.pk).assignee == lead
+                assert after[1] == before[1] + 1, "each assignment writes exactly one audit event"
+            elif page == "profile":
                 assert response["Location"] == "/accounts/profile/"
                 assert UserProfile.objects.get(user=user).time_zone == "Europe/Berlin"
             elif page == "profile-test":
@@ -219,12 +329,22 @@ def test_permission_matrix(
 
 def test_matrix_covers_every_role_and_page() -> None:
     pages = {page for page, _ in EXPECTED}
-    assert pages == {"login", "profile", "list", "mine", "create"} | ESCALATION_PAGES | NOTIFICATION_PAGES
+    assert pages == (
+        {"login", "profile", "list", "mine", "create"}
+        | ESCALATION_PAGES
+        | NOTIFICATION_PAGES
+        | EXPORT_PAGES
+        | BULK_PAGES
+        | SAVED_VIEW_PAGES
+        | REPORT_PAGES
+    )
     assert all(len(codes) == len(ROLES) for codes in EXPECTED.values())
     # Every action page is exercised with POST too.
     assert {page for page, method in EXPECTED if method == "POST"} == (
         {"create", "profile", "notifications-read-all", "notification-read", "profile-test"}
         | ESCALATION_PAGES - {"detail"}
+        | BULK_PAGES
+        | SAVED_VIEW_PAGES
     )
 
 

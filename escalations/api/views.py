@@ -1,0 +1,309 @@
+"""The REST API under /api/v1/: thin views over the same services, selectors and FilterSet as the
+pages. Writes run inside services.acting_via(...) so a token's name is on every audit event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import mixins, pagination, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from escalations import selectors, services
+from escalations.filters import EscalationFilter
+from escalations.models import Escalation
+
+from . import serializers as s
+from .auth import acting_via
+from .errors import ApiSchema, validation_body
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import run_once
+
+BULK_LIMIT = 1000
+
+# Request examples for the documentation (and for schemathesis, which sends them as they are).
+NEW_ESCALATION = {
+    "platform_reference": "content:8812733",
+    "incident_type": "child_pornography",
+    "priority": "standard",
+    "knowledge_at": "2026-03-01T14:05:00Z",
+    "notes": "Flagged by hash match; account suspended.",
+}
+NEW_ESCALATION_EXAMPLES = [
+    OpenApiExample("Log an escalation", value=NEW_ESCALATION, request_only=True),
+    OpenApiExample(
+        "Bring in history with its report",
+        value={
+            **NEW_ESCALATION,
+            "platform_reference": "content:8812734",
+            "reported_at": "2026-03-01T16:30:00Z",
+            "cybertipline_report_id": "4564654",
+        },
+        request_only=True,
+    ),
+]
+
+
+class EscalationCursor(pagination.CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+def _user(username: str | None) -> Any:
+    if username in (None, ""):
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"assignee": [f"No user named {username!r}."]})
+    return user
+
+
+def _create_one(actor: Any, data: dict[str, Any]) -> Escalation:
+    """Create, and for history brought along, record its report: one escalation's whole intake."""
+    fields: dict[str, Any] = {
+        name: data[name]
+        for name in ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
+        if name in data
+    }
+    fields["is_test"] = data.get("is_test", False)
+    if data.get("assignee"):
+        fields["assignee"] = _user(data["assignee"])
+    escalation = services.create_escalation(actor=actor, data=fields)
+    if data.get("reported_at") or data.get("cybertipline_report_id"):
+        escalation = services.record_report(
+            actor=actor,
+            escalation_id=escalation.pk,
+            version=escalation.version,
+            reported_at=data.get("reported_at"),
+            cybertipline_report_id=data.get("cybertipline_report_id"),
+            breach_reason=data.get("breach_reason", ""),
+            breach_note=data.get("breach_note", ""),
+        )
+    return escalation
+
+
+@extend_schema(tags=["escalations"])
+class EscalationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Escalation],
+):
+    schema = ApiSchema()
+    serializer_class = s.EscalationSerializer
+    lookup_value_regex = r"\d+"
+    pagination_class = EscalationCursor
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EscalationFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.escalations().select_related("created_by", "preservation_confirmed_by")
+
+    def _answer(self, escalation: Escalation, code: int = status.HTTP_200_OK) -> Response:
+        escalation = selectors.escalation_detail(escalation.pk)
+        return Response(s.EscalationSerializer(escalation).data, status=code)
+
+    def _input(self, serializer_class: type[Any], request: Request) -> dict[str, Any]:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @extend_schema(
+        request=s.EscalationCreateInput,
+        responses={201: s.EscalationSerializer},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Repeat a create safely: the same key and body answer the first result again.",
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description='"true" when this is the first answer to the same Idempotency-Key, replayed.',
+            ),
+        ],
+        examples=NEW_ESCALATION_EXAMPLES,
+    )
+    def create(self, request: Request) -> Response:
+        def do() -> Response:
+            data = self._input(s.EscalationCreateInput, request)
+            with services.acting_via(acting_via(request)), transaction.atomic():
+                escalation = _create_one(request.user, data)
+            return self._answer(escalation, status.HTTP_201_CREATED)
+
+        return run_once(request, do)
+
+    @extend_schema(
+        request=s.EscalationEditInput,
+        responses={200: s.EscalationSerializer},
+        examples=[
+            OpenApiExample(
+                "Correct the notes", value={"notes": "Second account found.", "version": 1}, request_only=True
+            )
+        ],
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        data = self._input(s.EscalationEditInput, request)
+        version = data.pop("version", None)
+        with services.acting_via(acting_via(request)):
+            escalation = services.edit_escalation(
+                actor=request.user, escalation_id=self._pk(pk), version=version, data=data
+            )
+        return self._answer(escalation)
+
+    def _pk(self, pk: str | None) -> int:
+        return get_object_or_404(Escalation.objects.only("pk"), pk=pk).pk
+
+    def _act(self, request: Request, pk: str | None, serializer_class: type[Any], call: Any) -> Response:
+        data = self._input(serializer_class, request)
+        version = data.pop("version", None)
+        escalation_id = self._pk(pk)
+        with services.acting_via(acting_via(request)):
+            escalation = call(actor=request.user, escalation_id=escalation_id, version=version, **data)
+        return self._answer(escalation)
+
+    @extend_schema(
+        request=s.ReportInput,
+        responses={200: s.EscalationSerializer},
+        examples=[
+            OpenApiExample(
+                "Record the report ID",
+                value={"reported_at": "2026-03-01T16:30:00Z", "cybertipline_report_id": "4564655"},
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def report(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.ReportInput, services.record_report)
+
+    @extend_schema(
+        request=s.PreservationInput,
+        responses={200: s.EscalationSerializer},
+        examples=[
+            OpenApiExample(
+                "Confirm preservation",
+                value={"preservation_location": "evidence-store://2026/8812733"},
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def preservation(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.PreservationInput, services.confirm_preservation)
+
+    @extend_schema(
+        request=s.AssignInput,
+        responses={200: s.EscalationSerializer},
+        examples=[OpenApiExample("Unassign", value={"assignee": None}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, pk: str | None = None) -> Response:
+        data = self._input(s.AssignInput, request)
+        data["assignee"] = _user(data.get("assignee"))
+        version = data.pop("version", None)
+        escalation_id = self._pk(pk)
+        with services.acting_via(acting_via(request)):
+            escalation = services.assign_escalation(
+                actor=request.user, escalation_id=escalation_id, version=version, assignee=data["assignee"]
+            )
+        return self._answer(escalation)
+
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.EscalationSerializer},
+        examples=[OpenApiExample("Dismiss", value={"reason": "Adult content; not reportable."}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.ReasonInput, services.dismiss_escalation)
+
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.EscalationSerializer},
+        examples=[OpenApiExample("Close", value={"reason": "Preservation period over."}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.ReasonInput, services.close_escalation)
+
+    @extend_schema(responses={200: s.AuditEventSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="audit-events", pagination_class=None, filter_backends=[])
+    def audit_events(self, request: Request, pk: str | None = None) -> Response:
+        escalation = get_object_or_404(Escalation.objects.only("pk"), pk=pk)
+        events = selectors.timeline(escalation)
+        return Response(s.AuditEventSerializer(events, many=True).data)
+
+    @extend_schema(responses={200: s.ReminderSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def reminders(self, request: Request, pk: str | None = None) -> Response:
+        escalation = get_object_or_404(Escalation.objects.only("pk"), pk=pk)
+        return Response(s.ReminderSerializer(escalation.reminders.order_by("due_at", "pk"), many=True).data)
+
+    @extend_schema(
+        request=s.EscalationCreateInput(many=True),
+        responses={201: s.EscalationSerializer(many=True)},
+        description=f"Create up to {BULK_LIMIT} escalations, all or nothing: any error and none is created.",
+        examples=[
+            OpenApiExample(
+                "Two at once",
+                value=[NEW_ESCALATION, {**NEW_ESCALATION, "platform_reference": "content:8812735"}],
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def bulk(self, request: Request) -> Response:
+        items = request.data
+        if not isinstance(items, list):
+            return Response({"detail": ["Send a JSON list of escalations."]}, status=status.HTTP_400_BAD_REQUEST)
+        if not 1 <= len(items) <= BULK_LIMIT:
+            return Response(
+                {"detail": [f"Send between 1 and {BULK_LIMIT} escalations (got {len(items)})."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        created, errors = bulk_create(request, items)
+        if errors:
+            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(s.EscalationSerializer(created, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def bulk_create(request: Request, items: list[Any]) -> tuple[list[Escalation], dict[str, Any]]:
+    """Create every item or none; errors keyed by the item's index in the list."""
+    errors: dict[str, Any] = {}
+    created: list[Escalation] = []
+    try:
+        with services.acting_via(acting_via(request)), transaction.atomic():
+            for index, item in enumerate(items):
+                parsed = s.EscalationCreateInput(data=item)
+                if not parsed.is_valid():
+                    errors[str(index)] = parsed.errors
+                    continue
+                try:
+                    with transaction.atomic():
+                        created.append(_create_one(request.user, dict(parsed.validated_data)))
+                except ValidationError as exc:
+                    errors[str(index)] = validation_body(exc)
+            if errors:
+                raise _Rollback
+    except _Rollback:
+        return [], errors
+    ids = [escalation.pk for escalation in created]
+    return list(selectors.escalations().filter(pk__in=ids).order_by("pk")), {}

@@ -1,0 +1,270 @@
+"""The compliance dashboard page (leads and auditors): a period form, the figures of
+escalations.dashboard, and the charts of escalations.charts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from . import charts, dashboard
+from .permissions import Action
+from .views import RoleRequiredMixin
+
+PERIOD_DAYS = (7, 30, 90)
+DEFAULT_DAYS = 30
+# Charts and tables stay readable, and no date arithmetic overflows, within these bounds.
+MAX_CUSTOM_DAYS = 731
+EARLIEST = date(2000, 1, 1)
+
+
+class PeriodForm(forms.Form):
+    """?period=7|30|90, or ?start=YYYY-MM-DD&end=YYYY-MM-DD (dates in the viewer's zone, inclusive)."""
+
+    period = forms.TypedChoiceField(
+        label="Last",
+        choices=[("", "—"), *((str(d), f"{d} days") for d in PERIOD_DAYS)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        error_messages={"invalid_choice": "Choose a period of 7, 30 or 90 days."},
+    )
+    start = forms.DateField(
+        label="From",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the start date as YYYY-MM-DD, for example 2025-03-01."},
+    )
+    end = forms.DateField(
+        label="To",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the end date as YYYY-MM-DD, for example 2025-03-31."},
+    )
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if self.has_error("start") or self.has_error("end"):
+            return data
+        if (start is None) != (end is None):
+            missing = "end" if end is None else "start"
+            self.add_error(missing, f"Enter both dates of a custom period (the {missing} date is missing).")
+        elif start is not None and end is not None:
+            if start > end:
+                self.add_error("end", f"The end date ({end}) is before the start date ({start}).")
+            elif start < EARLIEST:
+                self.add_error("start", f"Choose a start date on or after {EARLIEST}.")
+            elif end > self.today:
+                self.add_error("end", f"The period can't end after today ({self.today}).")
+            elif (end - start).days + 1 > MAX_CUSTOM_DAYS:
+                self.add_error("end", f"Choose a period of at most {MAX_CUSTOM_DAYS} days.")
+        return data
+
+    def chosen_period(self, now: Any, tz: Any) -> dashboard.Period:
+        """The period asked for; only call on a valid form."""
+        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
+        if start is not None and end is not None:
+            return dashboard.Period(start, end, tz)
+        return dashboard.Period.last_days(self.cleaned_data.get("period") or DEFAULT_DAYS, now, tz)
+
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    action = Action.VIEW_DASHBOARD
+    template_name = "escalations/dashboard.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        tz = timezone.get_current_timezone()
+        params = {k: v for k, v in self.request.GET.items() if k in ("period", "start", "end")}
+        form = PeriodForm(params or None, today=timezone.localdate(now, tz), initial={"period": str(DEFAULT_DAYS)})
+        if form.is_bound and form.is_valid():
+            period = form.chosen_period(now, tz)
+        else:
+            period = dashboard.Period.last_days(DEFAULT_DAYS, now, tz)
+        target_hours = float(settings.REPORT_TARGET_HOURS)
+        data = dashboard.build(period, now, target_hours)
+        context.update(
+            form=form,
+            period_invalid=form.is_bound and not form.is_valid(),
+            default_days=DEFAULT_DAYS,
+            data=data,
+            period=period,
+            now=now,
+            zone_name=str(tz),
+            target_hours=target_hours,
+            urgent_target_hours=float(settings.URGENT_REPORT_TARGET_HOURS),
+            charts=build_charts(data),
+        )
+        return context
+
+
+def _hours(value: float) -> str:
+    return f"{value:g} h"
+
+
+def _week_label(moment: Any) -> str:
+    return f"{moment:%d %b}"
+
+
+def build_charts(data: dashboard.Dashboard) -> list[charts.Chart]:
+    return [_time_chart(data), _share_chart(data), _backlog_chart(data), _holds_chart(data)]
+
+
+def _weeks_span(weeks: list[Any]) -> str:
+    if not weeks:
+        return "no weeks"
+    first, last = weeks[0], weeks[-1]
+    return f"{len(weeks)} week{'s' if len(weeks) != 1 else ''} starting {first:%a %d %b %Y} to {last:%a %d %b %Y}"
+
+
+def _time_chart(data: dashboard.Dashboard) -> charts.Chart:
+    weekly = data.weekly
+    starts = [w.week_start for w in weekly]
+    median = [w.stats.median for w in weekly]
+    p90 = [w.stats.p90 for w in weekly]
+    target = data.target_hours
+    worst = max(
+        (w for w in weekly if w.stats.p90.seconds is not None), key=lambda w: w.stats.p90.seconds or 0, default=None
+    )
+    summary = (
+        f"The highest 90th percentile was {worst.stats.p90.display}, in the week of {worst.week_start:%d %b %Y}."
+        if worst
+        else "No reports were filed in this period."
+    )
+    return charts.line_chart(
+        slug="time-to-report",
+        title="Time to report per week: median and 90th percentile",
+        desc=(
+            f"Line chart of the median and 90th-percentile hours from knowledge to report, per UTC week "
+            f"({_weeks_span(starts)}), for reports filed in the period, with the standard target of "
+            f"{target:g} hours as a dashed line. {summary} The table beside the chart lists every value."
+        ),
+        categories=[_week_label(s) for s in starts],
+        table_categories=[w.stats.label for w in weekly],
+        series=[
+            charts.Series(
+                "Median",
+                [d.hours for d in median],
+                "series-median",
+                [d.display for d in median],
+                [d.url for d in median],
+            ),
+            charts.Series(
+                "90th percentile", [d.hours for d in p90], "series-p90", [d.display for d in p90], [d.url for d in p90]
+            ),
+        ],
+        table_extra=[
+            charts.Series(
+                "Reports",
+                [w.stats.reports.value for w in weekly],
+                "",
+                [str(w.stats.reports.value) for w in weekly],
+                [w.stats.reports.url for w in weekly],
+            )
+        ],
+        x_label="Week starting (Monday, UTC)",
+        y_label="Hours from knowledge to report",
+        tick_format=_hours,
+        rules=[(target, f"Target {target:g} h")],
+    )
+
+
+def _share_chart(data: dashboard.Dashboard) -> charts.Chart:
+    weekly = data.weekly
+    starts = [w.week_start for w in weekly]
+    shares = [None if w.stats.share is None else round(100 * w.stats.share, 1) for w in weekly]
+    return charts.bar_chart(
+        slug="share-within-target",
+        title="Share of reports within target per week",
+        desc=(
+            f"Bar chart of the percentage of reports filed at or before their target, per UTC week "
+            f"({_weeks_span(starts)}), from 0 to 100 percent. Weeks without reports have no bar. "
+            "The table beside the chart lists every value with its counts."
+        ),
+        categories=[_week_label(s) for s in starts],
+        table_categories=[w.stats.label for w in weekly],
+        series=[
+            charts.Series(
+                "Within target",
+                shares,
+                "series-share",
+                [w.stats.share_display for w in weekly],
+                [w.stats.within.url for w in weekly],
+            )
+        ],
+        table_extra=[
+            charts.Series(
+                "Within target (reports)",
+                [w.stats.within.value for w in weekly],
+                "",
+                [f"{w.stats.within.value} of {w.stats.reports.value}" for w in weekly],
+                [w.stats.within.url for w in weekly],
+            )
+        ],
+        x_label="Week starting (Monday, UTC)",
+        y_label="Reports within target",
+        tick_format=lambda v: f"{v:g} %",
+        y_max=100,
+        integer=True,
+    )
+
+
+def _backlog_chart(data: dashboard.Dashboard) -> charts.Chart:
+    points = data.backlog
+    peak = max(points, key=lambda p: p.total, default=None)
+    summary = (
+        f"The largest backlog was {peak.total} ({peak.overdue} overdue), at {peak.at:%d %b %Y}."
+        if peak and peak.total
+        else "There was no backlog at any of these times."
+    )
+    return charts.bar_chart(
+        slug="backlog",
+        title="Open backlog at each week end, by state",
+        desc=(
+            f"Stacked bar chart of escalations known but not yet reported (dismissed ones left out) at each of "
+            f"the last {len(points)} week ends (Monday 00:00 UTC), split into past their report target and "
+            f"within it. {summary} The table beside the chart lists every value."
+        ),
+        categories=[_week_label(p.at) for p in points],
+        table_categories=[f"{p.at:%a %d %b %Y} 00:00 UTC" for p in points],
+        series=[
+            charts.Series("Overdue", [p.overdue for p in points], "series-overdue", [str(p.overdue) for p in points]),
+            charts.Series(
+                "Within target", [p.within for p in points], "series-within", [str(p.within) for p in points]
+            ),
+        ],
+        table_extra=[charts.Series("Total", [p.total for p in points], "", [str(p.total) for p in points])],
+        x_label="Week end (Monday 00:00 UTC)",
+        y_label="Escalations awaiting a report",
+    )
+
+
+def _holds_chart(data: dashboard.Dashboard) -> charts.Chart:
+    weeks = data.holds
+    total = sum(w.count for w in weeks)
+    return charts.bar_chart(
+        slug="holds-ending",
+        title="Preservation holds ending per week, next 12 weeks",
+        desc=(
+            f"Bar chart of reported escalations whose preservation hold ends in each UTC week "
+            f"({_weeks_span([w.week_start for w in weeks])}); {total} in all. The table beside the chart "
+            "lists every value."
+        ),
+        categories=[_week_label(w.week_start) for w in weeks],
+        table_categories=[f"Week of {w.week_start:%a %d %b %Y}" for w in weeks],
+        series=[charts.Series("Holds ending", [w.count for w in weeks], "series-holds", [str(w.count) for w in weeks])],
+        x_label="Week starting (Monday, UTC)",
+        y_label="Holds ending",
+    )

@@ -1,0 +1,136 @@
+"""Pages that take records away: the compliance report (printable page, CSV, XLSX) and one
+escalation's audit trail as CSV. Leads and auditors only (Action.EXPORT); every download is audited
+by escalations.exports.send_export."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.generic import TemplateView
+
+from . import exports
+from .models import AuditEvent
+from .permissions import Action, require
+from .views import RoleRequiredMixin, get_escalation
+
+DEFAULT_PERIOD_DAYS = 30
+# Dates outside these years can't be turned into times (or aren't a reporting period at all).
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(
+        label="From",
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Start: enter a date as YYYY-MM-DD.", "required": "Start: enter a date."},
+    )
+    end = forms.DateField(
+        label="To (inclusive)",
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "End: enter a date as YYYY-MM-DD.", "required": "End: enter a date."},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+                self.add_error(name, f"{name.capitalize()}: choose a date between {FIRST_YEAR} and {LAST_YEAR}.")
+        if start and end and start > end and not self.errors:
+            raise forms.ValidationError(f"The period starts ({start:%Y-%m-%d}) after it ends ({end:%Y-%m-%d}).")
+        return data
+
+    def messages(self) -> list[str]:
+        return [str(message) for errors in self.errors.values() for message in errors]
+
+
+def default_period(today: date) -> dict[str, str]:
+    """The last 30 days, today included."""
+    return {"start": (today - timedelta(days=DEFAULT_PERIOD_DAYS - 1)).isoformat(), "end": today.isoformat()}
+
+
+class ComplianceReportView(RoleRequiredMixin, TemplateView):
+    """/reports/compliance/?start=YYYY-MM-DD&end=YYYY-MM-DD: every escalation whose knowledge or
+    report falls in the period (dates in the viewer's time zone), with its clocks, outcome and breach
+    reason. `&_export=csv` (or xlsx) downloads the same rows."""
+
+    action = Action.EXPORT
+    template_name = "escalations/compliance.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        asked = "start" in request.GET or "end" in request.GET
+        form = PeriodForm(request.GET if asked else default_period(timezone.localdate()))
+        fmt = request.GET.get(exports.EXPORT_PARAM)
+        if not form.is_valid():
+            if fmt is not None:
+                return exports.bad_request(" ".join(form.messages()))
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        start_at, end_at = exports.period_bounds(start, end)
+        queryset = exports.compliance_queryset(start_at, end_at)
+        now = timezone.now()
+        if fmt is not None:
+            return exports.export_queryset(  # type: ignore[return-value]
+                request,
+                export=f"compliance-{start:%Y-%m-%d}-to-{end:%Y-%m-%d}",
+                fmt=fmt,
+                queryset=queryset,
+                columns=exports.compliance_columns(now),
+                query=request.GET.urlencode(),
+                title="Compliance report",
+            )
+        rows = [
+            {
+                "escalation": esc,
+                "outcome": exports.outcome(esc, now),
+                "time_to_report": exports.duration_text(esc.report_seconds),
+            }
+            for esc in queryset
+        ]
+        period = {"start": start.isoformat(), "end": end.isoformat()}
+        context = self.get_context_data(
+            form=form,
+            rows=rows,
+            summary=exports.compliance_summary(queryset, now),
+            start=start,
+            end=end,
+            start_at=start_at,
+            end_at=end_at,
+            generated_at=now,
+            csv_query=_query(period, exports.CSV),
+            xlsx_query=_query(period, exports.XLSX),
+        )
+        return self.render_to_response(context)
+
+
+def _query(period: dict[str, str], fmt: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({**period, exports.EXPORT_PARAM: fmt})
+
+
+@require_GET
+def audit_trail_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """One escalation's whole audit trail, oldest first, this export's own event included (it is
+    written first). The audit event's `rows` counts the audit events exported."""
+    require(request.user, Action.EXPORT)
+    escalation = get_escalation(pk)
+    count = AuditEvent.objects.filter(escalation=escalation).count() + 1
+    return exports.send_export(  # type: ignore[return-value]
+        request,
+        export=f"{escalation.key}-audit-trail",
+        fmt=exports.CSV,
+        headers=exports.AUDIT_HEADERS,
+        rows=lambda: exports.audit_trail_rows(escalation),
+        count=count,
+        query="",
+        title="Audit trail",
+        escalation=escalation,
+    )

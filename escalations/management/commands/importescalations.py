@@ -1,0 +1,201 @@
+"""Bring escalation history in from a spreadsheet (CSV), through the same services as the pages.
+
+All or nothing by default: any bad row and nothing is imported. --dry-run checks everything and
+writes nothing; --partial imports the good rows and reports the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from escalations import services
+from escalations.models import BreachReason, IncidentType, Priority
+from escalations.permissions import Action, can
+
+COLUMNS = (
+    "platform_reference",
+    "incident_type",
+    "priority",
+    "urgent_reason",
+    "knowledge_at",
+    "notes",
+    "reported_at",
+    "cybertipline_report_id",
+    "breach_reason",
+    "breach_note",
+    "preservation_location",
+    "assignee",
+    "is_test",
+)
+REQUIRED = ("platform_reference", "incident_type", "knowledge_at")
+
+
+class _DryRunDone(Exception):
+    pass
+
+
+def _choice(value: str, choices: Any, column: str) -> str:
+    """Accept a choice's value or its label (what a spreadsheet tends to hold), case-insensitively."""
+    text = value.strip()
+    for choice_value, label in choices:
+        if text.lower() in (choice_value.lower(), str(label).lower()):
+            return str(choice_value)
+    return text  # the service refuses it with its own message
+
+
+def _when(value: str, column: str) -> datetime | None:
+    text = value.strip()
+    if not text:
+        return None
+    parsed = parse_datetime(text.replace(" ", "T", 1))
+    if parsed is None:
+        raise ValidationError({column: [f"{text!r} is not a date and time (use ISO 8601, e.g. 2026-03-01T14:05Z)."]})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())  # UTC
+    return parsed
+
+
+TRUE_WORDS = ("1", "true", "yes", "y")
+FALSE_WORDS = ("", "0", "false", "no", "n")
+
+
+def _flag(value: str, column: str) -> bool:
+    """Yes or no; anything else is an error rather than a silent "no" (a test record counted as real
+    would reach the dashboards and compliance exports)."""
+    text = (value or "").strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValidationError({column: [f"{value.strip()!r} is not yes or no (use true/false, yes/no or 1/0)."]})
+
+
+def import_row(actor: Any, row: dict[str, str], users: dict[str, Any]) -> str:
+    """One row through the services; returns the new key. Raises ValidationError naming the column."""
+    assignee_name = (row.get("assignee") or "").strip()
+    if assignee_name and assignee_name not in users:
+        raise ValidationError({"assignee": [f"no active user named {assignee_name!r}."]})
+    data = {
+        "platform_reference": row.get("platform_reference", ""),
+        "incident_type": _choice(row.get("incident_type", ""), IncidentType.choices, "incident_type"),
+        "priority": _choice(row.get("priority") or "standard", Priority.choices, "priority"),
+        "urgent_reason": row.get("urgent_reason", ""),
+        "knowledge_at": _when(row.get("knowledge_at", ""), "knowledge_at"),
+        "notes": row.get("notes", ""),
+        "is_test": _flag(row.get("is_test", ""), "is_test"),
+        "assignee": users.get(assignee_name),
+    }
+    escalation = services.create_escalation(actor=actor, data=data)
+    reported_at = _when(row.get("reported_at", ""), "reported_at")
+    if reported_at or (row.get("cybertipline_report_id") or "").strip():
+        escalation = services.record_report(
+            actor=actor,
+            escalation_id=escalation.pk,
+            version=escalation.version,
+            reported_at=reported_at,
+            cybertipline_report_id=row.get("cybertipline_report_id", ""),
+            breach_reason=_choice(row.get("breach_reason", ""), BreachReason.choices, "breach_reason"),
+            breach_note=row.get("breach_note", ""),
+        )
+    if (row.get("preservation_location") or "").strip():
+        escalation = services.confirm_preservation(
+            actor=actor,
+            escalation_id=escalation.pk,
+            version=escalation.version,
+            preservation_location=row["preservation_location"],
+        )
+    return escalation.key
+
+
+def _messages(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [f"{field}: {message}" for field, messages in error.message_dict.items() for message in messages]
+    return list(error.messages)
+
+
+class Command(BaseCommand):
+    help = "Import escalations from a CSV file (one header row; columns: " + ", ".join(COLUMNS) + ")."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path, help="the CSV file (UTF-8)")
+        parser.add_argument("--actor", required=True, help="username of the moderator or lead the import acts as")
+        parser.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+        parser.add_argument("--partial", action="store_true", help="import the good rows even if others fail")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = get_user_model().objects.filter(username=options["actor"], is_active=True).first()
+        if actor is None:
+            raise CommandError(f"No active user named {options['actor']!r}.")
+        if not can(actor, Action.CREATE):
+            raise CommandError(f"{actor.get_username()} is not a moderator or lead, so can't log escalations.")
+        path: Path = options["file"]
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                header = [name.strip() for name in reader.fieldnames or []]
+                rows = list(reader)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CommandError(f"Can't read {path}: {exc}") from exc
+        missing = [name for name in REQUIRED if name not in header]
+        unknown = [name for name in header if name not in COLUMNS]
+        if missing or unknown:
+            raise CommandError(
+                f"Header problems in {path}: missing {missing or 'none'}, unknown {unknown or 'none'}. "
+                f"Columns: {', '.join(COLUMNS)}."
+            )
+        users = {user.get_username(): user for user in get_user_model().objects.filter(is_active=True)}
+        failures: list[tuple[int, list[str]]] = []
+        imported: list[str] = []
+        try:
+            with transaction.atomic():
+                for number, row in enumerate(rows, start=2):  # row 1 is the header
+                    row = {(k or "").strip(): (v or "") for k, v in row.items()}
+                    try:
+                        with transaction.atomic():
+                            imported.append(import_row(actor, row, users))
+                    except ValidationError as exc:
+                        failures.append((number, _messages(exc)))
+                    except Exception as exc:  # a row must never take the report of the others with it
+                        failures.append((number, [f"{exc.__class__.__name__}: {exc}"]))
+                    self._progress(number - 1, len(rows))
+                if options["dry_run"] or (failures and not options["partial"]):
+                    raise _DryRunDone
+        except _DryRunDone:
+            pass
+        sys.stderr.write("\n")
+        for number, messages in failures:
+            for message in messages:
+                self.stdout.write(f"row {number}: {message}")
+        good = len(rows) - len(failures)
+        if options["dry_run"]:
+            summary = f"Dry run: {good} of {len(rows)} rows would import, {len(failures)} have errors. Nothing written."
+        elif failures and not options["partial"]:
+            summary = (
+                f"{len(failures)} of {len(rows)} rows have errors: nothing imported "
+                "(all or nothing; --partial imports the good rows)."
+            )
+        else:
+            summary = f"Imported {len(imported)} of {len(rows)} rows."
+            if failures:
+                summary += f" {len(failures)} rows skipped."
+        self.stdout.write(summary)
+        if failures and not options["partial"]:
+            # A non-zero exit, so that a script running the import notices.
+            raise CommandError(f"{len(failures)} rows with errors.")
+
+    def _progress(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} rows")
+        sys.stderr.flush()

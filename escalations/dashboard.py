@@ -413,7 +413,7 @@ def moderator_figures(period: Period, open_unassigned: int) -> list[ModeratorFig
     """Per person: open escalations assigned now, and reports filed in the period with their share
     within target and median. Everyone in the moderator group (active) is listed, and anyone else
     with open or period work assigned; a last row counts the unassigned (`open_unassigned` comes
-    from now_figures; no list filter selects "nobody", so that row is not linked). Two queries."""
+    from now_figures; its links use the list's "Nobody (unassigned)" filter). Two queries."""
     user_model = get_user_model()
     assigned = records().filter(Q(status=Status.OPEN) | period.reported_q(), assignee__isnull=False)
     moderators = user_model.objects.filter(groups__name=MODERATOR, is_active=True)

@@ -74,7 +74,8 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             return self.render_to_response(self.get_context_data(form=form), status=400)
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
         start_at, end_at = exports.period_bounds(start, end)
-        queryset = exports.compliance_queryset(start_at, end_at)
+        include_test = request.GET.get("include_test") == "1"
+        queryset = exports.compliance_queryset(start_at, end_at, include_test)
         now = timezone.now()
         if fmt is not None:
             return exports.export_queryset(  # type: ignore[return-value]
@@ -95,6 +96,8 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             for esc in queryset
         ]
         period = {"start": start.isoformat(), "end": end.isoformat()}
+        if include_test:
+            period["include_test"] = "1"
         context = self.get_context_data(
             form=form,
             rows=rows,
@@ -104,6 +107,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             start_at=start_at,
             end_at=end_at,
             generated_at=now,
+            include_test=include_test,
             csv_query=_query(period, exports.CSV),
             xlsx_query=_query(period, exports.XLSX),
         )

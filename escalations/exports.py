@@ -405,11 +405,14 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def compliance_queryset(start_at: datetime, end_at: datetime) -> QuerySet[Escalation]:
-    """Every escalation whose knowledge or report falls in [start_at, end_at), oldest knowledge first."""
+def compliance_queryset(start_at: datetime, end_at: datetime, include_test: bool = False) -> QuerySet[Escalation]:
+    """Every escalation whose knowledge or report falls in [start_at, end_at), oldest knowledge first;
+    test records (is_test) only when asked for."""
     in_period = Q(knowledge_at__gte=start_at, knowledge_at__lt=end_at) | Q(
         reported_at__gte=start_at, reported_at__lt=end_at
     )
+    if not include_test:
+        in_period &= Q(is_test=False)
     return (
         Escalation.objects.filter(in_period)
         .select_related("assignee", "preservation_confirmed_by")

@@ -71,6 +71,15 @@ class EscalationForm(forms.Form):
     )
 
 
+class CreateEscalationForm(EscalationForm):
+    is_test = forms.BooleanField(
+        label="Test record",
+        required=False,
+        help_text="Only while trying the system or NCMEC's test environment: left out of dashboards and "
+        "compliance exports.",
+    )
+
+
 class EditEscalationForm(EscalationForm, VersionedForm):
     pass
 

@@ -73,6 +73,8 @@ class EscalationTable(tables.Table):
         self.now = timezone.now()
 
     def render_key(self, record: Escalation) -> str:
+        if record.is_test:
+            return format_html('{} <span class="badge badge-test">Test</span>', record.key)
         return record.key
 
     def render_priority(self, record: Escalation) -> str:

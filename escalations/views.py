@@ -23,8 +23,8 @@ from .filters import EscalationFilter
 from .forms import (
     AmendBreachForm,
     AssignForm,
+    CreateEscalationForm,
     EditEscalationForm,
-    EscalationForm,
     PreservationForm,
     ProfileForm,
     ReasonForm,
@@ -226,7 +226,7 @@ class BulkActionView(RoleRequiredMixin, View):
 
 class EscalationCreateView(RoleRequiredMixin, FormView):
     action = Action.CREATE
-    form_class = EscalationForm
+    form_class = CreateEscalationForm
     template_name = "escalations/form.html"
     extra_context = {"title": "Log an escalation", "submit_label": "Log escalation"}
 

@@ -25,6 +25,14 @@ def _is_number(text: str) -> bool:
 ANY = "Any"
 
 
+class AnyYesNo(django_filters.widgets.BooleanWidget):
+    """true/false in the URL like django-filter's BooleanWidget, but "Any" rather than "Unknown"."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None):
+        super().__init__(attrs)
+        self.choices = [("", ANY), ("true", "Yes"), ("false", "No")]
+
+
 def _assignable_users(request: Any) -> QuerySet[Any]:
     """Moderators and leads, and anyone who still has escalations assigned (a person who lost the
     role keeps their work until a lead reassigns it)."""
@@ -44,23 +52,21 @@ class EscalationFilter(django_filters.FilterSet):
     assignee = django_filters.ModelChoiceFilter(
         queryset=_assignable_users, empty_label=ANY, null_label="Nobody (unassigned)"
     )
-    is_test = django_filters.BooleanFilter(label="Test records", widget=django_filters.widgets.BooleanWidget())
+    is_test = django_filters.BooleanFilter(label="Test records", widget=AnyYesNo())
     deadline_state = django_filters.ChoiceFilter(
         label="Deadline state",
         choices=[(s.value, label) for s, label in STATE_LABELS.items()],
         method="filter_state",
         empty_label=ANY,
     )
-    reported_on_time = django_filters.BooleanFilter(
-        label="Report within target", widget=django_filters.widgets.BooleanWidget()
-    )
+    reported_on_time = django_filters.BooleanFilter(label="Report within target", widget=AnyYesNo())
     breach_reason = django_filters.ChoiceFilter(choices=BreachReason.choices, label="Breach reason", empty_label=ANY)
     preservation_confirmed = django_filters.BooleanFilter(
         label="Preservation confirmed",
         field_name="preservation_confirmed_at",
         lookup_expr="isnull",
         exclude=True,
-        widget=django_filters.widgets.BooleanWidget(),
+        widget=AnyYesNo(),
     )
     hold = django_filters.ChoiceFilter(
         label="Preservation hold",

@@ -39,7 +39,12 @@ class EscalationTable(tables.Table):
         exclude_from_export=True,
         attrs={"td__input": {"name": "ids", "form": BULK_FORM_ID, "aria-label": lambda record: f"Select {record.key}"}},
     )
-    key = tables.Column(verbose_name="Key", accessor="pk", linkify=("escalations:detail", {"pk": tables.A("pk")}))
+    key = tables.Column(
+        verbose_name="Key",
+        accessor="pk",
+        linkify=("escalations:detail", {"pk": tables.A("pk")}),
+        attrs={"td": {"class": "key"}},
+    )
     priority = tables.Column(orderable=False)
     incident_type = tables.Column(orderable=False, verbose_name="Incident type")
     status = tables.Column()

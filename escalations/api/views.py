@@ -99,7 +99,7 @@ class EscalationViewSet(
 ):
     schema = ApiSchema()
     serializer_class = s.EscalationSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"  # ASCII digits: \d would also route other scripts' digits
     pagination_class = EscalationCursor
     filter_backends = [DjangoFilterBackend]
     filterset_class = EscalationFilter

@@ -152,6 +152,14 @@ class ReasonForm(VersionedForm):
     reason = forms.CharField(label="Reason", max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class CloseForm(ReasonForm):
+    retained = forms.BooleanField(
+        label="Retained voluntarily",
+        required=False,
+        help_text="Tick when the evidence is kept beyond the rules instead of released; the reason says why.",
+    )
+
+
 class AssignForm(VersionedForm):
     assignee = forms.ModelChoiceField(
         label="Assignee",

@@ -95,6 +95,21 @@ class Escalation(models.Model):
     preservation_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Release of the preserved evidence after preserve_until: requested by one lead, approved by another.
+    release_requested_at = models.DateTimeField(null=True, blank=True)
+    release_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # NCMEC's API deletes a report opened but not finished 24 h after opening or 1 h after its last
+    # change, whichever is later.
+    ncmec_opened_at = models.DateTimeField(null=True, blank=True)
+    ncmec_last_change_at = models.DateTimeField(null=True, blank=True)
+    # The reported account (the platform's own ID), to link escalations about the same person.
+    account_reference = models.CharField(max_length=2048, blank=True, db_index=True)
     preservation_location = models.CharField(
         max_length=2048,
         blank=True,
@@ -107,6 +122,11 @@ class Escalation(models.Model):
     preserve_until = models.DateTimeField(null=True, blank=True, db_index=True)
     next_deadline_at = models.DateTimeField(null=True, blank=True)
     next_deadline_soon_at = models.DateTimeField(null=True, blank=True)
+    # The longest hold beyond the 2258A(h) year (2703(f) requests, a lead's extension, a destination's
+    # rule), and a destination's stricter report target: derived by the services from those rows.
+    preservation_hold_until = models.DateTimeField(null=True, blank=True)
+    destination_target_hours = models.FloatField(null=True, blank=True)
+    destination_urgent_target_hours = models.FloatField(null=True, blank=True)
     # When the reminder sweep must next look at this escalation (escalations/reminders.py).
     next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Time to report and whether it met the target: the dashboard aggregates these in the database.
@@ -163,6 +183,12 @@ class AuditAction(models.TextChoices):
     CLOSED = "closed", "Closed"
     REOPENED = "reopened", "Reopened"
     BREACH_AMENDED = "breach_amended", "Breach reason amended"
+    LEGAL_REQUEST = "legal_request", "Legal request"
+    PRESERVATION_EXTENDED = "preservation_extended", "Preservation extended"
+    RELEASE_REQUESTED = "release_requested", "Release requested"
+    RELEASED = "released", "Release approved"
+    EVIDENCE_ADDED = "evidence_added", "Evidence item recorded"
+    DESTINATION_REPORTED = "destination_reported", "Reported to a destination"
     EXPORTED = "exported", "Exported"
 
 
@@ -390,3 +416,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"
+
+
+# After the report (issue 6); at the end, since they refer to Escalation.
+from .legal_models import (  # noqa: E402, F401
+    Destination,
+    DestinationReport,
+    EvidenceItem,
+    HashAlgorithm,
+    LegalRequest,
+    LegalRequestKind,
+    LegalRequestStatus,
+    PreservationExtension,
+    PreservationRuleKind,
+)

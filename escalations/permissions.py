@@ -31,6 +31,9 @@ class Action(enum.StrEnum):
     VIEW_DASHBOARD = "view_dashboard"
     EXPORT = "export"
     MANAGE_TOKENS = "manage_tokens"
+    MANAGE_LEGAL = "manage_legal"
+    EXTEND_PRESERVATION = "extend_preservation"
+    RELEASE = "release"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -47,6 +50,9 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.VIEW_DASHBOARD: frozenset({LEAD, AUDITOR}),
     Action.EXPORT: frozenset({LEAD, AUDITOR}),
     Action.MANAGE_TOKENS: frozenset({LEAD}),
+    Action.MANAGE_LEGAL: frozenset({LEAD}),
+    Action.EXTEND_PRESERVATION: frozenset({LEAD}),
+    Action.RELEASE: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -59,6 +65,9 @@ DENIED_MESSAGES = {
     Action.VIEW_DASHBOARD: "The dashboard is for leads and auditors.",
     Action.EXPORT: "Exports are for leads and auditors.",
     Action.MANAGE_TOKENS: "Only a lead can manage service tokens.",
+    Action.MANAGE_LEGAL: "Only a lead can record or change law-enforcement requests.",
+    Action.EXTEND_PRESERVATION: "Only a lead can extend preservation.",
+    Action.RELEASE: "Only a lead can request or approve the release of preserved evidence.",
 }
 
 

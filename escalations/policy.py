@@ -182,10 +182,79 @@ def preservation_end(reported_at: datetime, cfg: PolicyConfig) -> datetime:
     return add_calendar_years(reported_at, cfg.preservation_years)
 
 
+HOLD_2703F = timedelta(days=90)
+PRESERVATION_2703F = "2703f_preservation"
+RENEWAL_2703F = "2703f_renewal"
+
+
+def legal_hold_until(kind: str, received_at: datetime, renewed_hold_until: datetime | None) -> datetime | None:
+    """The preservation a 2703(f) request holds (18 U.S.C. 2703(f)(2)): 90 days from its receipt; a
+    renewal, 90 more days from the end of the period it renews. Other legal process holds nothing of
+    its own (it blocks release while open)."""
+    if kind == PRESERVATION_2703F:
+        return _utc(received_at) + HOLD_2703F
+    if kind == RENEWAL_2703F:
+        start = _utc(renewed_hold_until) if renewed_hold_until is not None else _utc(received_at)
+        return start + HOLD_2703F
+    return None
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """One reason the evidence is kept until `until`, for the detail page's rule-by-rule account."""
+
+    label: str
+    until: datetime
+    deciding: bool = False
+
+
+def explain_preservation(
+    reported_at: datetime | None, holds: Sequence[tuple[str, datetime]], cfg: PolicyConfig
+) -> list[RetentionRule]:
+    """Every rule that keeps the evidence, latest first, the deciding one marked: one calendar year
+    after the report, then each hold (label, until) the services know of."""
+    rules = []
+    if reported_at is not None:
+        rules.append(
+            (
+                f"18 U.S.C. 2258A(h): {cfg.preservation_years} calendar year(s) after the report",
+                preservation_end(reported_at, cfg),
+            )
+        )
+    rules.extend((label, _utc(until)) for label, until in holds)
+    rules.sort(key=lambda rule: rule[1], reverse=True)
+    return [RetentionRule(label, until, deciding=index == 0) for index, (label, until) in enumerate(rules)]
+
+
+def escalation_report_due_at(esc: EscalationFacts, cfg: PolicyConfig) -> datetime:
+    """The report target for this escalation: the platform's target, or a stricter one set by a
+    destination it must also be reported to (stored on the escalation by the services)."""
+    due = report_due_at(esc.knowledge_at, esc.priority, cfg)
+    hours = getattr(
+        esc, "destination_urgent_target_hours" if esc.priority == URGENT else "destination_target_hours", None
+    )
+    if hours is not None:
+        due = min(due, _utc(esc.knowledge_at) + timedelta(hours=hours))
+    return due
+
+
+def escalation_preserve_until(esc: EscalationFacts, cfg: PolicyConfig) -> datetime | None:
+    """The end of preservation: the latest of one calendar year after the report (2258A(h)) and
+    every longer hold (law-enforcement requests, a lead's extension, a destination's rule), which
+    the services store as `preservation_hold_until`. None before the report and without holds."""
+    candidates = []
+    if esc.reported_at is not None:
+        candidates.append(preservation_end(esc.reported_at, cfg))
+    hold = getattr(esc, "preservation_hold_until", None)
+    if hold is not None:
+        candidates.append(_utc(hold))
+    return max(candidates, default=None)
+
+
 def deadlines(esc: EscalationFacts, cfg: PolicyConfig) -> list[Deadline]:
     """Every deadline of an escalation, in the order they fall due."""
     dismissed = esc.status == DISMISSED
-    report_due = report_due_at(esc.knowledge_at, esc.priority, cfg)
+    report_due = escalation_report_due_at(esc, cfg)
     window = due_soon_window(esc.priority, cfg)
     result = [
         Deadline(
@@ -209,7 +278,7 @@ def deadlines(esc: EscalationFacts, cfg: PolicyConfig) -> list[Deadline]:
             applicable=reported,
         )
     )
-    end = preservation_end(esc.reported_at, cfg) if esc.reported_at else None
+    end = escalation_preserve_until(esc, cfg) if esc.reported_at else None
     result.append(
         Deadline(
             kind=DeadlineKind.PRESERVATION_END,
@@ -245,7 +314,7 @@ def reported_on_time(esc: EscalationFacts, cfg: PolicyConfig) -> bool | None:
     """Whether the report was recorded at or before its target; None while unreported."""
     if esc.reported_at is None:
         return None
-    return _utc(esc.reported_at) <= report_due_at(esc.knowledge_at, esc.priority, cfg)
+    return _utc(esc.reported_at) <= escalation_report_due_at(esc, cfg)
 
 
 def seconds_to_report(esc: EscalationFacts) -> int | None:
@@ -270,9 +339,9 @@ def stored_columns(esc: EscalationFacts, cfg: PolicyConfig) -> StoredColumns:
     """The derived, indexed columns the services write on every change."""
     upcoming = next_deadline(esc, cfg)
     return {
-        "report_due_at": report_due_at(esc.knowledge_at, esc.priority, cfg),
+        "report_due_at": escalation_report_due_at(esc, cfg),
         "preservation_confirm_due_at": (preservation_confirm_due_at(esc.reported_at, cfg) if esc.reported_at else None),
-        "preserve_until": preservation_end(esc.reported_at, cfg) if esc.reported_at else None,
+        "preserve_until": escalation_preserve_until(esc, cfg) if esc.reported_at else None,
         "next_deadline_at": upcoming.due_at if upcoming else None,
         "next_deadline_soon_at": upcoming.soon_at if upcoming else None,
         # The earliest reminder of the current plan: the sweep then records whatever of the plan is
@@ -395,7 +464,7 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
         return []
     plan: list[ReminderSpec] = []
     if esc.reported_at is None:
-        target = report_due_at(esc.knowledge_at, esc.priority, cfg)
+        target = escalation_report_due_at(esc, cfg)
         plan.append(ReminderSpec(ReminderKind.REPORT_DUE_SOON, target - due_soon_window(esc.priority, cfg)))
         plan.append(ReminderSpec(ReminderKind.REPORT_OVERDUE, target, cfg.report_overdue_repeat))
         return plan
@@ -403,7 +472,7 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
         plan.append(
             ReminderSpec(ReminderKind.PRESERVATION_UNCONFIRMED, preservation_confirm_due_at(esc.reported_at, cfg))
         )
-    end = preservation_end(esc.reported_at, cfg)
+    end = escalation_preserve_until(esc, cfg) or preservation_end(esc.reported_at, cfg)
     plan.extend(
         ReminderSpec(ReminderKind.PRESERVATION_ENDING, end - offset) for offset in cfg.preservation_ending_offsets
     )
@@ -447,10 +516,10 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
         if kind == ReminderKind.PRESERVATION_UNCONFIRMED:
             return "Preservation was confirmed."
         return "The deadline no longer applies."
-    if kind == ReminderKind.REPORT_DUE_SOON and now > report_due_at(esc.knowledge_at, esc.priority, cfg):
+    if kind == ReminderKind.REPORT_DUE_SOON and now > escalation_report_due_at(esc, cfg):
         return "The report target passed before it went out; the overdue reminder replaces it."
     if kind == ReminderKind.PRESERVATION_ENDING and esc.reported_at is not None:
-        end = preservation_end(esc.reported_at, cfg)
+        end = escalation_preserve_until(esc, cfg) or preservation_end(esc.reported_at, cfg)
         if now >= end:
             return "The preservation period ended before it went out; the ended reminder replaces it."
         # "30 days left" gives way to "7 days left" once that one is due too (after an outage, or a

@@ -54,6 +54,14 @@ AUDITED_FIELDS = (
     "report_due_at",
     "preservation_confirm_due_at",
     "preserve_until",
+    "preservation_hold_until",
+    "release_requested_at",
+    "release_requested_by",
+    "released_at",
+    "released_by",
+    "account_reference",
+    "ncmec_opened_at",
+    "ncmec_last_change_at",
 )
 EDITABLE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
 
@@ -348,7 +356,7 @@ def record_report(
             if taken is not None:
                 errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
         if reported_at is not None and not errors.get("reported_at"):
-            late = reported_at > policy.report_due_at(esc.knowledge_at, esc.priority, cfg)
+            late = reported_at > policy.escalation_report_due_at(esc, cfg)
             _apply_breach(esc, late, breach_reason, breach_note, errors)
         _raise_if(errors)
         esc.reported_at = reported_at
@@ -413,8 +421,12 @@ def dismiss_escalation(*, actor: User, escalation_id: int, version: int | None, 
     return _change(actor, Action.DISMISS, escalation_id, version, AuditAction.DISMISSED, mutate)
 
 
-def close_escalation(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
-    """A lead closes a reported escalation once its preservation period has ended."""
+def close_escalation(
+    *, actor: User, escalation_id: int, version: int | None, reason: str, retained: bool = False
+) -> Escalation:
+    """A lead closes a reported escalation once its preservation period has ended, no legal request
+    is open, and its evidence was released (requested and approved by two leads) or is retained
+    voluntarily (`retained`, the reason saying why)."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
         if esc.status != Status.REPORTED:
@@ -425,7 +437,17 @@ def close_escalation(*, actor: User, escalation_id: int, version: int | None, re
             until = timezone.localtime(esc.preserve_until).strftime("%Y-%m-%d %H:%M %Z") if esc.preserve_until else "?"
             raise ValidationError(
                 f"{esc.key} can't be closed before its preservation period ends on {until} "
-                "(18 U.S.C. 2258A(h): one year after the report)."
+                "(18 U.S.C. 2258A(h): one year after the report, or longer under a hold)."
+            )
+        from .legal_services import _open_requests_error
+
+        blocked = _open_requests_error(esc, "closed")
+        if blocked is not None:
+            raise blocked
+        if esc.released_at is None and not retained:
+            raise ValidationError(
+                f"{esc.key}'s evidence has not been released. Request its release (a second lead approves), "
+                "or tick 'Retained voluntarily' and say why in the reason."
             )
         esc.status_reason = _clean_reason(reason)
         esc.status = Status.CLOSED

@@ -23,6 +23,7 @@ from .filters import EscalationFilter
 from .forms import (
     AmendBreachForm,
     AssignForm,
+    CloseForm,
     CreateEscalationForm,
     EditEscalationForm,
     PreservationForm,
@@ -461,8 +462,15 @@ class CloseView(ReasonActionView):
     service = staticmethod(services.close_escalation)
     title = "Close"
     submit_label = "Close escalation"
-    intro = "Close once the preservation period has ended and no law-enforcement request is open."
+    form_class = CloseForm
+    intro = (
+        "Close once the preservation period has ended, no law-enforcement request is open, and the "
+        "evidence was released (requested by one lead, approved by another) or is kept voluntarily."
+    )
     success_message = "{key} closed."
+
+    def perform(self, data: dict[str, Any]) -> Escalation:
+        return self._call(services.close_escalation, data, reason=data["reason"], retained=data.get("retained", False))
 
 
 class ReopenView(ReasonActionView):

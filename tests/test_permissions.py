@@ -237,6 +237,8 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any, lead: Any = No
         data.update(assignee=moderator.pk)
     elif page in ("dismiss", "close", "reopen"):
         data.update(reason="Reviewed by the team.")
+        if page == "close":
+            data.update(retained="on")  # kept voluntarily: no release was requested in this setup
     return data
 
 

@@ -477,11 +477,11 @@ def test_close_is_refused_until_the_preservation_period_ends(clock, make_escalat
 
     clock.move_to(preserve_until - timedelta(seconds=1))
     with Unchanged(esc), pytest.raises(ValidationError) as excinfo:
-        services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over")
+        services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over", retained=True)
     assert "preservation period" in " ".join(excinfo.value.messages)
 
     clock.move_to(preserve_until)
-    services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over")
+    services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over", retained=True)
     after = reload(esc)
     assert after.status == Status.CLOSED
     assert after.status_reason == "period over"
@@ -496,7 +496,7 @@ def test_an_open_escalation_cannot_be_closed(clock, make_escalation, lead):
     esc = make_escalation()
     clock.shift(timedelta(days=800))
     with Unchanged(esc), pytest.raises(ValidationError) as excinfo:
-        services.close_escalation(actor=lead, escalation_id=esc.pk, version=1, reason="old")
+        services.close_escalation(actor=lead, escalation_id=esc.pk, version=1, reason="old", retained=True)
     assert "Only reported escalations" in " ".join(excinfo.value.messages)
 
 
@@ -506,7 +506,7 @@ def test_an_open_escalation_cannot_be_closed(clock, make_escalation, lead):
 def test_reopen_a_closed_escalation_returns_it_to_reported(clock, make_escalation, lead):
     esc = make_escalation(reported_at=NOW - timedelta(hours=1))
     clock.shift(timedelta(days=366))
-    services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over")
+    services.close_escalation(actor=lead, escalation_id=esc.pk, version=2, reason="period over", retained=True)
 
     services.reopen_escalation(actor=lead, escalation_id=esc.pk, version=3, reason="law enforcement asked again")
 
@@ -584,7 +584,7 @@ def ready(clock, make_escalation, lead) -> Callable[[str], tuple[Escalation | No
             "record_report": {"reported_at": NOW - timedelta(minutes=1), "cybertipline_report_id": "777"},
             "confirm_preservation": {"preservation_location": "evidence-store://77"},
             "dismiss": {"reason": "not reportable"},
-            "close": {"reason": "period over"},
+            "close": {"reason": "period over", "retained": True},
             "reopen": {"reason": "new information"},
         }[write]
         service = getattr(

@@ -573,7 +573,9 @@ def _build_states(make_escalation: Any, lead: Any) -> dict[str, Escalation]:
             actor=lead, escalation_id=esc.pk, version=esc.version, preservation_location=f"store/{name}"
         )
     esc = built["closed"]
-    built["closed"] = services.close_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason="Done.")
+    built["closed"] = services.close_escalation(
+        actor=lead, escalation_id=esc.pk, version=esc.version, reason="Done.", retained=True
+    )
     esc = built["dismissed"]
     built["dismissed"] = services.dismiss_escalation(
         actor=lead, escalation_id=esc.pk, version=esc.version, reason="Not reportable."
@@ -772,7 +774,9 @@ def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
     dismissed = make_escalation(knowledge_at=now - timedelta(hours=35))
     services.dismiss_escalation(actor=lead, escalation_id=dismissed.pk, version=dismissed.version, reason="No.")
     closed = make_escalation(knowledge_at=now - timedelta(days=500), reported_at=now - timedelta(days=400))
-    services.close_escalation(actor=lead, escalation_id=closed.pk, version=closed.version, reason="Done.")
+    services.close_escalation(
+        actor=lead, escalation_id=closed.pk, version=closed.version, reason="Done.", retained=True
+    )
     unassigned = make_escalation(knowledge_at=now - timedelta(hours=3))
     services.assign_escalation(actor=lead, escalation_id=unassigned.pk, version=unassigned.version, assignee=None)
 
@@ -792,7 +796,7 @@ def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
 def test_close_before_preservation_end_shows_the_message(lead: Any, client_for: Any, make_escalation: Any) -> None:
     esc = make_escalation(reported_at=timezone.now() - timedelta(minutes=10))
     response = client_for(lead).post(
-        f"/escalations/{esc.pk}/close/", {"version": esc.version, "reason": "Done with it."}
+        f"/escalations/{esc.pk}/close/", {"version": esc.version, "retained": "on", "reason": "Done with it."}
     )
     assert response.status_code == 200
     message = f"{esc.key} can't be closed before its preservation period ends"
@@ -809,7 +813,9 @@ def test_close_after_preservation_end(lead: Any, client_for: Any, make_escalatio
     now = timezone.now()
     esc = make_escalation(knowledge_at=now - timedelta(days=400), reported_at=now - timedelta(days=370))
     response = client_for(lead).post(
-        f"/escalations/{esc.pk}/close/", {"version": esc.version, "reason": "Period over."}, follow=True
+        f"/escalations/{esc.pk}/close/",
+        {"version": esc.version, "retained": "on", "reason": "Period over."},
+        follow=True,
     )
     assert f"{esc.key} closed." in messages_of(response)
     esc.refresh_from_db()
@@ -819,7 +825,9 @@ def test_close_after_preservation_end(lead: Any, client_for: Any, make_escalatio
 
 def test_close_open_escalation_is_refused(lead: Any, client_for: Any, make_escalation: Any) -> None:
     esc = make_escalation()
-    response = client_for(lead).post(f"/escalations/{esc.pk}/close/", {"version": esc.version, "reason": "x"})
+    response = client_for(lead).post(
+        f"/escalations/{esc.pk}/close/", {"version": esc.version, "retained": "on", "reason": "x"}
+    )
     assert response.status_code == 200
     assert any("Only reported escalations can be closed" in e for e in non_field_errors(response))
 
@@ -898,7 +906,9 @@ def test_edit_rejects_knowledge_after_report(lead: Any, client_for: Any, make_es
 def test_edit_on_closed_escalation_shows_reopen_message(lead: Any, client_for: Any, make_escalation: Any) -> None:
     now = timezone.now()
     esc = make_escalation(knowledge_at=now - timedelta(days=400), reported_at=now - timedelta(days=370))
-    esc = services.close_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason="Done.")
+    esc = services.close_escalation(
+        actor=lead, escalation_id=esc.pk, version=esc.version, reason="Done.", retained=True
+    )
     response = client_for(lead).post(
         f"/escalations/{esc.pk}/edit/", form_data(version=esc.version, knowledge_at=typed(esc.knowledge_at))
     )

@@ -7,8 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 from escalations.models import Escalation
@@ -24,6 +25,15 @@ def validation_body(error: DjangoValidationError) -> dict[str, Any]:
     return {"detail": error.messages}
 
 
+def field_errors(errors: Any) -> Any:
+    """A serializer's errors in the API's shape: what DRF calls "non_field_errors" (e.g. a body that
+    is not a JSON object) is "detail", as the services' whole-record messages are."""
+    if isinstance(errors, dict) and api_settings.NON_FIELD_ERRORS_KEY in errors:
+        errors = dict(errors)
+        errors["detail"] = errors.pop(api_settings.NON_FIELD_ERRORS_KEY)
+    return errors
+
+
 def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, StaleVersionError):
         return Response({"detail": exc.message, "version": exc.escalation.version}, status=status.HTTP_409_CONFLICT)
@@ -31,7 +41,10 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         return Response(validation_body(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Escalation.DoesNotExist):
         return Response({"detail": "No escalation with that id."}, status=status.HTTP_404_NOT_FOUND)
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        response.data = field_errors(response.data)
+    return response
 
 
 # --- The error answers, documented on every operation ----------------------------------------------

@@ -116,6 +116,12 @@ class ReasonInput(VersionedInput):
     reason = serializers.CharField(allow_blank=True)
 
 
+class CloseInput(ReasonInput):
+    retained = serializers.BooleanField(
+        required=False, default=False, help_text="True when the evidence is kept voluntarily instead of released."
+    )
+
+
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     # Null for what the system did by itself.
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)

@@ -22,7 +22,7 @@ from escalations.models import Escalation
 
 from . import serializers as s
 from .auth import acting_via
-from .errors import ApiSchema, validation_body
+from .errors import ApiSchema, field_errors, validation_body
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import run_once
 
@@ -232,13 +232,19 @@ class EscalationViewSet(
         return self._act(request, pk, s.ReasonInput, services.dismiss_escalation)
 
     @extend_schema(
-        request=s.ReasonInput,
+        request=s.CloseInput,
         responses={200: s.EscalationSerializer},
-        examples=[OpenApiExample("Close", value={"reason": "Preservation period over."}, request_only=True)],
+        examples=[
+            OpenApiExample(
+                "Close",
+                value={"reason": "Preservation period over; kept by policy.", "retained": True},
+                request_only=True,
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, pk, s.ReasonInput, services.close_escalation)
+        return self._act(request, pk, s.CloseInput, services.close_escalation)
 
     @extend_schema(responses={200: s.AuditEventSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="audit-events", pagination_class=None, filter_backends=[])
@@ -294,7 +300,7 @@ def bulk_create(request: Request, items: list[Any]) -> tuple[list[Escalation], d
             for index, item in enumerate(items):
                 parsed = s.EscalationCreateInput(data=item)
                 if not parsed.is_valid():
-                    errors[str(index)] = parsed.errors
+                    errors[str(index)] = field_errors(parsed.errors)
                     continue
                 try:
                     with transaction.atomic():

@@ -100,7 +100,7 @@ DISMISS_REASONS = (
     "Duplicate of an escalation already reported for the same account.",
     "Reviewed with legal: not apparent child sexual exploitation; removed under the content policy.",
 )
-CLOSE_REASON = "Preservation period ended with no law-enforcement request; the preserved copy is released."
+CLOSE_REASON = "Preservation period ended with no law-enforcement request; kept under the platform's retention policy."
 # A week of higher volume in the middle of the quarter, with more reports late for it.
 SURGE_DAYS_AGO = range(40, 47)
 
@@ -469,7 +469,9 @@ class History:
             )
         if plan.closed_at is not None and plan.closed_at < now:
             set_time(plan.closed_at)
-            esc = services.close_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason=CLOSE_REASON)
+            esc = services.close_escalation(
+                actor=lead, escalation_id=esc.pk, version=esc.version, reason=CLOSE_REASON, retained=True
+            )
         return esc
 
 

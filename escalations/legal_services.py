@@ -4,6 +4,7 @@ audit event on each escalation concerned, one transaction. Raises the same excep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,11 +13,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import policy, validation
+from . import policy, reminders, validation
 from .legal_models import PRESERVATION_KINDS
 from .models import (
     AuditAction,
+    Destination,
+    DestinationReport,
     Escalation,
+    EvidenceItem,
+    HashAlgorithm,
     LegalRequest,
     LegalRequestKind,
     LegalRequestStatus,
@@ -34,25 +39,82 @@ def _shown(moment: datetime | None) -> str:
 
 
 def holds_for(escalation: Escalation) -> list[tuple[str, datetime]]:
-    """(label, until) of every hold beyond the 2258A(h) year: 2703(f) requests not closed, and leads'
-    voluntary extensions. Two queries."""
-    holds: list[tuple[str, datetime]] = []
+    """(label, until) of every hold beyond the 2258A(h) year: 2703(f) requests not closed, leads'
+    voluntary extensions, and the preservation minimum of each destination reported to (Canada's
+    police: 21 days after the report). Three queries."""
     requests = escalation.legal_requests.filter(kind__in=PRESERVATION_KINDS, hold_until__isnull=False).exclude(
         status=LegalRequestStatus.CLOSED
     )
+    return holds_from(
+        requests,
+        escalation.extensions.select_related("created_by"),
+        escalation.destination_reports.select_related("destination").filter(reported_at__isnull=False),
+    )
+
+
+def holds_from(
+    requests: Iterable[LegalRequest], extensions: Iterable[PreservationExtension], reports: Iterable[DestinationReport]
+) -> list[tuple[str, datetime]]:
+    """holds_for() from rows already loaded (any status: closed requests and requests holding nothing
+    are skipped here), so a page that lists them anyway pays no more queries."""
+    holds: list[tuple[str, datetime]] = []
     for request in requests:
-        assert request.hold_until is not None  # filtered above
-        holds.append(
-            (
-                f"{request.get_kind_display()} {request.key} from {request.agency} (ref. {request.reference})",
-                request.hold_until,
+        if request.kind in PRESERVATION_KINDS and request.hold_until and request.status != LegalRequestStatus.CLOSED:
+            holds.append(
+                (
+                    f"{request.get_kind_display()} {request.key} from {request.agency} (ref. {request.reference})",
+                    request.hold_until,
+                )
             )
-        )
-    for extension in escalation.extensions.select_related("created_by"):
+    for extension in extensions:
         holds.append(
             (f"Voluntary extension by {extension.created_by.get_username()}: {extension.reason}", extension.until)
         )
+    for report in reports:
+        destination = report.destination
+        until = policy.destination_preservation_until(
+            destination.preservation_rule, destination.preservation_amount, report.reported_at
+        )
+        if until is not None:
+            label = policy.destination_preservation_label(
+                destination.name, destination.preservation_rule, destination.preservation_amount
+            )
+            holds.append((label, until))
     return holds
+
+
+def retention_caps_for(escalation: Escalation) -> list[tuple[str, datetime]]:
+    """(label, until) of every cap on retention from the escalation's destinations. One query."""
+    return caps_from(escalation, escalation.destination_reports.select_related("destination"))
+
+
+def caps_from(escalation: Escalation, reports: Iterable[DestinationReport]) -> list[tuple[str, datetime]]:
+    """The caps on retention among these destination reports (the EU's 12 months from detection),
+    reported to or not yet: the platform is bound either way."""
+    caps = []
+    for report in reports:
+        months = report.destination.retention_cap_months
+        if months is None:
+            continue
+        caps.append(
+            (
+                policy.retention_cap_label(report.destination.name, months),
+                policy.retention_cap_until(escalation.knowledge_at, months),
+            )
+        )
+    return caps
+
+
+def _refresh_destination_targets(escalation: Escalation) -> None:
+    """The strictest (shortest) report targets among the escalation's destinations; None where none
+    of them sets one (the platform's own targets apply). One query."""
+    targets = list(
+        DestinationReport.objects.filter(escalation=escalation).values_list(
+            "destination__report_target_hours", "destination__urgent_report_target_hours"
+        )
+    )
+    escalation.destination_target_hours = min((t for t, _ in targets if t is not None), default=None)
+    escalation.destination_urgent_target_hours = min((u for _, u in targets if u is not None), default=None)
 
 
 def _refresh_holds(escalation: Escalation) -> None:
@@ -152,6 +214,12 @@ def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
     return request
 
 
+def _cancel_response_reminders(request: LegalRequest, now: datetime) -> None:
+    """Its response reminders not yet sent no longer apply ("LR-00001 was answered.")."""
+    ids = set(request.escalations.values_list("pk", flat=True))
+    reminders.cancel_legal_reminders(ids, now, policy.PolicyConfig.from_settings())
+
+
 def _change_request(actor: Any, request_id: int, version: int | None) -> LegalRequest:
     require(actor, Action.MANAGE_LEGAL)
     request = LegalRequest.objects.select_for_update().get(pk=request_id)
@@ -180,6 +248,7 @@ def respond_legal_request(
         request.version += 1
         request.save()
         _touch_escalations(request.escalations.all(), actor, f"{request.key}: responded {_shown(responded_at)}", now)
+        _cancel_response_reminders(request, now)
     return request
 
 
@@ -196,6 +265,7 @@ def close_legal_request(*, actor: Any, request_id: int, version: int | None, rea
         request.version += 1
         request.save()
         _touch_escalations(request.escalations.all(), actor, f"{request.key} closed: {reason}", now)
+        _cancel_response_reminders(request, now)
     return request
 
 
@@ -272,3 +342,205 @@ def approve_release(*, actor: Any, escalation_id: int, version: int | None) -> E
         return ""
 
     return _change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASED, mutate)
+
+
+# --- evidence items (metadata only) ----------------------------------------------------------------
+
+DIGEST_LENGTHS = {HashAlgorithm.SHA256: 64, HashAlgorithm.SHA1: 40, HashAlgorithm.MD5: 32}
+_HEX = re.compile(r"[0-9a-f]*")
+MAX_SIZE_BYTES = 2**63 - 1  # PositiveBigIntegerField
+
+
+def clean_digest(value: str | None, algorithm: str) -> str:
+    """A hex digest of the length the algorithm gives (SHA-256 64, SHA-1 40, MD5 32 characters),
+    any case, stored lower-case."""
+    label = HashAlgorithm(algorithm).label
+    length = DIGEST_LENGTHS[HashAlgorithm(algorithm)]
+    text = (value or "").strip().lower()
+    if not text:
+        raise ValidationError(f"Digest is required: the item's {label} digest ({length} hexadecimal characters).")
+    if not text.isascii() or not _HEX.fullmatch(text):
+        raise ValidationError(f"Digest must be hexadecimal (0-9, a-f) only: {label} digests are {length} of them.")
+    if len(text) != length:
+        raise ValidationError(
+            f"Digest: {label} digests are {length} hexadecimal characters; this one has {len(text)}. "
+            "Check the hash algorithm, or copy the whole digest."
+        )
+    return text
+
+
+def clean_size(value: Any) -> int:
+    """A whole number of bytes, 0 or more."""
+    if isinstance(value, bool):
+        raise ValidationError("Size in bytes must be a whole number of bytes.")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValidationError("Size in bytes is required.")
+        if not (text.isascii() and text.isdigit()):
+            raise ValidationError("Size in bytes must be a whole number of bytes, 0 or more (digits only).")
+        value = int(text)
+    if value is None:
+        raise ValidationError("Size in bytes is required.")
+    if not isinstance(value, int):
+        raise ValidationError("Size in bytes must be a whole number of bytes.")
+    if value < 0:
+        raise ValidationError("Size in bytes can't be negative.")
+    if value > MAX_SIZE_BYTES:
+        raise ValidationError("Size in bytes is too large; check the number.")
+    return value
+
+
+def add_evidence_item(
+    *,
+    actor: Any,
+    escalation_id: int,
+    version: int | None,
+    reference: str,
+    hash_algorithm: str,
+    digest: str,
+    size_bytes: Any,
+    is_context: bool = False,
+) -> EvidenceItem:
+    """Record one preserved item as metadata: where the evidence store keeps it, its digest and size,
+    and whether it is related context (2258A(h)(2)). Moderators and leads; preserved now, by the
+    actor. Audited on the escalation (EVIDENCE_ADDED) with the item in the reason."""
+    created: list[EvidenceItem] = []
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(
+                f"{esc.key} is {esc.get_status_display().lower()}; reopen it to record evidence items."
+            )
+        errors: dict[str, list[str]] = {}
+        clean_ref = _collect(errors, "reference", lambda: validation.clean_reference(reference, "Evidence reference"))
+        algorithm = (hash_algorithm or "").strip().lower()
+        clean: str | None = None
+        if algorithm not in HashAlgorithm.values:
+            errors["hash_algorithm"] = ["Hash algorithm: choose SHA-256, SHA-1 or MD5."]
+        else:
+            clean = _collect(errors, "digest", lambda: clean_digest(digest, algorithm))
+        size = _collect(errors, "size_bytes", lambda: clean_size(size_bytes))
+        _raise_if(errors)
+        assert clean is not None
+        item = EvidenceItem.objects.create(
+            escalation=esc,
+            reference=clean_ref,
+            hash_algorithm=algorithm,
+            digest=clean,
+            size_bytes=size,
+            is_context=bool(is_context),
+            preserved_by=actor,
+            preserved_at=now,
+        )
+        created.append(item)
+        what = "Related context item (2258A(h)(2))" if item.is_context else "Evidence item"
+        return f"{what} #{item.pk}: {HashAlgorithm(algorithm).label} {clean}, {size} bytes, at {clean_ref}"
+
+    _change(actor, Action.CONFIRM_PRESERVATION, escalation_id, version, AuditAction.EVIDENCE_ADDED, mutate)
+    return created[0]
+
+
+# --- destinations ----------------------------------------------------------------------------------
+
+
+def report_to_destination(
+    *,
+    actor: Any,
+    escalation_id: int,
+    version: int | None,
+    destination_id: int,
+    reported_at: datetime | None,
+    report_id: str,
+) -> DestinationReport:
+    """Record the report to one destination besides NCMEC (whose report is recorded with
+    services.record_report). One row per destination: a second call corrects it. Without
+    `reported_at` and `report_id` the destination is recorded as one the escalation must still be
+    reported to (its report target applies). Recomputes the escalation's strictest report targets and
+    its holds (the destination's preservation minimum). Moderators and leads; audited."""
+    saved: list[DestinationReport] = []
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(
+                f"{esc.key} is {esc.get_status_display().lower()}; reopen it to record a report to a destination."
+            )
+        errors: dict[str, list[str]] = {}
+        destination = Destination.objects.filter(pk=destination_id).first() if destination_id else None
+        if destination is None:
+            errors["destination"] = ["Destination: choose where the escalation was reported."]
+        elif destination.is_default:
+            errors["destination"] = [
+                f"Destination: the report to {destination.name} is recorded with 'Record report' "
+                "(its report ID and time are on the escalation itself)."
+            ]
+        existing = (
+            DestinationReport.objects.select_for_update().filter(escalation=esc, destination=destination).first()
+            if destination is not None
+            else None
+        )
+        clean_id = (report_id or "").strip()
+        if reported_at is None:
+            if existing is not None and existing.reported_at is not None:
+                errors["reported_at"] = [
+                    f"Reported at is required: the report to {existing.destination.name} was recorded at "
+                    f"{_shown(existing.reported_at)}; a correction gives the corrected time."
+                ]
+            elif clean_id:
+                errors["reported_at"] = ["Reported at is required with a report ID: when was the report sent?"]
+        elif reported_at > now + cfg.clock_skew:
+            errors["reported_at"] = [f"Reported at can't be in the future (it is now {_shown(now)})."]
+        elif reported_at < esc.knowledge_at:
+            errors["reported_at"] = [
+                f"Reported at can't be before knowledge was obtained ({_shown(esc.knowledge_at)}). Check both times."
+            ]
+        if destination is not None:  # every field's errors at once, the default destination's too
+            if reported_at is not None and not clean_id:
+                errors["report_id"] = [f"Report ID is required: {destination.report_id_hint}."]
+            elif clean_id:
+                try:
+                    validation.clean_reference(clean_id, "Report ID")
+                    if len(clean_id) > 100:
+                        raise ValidationError(
+                            f"Report ID is too long: at most 100 characters (this one has {len(clean_id)})."
+                        )
+                    matches = re.fullmatch(destination.report_id_pattern, clean_id) is not None
+                except ValidationError as exc:
+                    errors["report_id"] = exc.messages
+                except re.error:
+                    errors["report_id"] = [
+                        f"Report ID can't be checked: {destination.name}'s report-ID format is not a valid "
+                        "pattern. Ask an admin to correct the destination."
+                    ]
+                else:
+                    if not matches:
+                        errors["report_id"] = [
+                            f"Report ID doesn't match {destination.name}'s format: {destination.report_id_hint}."
+                        ]
+        _raise_if(errors)
+        assert destination is not None
+        report = existing or DestinationReport(escalation=esc, destination=destination)
+        corrected = existing is not None
+        before = (report.reported_at, report.report_id)
+        report.reported_at = reported_at
+        report.report_id = clean_id
+        report.save()
+        saved.append(report)
+        _refresh_destination_targets(esc)
+        _refresh_holds(esc)
+        if reported_at is None:
+            text = f"To be reported to {destination.name}"
+        else:
+            text = f"Reported to {destination.name} {_shown(reported_at)}, report ID {clean_id}"
+        if corrected:
+            text = f"Corrected: {text} (was {_shown(before[0]) if before[0] else 'not reported'}"
+            text += f", report ID {before[1]})" if before[1] else ")"
+        minimum = policy.destination_preservation_until(
+            destination.preservation_rule, destination.preservation_amount, reported_at
+        )
+        if minimum is not None:
+            text += f"; its rule keeps the evidence until {_shown(minimum)}"
+        return text
+
+    _change(actor, Action.RECORD_REPORT, escalation_id, version, AuditAction.DESTINATION_REPORTED, mutate)
+    return saved[0]

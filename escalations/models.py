@@ -245,6 +245,9 @@ class ReminderKind(models.TextChoices):
     PRESERVATION_UNCONFIRMED = "preservation_unconfirmed", "Preservation not confirmed"
     PRESERVATION_ENDING = "preservation_ending", "Preservation period ending"
     PRESERVATION_ENDED = "preservation_ended", "Preservation period ended"
+    NCMEC_UNFINISHED = "ncmec_unfinished", "Unfinished NCMEC report will be deleted"
+    LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon", "Legal request response due soon"
+    LEGAL_RESPONSE_OVERDUE = "legal_response_overdue", "Legal request response overdue"
 
 
 class Reminder(models.Model):

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypedDict
+from typing import NamedTuple, Protocol, TypedDict
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -71,6 +71,12 @@ class PolicyConfig:
     report_overdue_repeat: timedelta = timedelta(hours=4)
     preservation_ending_offsets: tuple[timedelta, ...] = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
     preservation_ended_repeat: timedelta = timedelta(hours=24)
+    # NCMEC deletes an unfinished report (see ncmec_deletion_at); the assignee and leads hear of it
+    # this long before.
+    ncmec_unfinished_warning: timedelta = timedelta(hours=2)
+    # A legal request's response date: "due soon" this long before, then "overdue" every `repeat`.
+    legal_response_due_soon: timedelta = timedelta(hours=24)
+    legal_response_overdue_repeat: timedelta = timedelta(hours=24)
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:
@@ -87,6 +93,9 @@ class PolicyConfig:
             report_overdue_repeat=timedelta(hours=settings.REPORT_OVERDUE_REPEAT_HOURS),
             preservation_ending_offsets=tuple(timedelta(days=d) for d in settings.PRESERVATION_ENDING_REMINDER_DAYS),
             preservation_ended_repeat=timedelta(hours=settings.PRESERVATION_ENDED_REPEAT_HOURS),
+            ncmec_unfinished_warning=timedelta(hours=settings.NCMEC_UNFINISHED_WARNING_HOURS),
+            legal_response_due_soon=timedelta(hours=settings.LEGAL_RESPONSE_DUE_SOON_HOURS),
+            legal_response_overdue_repeat=timedelta(hours=settings.LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS),
         )
 
 
@@ -224,6 +233,129 @@ def explain_preservation(
     rules.extend((label, _utc(until)) for label, until in holds)
     rules.sort(key=lambda rule: rule[1], reverse=True)
     return [RetentionRule(label, until, deciding=index == 0) for index, (label, until) in enumerate(rules)]
+
+
+# --- Destinations, retention caps and conflicts -----------------------------------------------------
+
+YEARS_AFTER_REPORT = "years_after_report"
+DAYS_AFTER_REPORT = "days_after_report"
+NO_PRESERVATION_RULE = "none"
+
+
+def destination_preservation_until(rule: str, amount: int, reported_at: datetime | None) -> datetime | None:
+    """The preservation a destination's own rule requires after the report made to it: calendar years
+    (counted like 2258A(h)'s year), or days (Canada: 21 days after notifying police). None without a
+    rule of its own, or while nothing was reported to it."""
+    if reported_at is None:
+        return None
+    if rule == YEARS_AFTER_REPORT:
+        return add_calendar_years(reported_at, amount)
+    if rule == DAYS_AFTER_REPORT:
+        return _utc(reported_at) + timedelta(days=amount)
+    return None
+
+
+def destination_preservation_label(name: str, rule: str, amount: int) -> str:
+    """'Police (Canada): 21 days after the report', for the rule-by-rule account."""
+    if rule == YEARS_AFTER_REPORT:
+        unit = "calendar year" if amount == 1 else "calendar years"
+    else:
+        unit = "day" if amount == 1 else "days"
+    return f"{name}: {amount} {unit} after the report"
+
+
+def add_calendar_months(moment: datetime, months: int) -> datetime:
+    """The same UTC day and time `months` later; where that month is shorter (from the 31st, or from
+    29 February into a common year) the last day of that month. Used for caps, so it is never longer
+    than the months' worth: the shorter reading, the one that keeps a cap."""
+    moment = _utc(moment)
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, _days_in_month(year, month)))
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return (following - timedelta(days=1)).day
+
+
+def retention_cap_until(knowledge_at: datetime, months: int) -> datetime:
+    """The latest a capped rule allows the data to be kept: `months` calendar months from detection
+    (the EU's successor regime: 12 months, unconfirmed in DOMAIN.md)."""
+    return add_calendar_months(knowledge_at, months)
+
+
+def retention_cap_label(name: str, months: int) -> str:
+    unit = "month" if months == 1 else "months"
+    return f"{name}: at most {months} {unit} from detection"
+
+
+class RetentionConflict(NamedTuple):
+    """A cap on retention that ends before a rule's minimum: both dates, for counsel."""
+
+    cap_label: str
+    cap_until: datetime
+    minimum_label: str
+    minimum_until: datetime
+
+
+def retention_conflicts(
+    minimums: Sequence[tuple[str, datetime]], caps: Sequence[tuple[str, datetime]]
+) -> list[RetentionConflict]:
+    """Every (cap, minimum) pair where the cap ends strictly before the minimum does: the platform
+    can't keep the data as long as one rule requires without keeping it longer than another allows.
+    A cap ending exactly when a minimum does is no conflict. Earliest cap first, then the latest
+    minimum first."""
+    conflicts = [
+        RetentionConflict(cap_label, _utc(cap_until), minimum_label, _utc(minimum_until))
+        for cap_label, cap_until in caps
+        for minimum_label, minimum_until in minimums
+        if _utc(cap_until) < _utc(minimum_until)
+    ]
+    conflicts.sort(key=lambda c: (c.cap_until, -c.minimum_until.timestamp()))
+    return conflicts
+
+
+# --- NCMEC's unfinished-report timer -----------------------------------------------------------------
+
+NCMEC_UNFINISHED_LIFETIME = timedelta(hours=24)
+NCMEC_AFTER_LAST_CHANGE = timedelta(hours=1)
+
+
+def ncmec_deletion_at(opened_at: datetime | None, last_change_at: datetime | None) -> datetime | None:
+    """When NCMEC deletes a report opened through its API but not finished: 24 hours after opening
+    or 1 hour after its last change, whichever is later (DOMAIN.md). None when none was opened."""
+    if opened_at is None:
+        return None
+    last = last_change_at if last_change_at is not None else opened_at
+    return max(_utc(opened_at) + NCMEC_UNFINISHED_LIFETIME, _utc(last) + NCMEC_AFTER_LAST_CHANGE)
+
+
+def ncmec_unfinished_state(
+    opened_at: datetime | None,
+    last_change_at: datetime | None,
+    reported_at: datetime | None,
+    now: datetime,
+    cfg: PolicyConfig,
+) -> DeadlineState:
+    """Not applicable (no report opened at NCMEC), met (the report was recorded, so it was finished),
+    on track, due soon (within the warning before deletion), or overdue: from the deletion time on,
+    NCMEC may have deleted it (at the very moment we already assume it has)."""
+    deletion = ncmec_deletion_at(opened_at, last_change_at)
+    if deletion is None:
+        return DeadlineState.NOT_APPLICABLE
+    if reported_at is not None:
+        return DeadlineState.MET
+    now = _utc(now)
+    if now >= deletion:
+        return DeadlineState.OVERDUE
+    if now >= deletion - cfg.ncmec_unfinished_warning:
+        return DeadlineState.DUE_SOON
+    return DeadlineState.ON_TRACK
+
+
+def _ncmec_deletion_of(esc: EscalationFacts) -> datetime | None:
+    return ncmec_deletion_at(getattr(esc, "ncmec_opened_at", None), getattr(esc, "ncmec_last_change_at", None))
 
 
 def escalation_report_due_at(esc: EscalationFacts, cfg: PolicyConfig) -> datetime:
@@ -396,6 +528,9 @@ class ReminderKind(enum.StrEnum):
     PRESERVATION_UNCONFIRMED = "preservation_unconfirmed"
     PRESERVATION_ENDING = "preservation_ending"
     PRESERVATION_ENDED = "preservation_ended"
+    NCMEC_UNFINISHED = "ncmec_unfinished"
+    LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon"
+    LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
 
 
 REMINDER_LABELS = {
@@ -404,7 +539,15 @@ REMINDER_LABELS = {
     ReminderKind.PRESERVATION_UNCONFIRMED: "Preservation not confirmed",
     ReminderKind.PRESERVATION_ENDING: "Preservation period ending",
     ReminderKind.PRESERVATION_ENDED: "Preservation period ended: close or extend",
+    ReminderKind.NCMEC_UNFINISHED: "Unfinished NCMEC report will be deleted: finish it",
+    ReminderKind.LEGAL_RESPONSE_DUE_SOON: "Legal request response due soon",
+    ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
 }
+
+# About a legal request, not about the escalation they are recorded on: the sweep creates them from
+# LegalRequest rows (escalations/reminders.py, schedule_legal_due), once per request on its first
+# linked escalation (the lowest id), and sends them to every lead.
+LEGAL_REMINDER_KINDS = frozenset({ReminderKind.LEGAL_RESPONSE_DUE_SOON, ReminderKind.LEGAL_RESPONSE_OVERDUE})
 
 # Who hears of each kind besides the assignee (or the creator while nobody is assigned).
 REMINDER_KINDS_FOR_LEADS = frozenset(
@@ -413,8 +556,12 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
         ReminderKind.PRESERVATION_UNCONFIRMED,
         ReminderKind.PRESERVATION_ENDING,
         ReminderKind.PRESERVATION_ENDED,
+        ReminderKind.NCMEC_UNFINISHED,
     }
 )
+# Who hears of these: every lead only (law-enforcement requests are a lead's job); the first
+# escalation's owner only when there is no active lead at all.
+REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS
 
 
 @dataclass(frozen=True)
@@ -452,8 +599,13 @@ REMINDER_DEADLINES = {
 
 
 def reminder_deadline_at(kind: str, esc: EscalationFacts, cfg: PolicyConfig) -> datetime | None:
-    """The deadline a reminder is about (not the moment the reminder fell due)."""
-    wanted = REMINDER_DEADLINES[ReminderKind(kind)]
+    """The deadline a reminder is about (not the moment the reminder fell due). None for the legal
+    kinds: their deadline is the request's response date, which the escalation does not carry."""
+    if kind == ReminderKind.NCMEC_UNFINISHED:
+        return _ncmec_deletion_of(esc)
+    wanted = REMINDER_DEADLINES.get(ReminderKind(kind))
+    if wanted is None:
+        return None
     return next((d.due_at for d in deadlines(esc, cfg) if d.kind == wanted), None)
 
 
@@ -467,6 +619,10 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
         target = escalation_report_due_at(esc, cfg)
         plan.append(ReminderSpec(ReminderKind.REPORT_DUE_SOON, target - due_soon_window(esc.priority, cfg)))
         plan.append(ReminderSpec(ReminderKind.REPORT_OVERDUE, target, cfg.report_overdue_repeat))
+        deletion = _ncmec_deletion_of(esc)
+        if deletion is not None:
+            # Once: a later change at NCMEC moves the deletion, and so the reminder (a new due_at).
+            plan.append(ReminderSpec(ReminderKind.NCMEC_UNFINISHED, deletion - cfg.ncmec_unfinished_warning))
         return plan
     if esc.preservation_confirmed_at is None:
         plan.append(
@@ -504,12 +660,25 @@ def reminder_still_applies(kind: str, due_at: datetime, esc: EscalationFacts, cf
 
 def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> str | None:
     """Why a recorded reminder must not be sent any more, in words for the timeline; None while it
-    still applies."""
+    still applies. The legal kinds are about a request, not the escalation: see why_legal_overtaken."""
+    if kind in LEGAL_REMINDER_KINDS:
+        return None
     if esc.status == CLOSED:
         return "The escalation was closed."
     if esc.status == DISMISSED:
         return "The escalation was dismissed."
     plan = {spec.kind: spec for spec in reminder_plan(esc, cfg)}
+    if kind == ReminderKind.NCMEC_UNFINISHED:
+        if esc.reported_at is not None:
+            return "The report was recorded, so it was finished at NCMEC."
+        if kind not in plan:
+            return "No unfinished NCMEC report is recorded any more."
+        if _utc(due_at) != plan[ReminderKind.NCMEC_UNFINISHED].first_at:
+            return "The report at NCMEC changed since; a reminder for its new deletion time replaces this one."
+        deletion = _ncmec_deletion_of(esc)
+        if deletion is not None and _utc(now) >= deletion:
+            return "NCMEC deleted the unfinished report before this went out; the report reminders still apply."
+        return None
     if kind not in plan:
         if kind in (ReminderKind.REPORT_DUE_SOON, ReminderKind.REPORT_OVERDUE):
             return "The report was recorded."
@@ -526,4 +695,89 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
         # report recorded late): one message per deadline, the latest stage.
         if any(_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets):
             return "A later reminder of the same deadline was due; it replaces this one."
+    return None
+
+
+# --- Legal requests' response dates ------------------------------------------------------------------
+
+
+def legal_reminder_plan(response_due_at: datetime, cfg: PolicyConfig) -> list[ReminderSpec]:
+    """A legal request's reminders: due soon (24 h before the response date), then overdue at the
+    response date and every day after while the request stays open."""
+    due = _utc(response_due_at)
+    return [
+        ReminderSpec(ReminderKind.LEGAL_RESPONSE_DUE_SOON, due - cfg.legal_response_due_soon),
+        ReminderSpec(ReminderKind.LEGAL_RESPONSE_OVERDUE, due, cfg.legal_response_overdue_repeat),
+    ]
+
+
+def legal_due_reminders(
+    status: str, response_due_at: datetime | None, cfg: PolicyConfig, now: datetime
+) -> list[tuple[ReminderKind, datetime]]:
+    """(kind, due_at) of a legal request's reminders due at `now`: none unless it is open with a
+    response date. The due-soon one is left out once the response date has passed (the overdue one
+    says more); a repeating one contributes its latest occurrence, as for escalations."""
+    if status != OPEN or response_due_at is None:
+        return []
+    now = _utc(now)
+    due = []
+    for spec in legal_reminder_plan(response_due_at, cfg):
+        if spec.kind == ReminderKind.LEGAL_RESPONSE_DUE_SOON and now > _utc(response_due_at):
+            continue
+        at = spec.latest_at_or_before(now)
+        if at is not None:
+            due.append((spec.kind, at))
+    return due
+
+
+def legal_reminder_matches(kind: str, due_at: datetime, response_due_at: datetime | None, cfg: PolicyConfig) -> bool:
+    """Whether a recorded reminder (kind, due_at) is one of a request's with this response date: the
+    Reminder row names the escalation, not the request, so the request is found by its date."""
+    if response_due_at is None or kind not in LEGAL_REMINDER_KINDS:
+        return False
+    due, at = _utc(response_due_at), _utc(due_at)
+    if kind == ReminderKind.LEGAL_RESPONSE_DUE_SOON:
+        return at == due - cfg.legal_response_due_soon
+    return at >= due and (at - due) % cfg.legal_response_overdue_repeat == timedelta(0)
+
+
+class LegalRequestFacts(Protocol):
+    """What the cancellation rule reads from a legal request; the model satisfies it."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def response_due_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class LegalReminderFacts:
+    """A LegalRequestFacts test double."""
+
+    key: str
+    status: str
+    response_due_at: datetime | None
+
+
+LEGAL_STATUS_WORDS = {"responded": "was answered", "closed": "was closed"}
+
+
+def why_legal_overtaken(
+    kind: str, due_at: datetime, requests: Sequence[LegalRequestFacts], cfg: PolicyConfig, now: datetime
+) -> str | None:
+    """Why a legal reminder must not be sent any more ("LR-00001 was answered."); None while one of
+    the requests it is about is still open and its stage still applies. `requests`: the requests
+    whose first escalation carries the reminder (any status)."""
+    about = [r for r in requests if legal_reminder_matches(kind, due_at, r.response_due_at, cfg)]
+    if not about:
+        return "No legal request is due at that time any more (its response date changed)."
+    still_open = [r for r in about if r.status == OPEN]
+    if not still_open:
+        return " ".join(f"{r.key} {LEGAL_STATUS_WORDS.get(r.status, 'is no longer open')}." for r in about)
+    if kind == ReminderKind.LEGAL_RESPONSE_DUE_SOON and all(
+        _utc(now) > _utc(r.response_due_at) for r in still_open if r.response_due_at is not None
+    ):
+        return "The response date passed before it went out; the overdue reminder replaces it."
     return None

@@ -5,6 +5,17 @@ carries `next_reminder_at` (indexed), so a sweep reads only the escalations that
 unique key on Reminder(escalation, kind, due_at) makes creation idempotent; each Delivery is claimed
 with a conditional UPDATE before it is sent and marked `sent_at` only after its channel accepted it.
 A sweep after any outage therefore catches up on everything that came due meanwhile.
+
+Legal requests' response reminders (`legal_response_due_soon`, `legal_response_overdue`) are about a
+request, which can cover several escalations: one reminder per request, not one per escalation. The
+sweep selects them with a second small query, over open LegalRequest rows whose (indexed)
+`response_due_at` is at most 24 hours away or past, and records each reminder on the request's
+first linked escalation (the lowest id), to every lead, under the same unique key (escalation, kind,
+due_at), so it stays idempotent. `next_reminder_at` does not cover them: a request's response date is
+not a column of the escalation. Their message names the request (LR-00001); a reminder whose request
+is no longer open is cancelled with the reason ("LR-00001 was answered."), by the service that
+answers or closes the request and again by the sweep before any delivery. Two requests on the same
+first escalation due at the same moment share one reminder, whose message names both.
 """
 
 from __future__ import annotations
@@ -19,11 +30,20 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from . import notify, policy
-from .models import Channel, Delivery, DeliveryAttempt, Escalation, Reminder, SweepHeartbeat
+from .models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Escalation,
+    LegalRequest,
+    LegalRequestStatus,
+    Reminder,
+    SweepHeartbeat,
+)
 from .permissions import LEAD
 
 log = logging.getLogger(__name__)
@@ -53,7 +73,10 @@ def backoff(attempts: int) -> timedelta:
 def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]:
     """The assignee (or the creator while nobody is assigned); every lead too for report_overdue and
     every preservation reminder, and for every kind when the owner's account is deactivated (so a
-    reminder never goes to nobody)."""
+    reminder never goes to nobody). A legal request's reminders go to every lead only (the owner of
+    its first escalation when there is no active lead)."""
+    if kind in policy.REMINDER_KINDS_LEADS_ONLY and leads:
+        return list({lead.pk: lead for lead in leads}.values())
     people = {}
     owner = escalation.assignee or escalation.created_by
     if owner.is_active:
@@ -95,11 +118,12 @@ def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> 
             .order_by("next_reminder_at")[:BATCH]
         )
         if not batch:
-            return
+            break
         if leads is None:
             leads = _active_leads()
         for escalation in batch:
             _schedule_one(escalation, now, cfg, leads, stats)
+    schedule_legal_due(now, cfg, stats, leads)
 
 
 def _schedule_one(
@@ -124,6 +148,138 @@ def _schedule_one(
         Escalation.objects.filter(pk=escalation.pk, next_reminder_at=escalation.next_reminder_at).update(
             next_reminder_at=policy.next_reminder_at(escalation, cfg, now)
         )
+
+
+# --- legal requests' response dates ---------------------------------------------------------------
+
+LEGAL_KINDS = tuple(policy.LEGAL_REMINDER_KINDS)
+
+
+def _first_escalations(request_ids: list[int]) -> dict[int, int]:
+    """request id -> its first linked escalation's id (the lowest). One query."""
+    through = LegalRequest.escalations.through
+    rows = (
+        through.objects.filter(legalrequest_id__in=request_ids)
+        .values("legalrequest_id")
+        .annotate(first=Min("escalation_id"))
+    )
+    return {row["legalrequest_id"]: row["first"] for row in rows}
+
+
+def schedule_legal_due(
+    now: datetime, cfg: policy.PolicyConfig, stats: SweepStats, leads: list[Any] | None = None
+) -> None:
+    """Record the reminders of every open legal request whose response date is at most
+    `legal_response_due_soon` away or past, once each, on its first escalation."""
+    horizon = now + cfg.legal_response_due_soon
+    # Both columns indexed; overdue requests stay in this selection while they are open (they are
+    # few: law-enforcement requests, not escalations), each sweep costs three queries per 500.
+    requests = LegalRequest.objects.filter(status=LegalRequestStatus.OPEN, response_due_at__lte=horizon)
+    last_pk = 0
+    for _ in range(10_000):  # bounded: each pass reads the next batch of requests
+        batch = list(requests.filter(pk__gt=last_pk).order_by("pk").only("pk", "status", "response_due_at")[:BATCH])
+        if not batch:
+            return
+        last_pk = batch[-1].pk
+        firsts = _first_escalations([r.pk for r in batch])
+        wanted: set[tuple[int, str, datetime]] = set()
+        for request in batch:
+            first = firsts.get(request.pk)
+            if first is None:
+                continue
+            for due_kind, due_at in policy.legal_due_reminders(request.status, request.response_due_at, cfg, now):
+                wanted.add((first, str(due_kind), due_at))
+        if not wanted:
+            continue
+        existing = set(
+            Reminder.objects.filter(
+                escalation_id__in={w[0] for w in wanted},
+                kind__in=LEGAL_KINDS,
+                due_at__in={w[2] for w in wanted},
+            ).values_list("escalation_id", "kind", "due_at")
+        )
+        missing = sorted(wanted - existing)
+        if not missing:
+            continue
+        if leads is None:
+            leads = _active_leads()
+        owners = Escalation.objects.select_related("assignee__profile", "created_by__profile").in_bulk(
+            {m[0] for m in missing}
+        )
+        for escalation_id, kind, due_at in missing:
+            with transaction.atomic():
+                reminder, created = Reminder.objects.get_or_create(
+                    escalation_id=escalation_id, kind=kind, due_at=due_at
+                )
+                if not created:
+                    continue
+                stats.reminders_created += 1
+                Delivery.objects.bulk_create(
+                    [
+                        Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
+                        for person in recipients(owners[escalation_id], kind, leads)
+                        for channel in channels_for(person)
+                    ],
+                    ignore_conflicts=True,
+                )
+
+
+def legal_requests_on(escalation_ids: set[int]) -> dict[int, list[LegalRequest]]:
+    """escalation id -> the requests (any status, with a response date) whose first linked escalation
+    it is: what a legal reminder recorded on it can be about. Three queries."""
+    if not escalation_ids:
+        return {}
+    through = LegalRequest.escalations.through
+    candidates = list(
+        through.objects.filter(escalation_id__in=escalation_ids).values_list("legalrequest_id", flat=True).distinct()
+    )
+    firsts = {pk: first for pk, first in _first_escalations(candidates).items() if first in escalation_ids}
+    found: dict[int, list[LegalRequest]] = defaultdict(list)
+    for request in LegalRequest.objects.filter(pk__in=list(firsts), response_due_at__isnull=False).order_by("pk"):
+        found[firsts[request.pk]].append(request)
+    return found
+
+
+def _cancel(reminder: Reminder, now: datetime, reason: str) -> int:
+    with transaction.atomic():
+        updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
+            cancelled_at=now, cancel_reason=reason[:200]
+        )
+        Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(cancelled_at=now, claimed_until=None)
+    return updated
+
+
+def cancel_legal_reminders(escalation_ids: set[int], now: datetime, cfg: policy.PolicyConfig) -> int:
+    """Cancel the pending legal reminders on these escalations that no longer apply (their request was
+    answered or closed). Called by the services that answer or close a request; the sweep checks
+    again before delivering. Returns how many were cancelled."""
+    pending = list(
+        Reminder.objects.filter(
+            escalation_id__in=escalation_ids, kind__in=LEGAL_KINDS, sent_at__isnull=True, cancelled_at__isnull=True
+        )
+    )
+    if not pending:
+        return 0
+    facts = legal_requests_on({r.escalation_id for r in pending})
+    cancelled = 0
+    for reminder in pending:
+        reason = policy.why_legal_overtaken(
+            reminder.kind, reminder.due_at, facts.get(reminder.escalation_id, []), cfg, now
+        )
+        if reason is not None:
+            cancelled += _cancel(reminder, now, reason)
+    return cancelled
+
+
+def _legal_requests_about(reminder: Reminder, cfg: policy.PolicyConfig) -> list[LegalRequest]:
+    """The requests a legal reminder is about, open ones first (for its message)."""
+    about = [
+        request
+        for request in legal_requests_on({reminder.escalation_id}).get(reminder.escalation_id, [])
+        if policy.legal_reminder_matches(reminder.kind, reminder.due_at, request.response_due_at, cfg)
+    ]
+    about.sort(key=lambda r: r.status != LegalRequestStatus.OPEN)
+    return about
 
 
 # --- phase 2: deliver ------------------------------------------------------------------------------
@@ -159,25 +315,38 @@ def _cancel_overtaken(
     deliveries: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats
 ) -> list[Delivery]:
     keep = []
+    legal = legal_requests_on(
+        {d.reminder.escalation_id for d in deliveries if d.reminder.kind in policy.LEGAL_REMINDER_KINDS}
+    )
     for delivery in deliveries:
         reminder = delivery.reminder
-        reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
+        if reminder.kind in policy.LEGAL_REMINDER_KINDS:
+            reason = policy.why_legal_overtaken(
+                reminder.kind, reminder.due_at, legal.get(reminder.escalation_id, []), cfg, now
+            )
+        else:
+            reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
         if reason is None:
             keep.append(delivery)
             continue
-        with transaction.atomic():
-            updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
-                cancelled_at=now, cancel_reason=reason
-            )
-            stats.reminders_cancelled += updated
-            Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(
-                cancelled_at=now, claimed_until=None
-            )
+        stats.reminders_cancelled += _cancel(reminder, now, reason)
     return keep
 
 
 def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
     reminder = delivery.reminder
+    if reminder.kind in policy.LEGAL_REMINDER_KINDS:
+        # About a request: the message names it (and its kind), its deadline is the response date.
+        about = _legal_requests_about(reminder, cfg)
+        names = ", ".join(f"{r.key} ({r.get_kind_display()})" for r in about) or "a legal request"
+        deadline = next((r.response_due_at for r in about if r.response_due_at), None)
+        return notify.Item(
+            key=reminder.escalation.key,
+            escalation_id=reminder.escalation_id,
+            kind=reminder.kind,
+            kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
+            deadline_at=deadline or reminder.due_at,
+        )
     return notify.Item(
         key=reminder.escalation.key,
         escalation_id=reminder.escalation_id,

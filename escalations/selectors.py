@@ -3,13 +3,34 @@ so a page costs the same few queries for 1 row or 10,000."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
 
-from .models import ACTIVE_STATUSES, AuditEvent, Escalation, Status
-from .policy import DeadlineState
+from .legal_services import caps_from, holds_from
+from .models import (
+    ACTIVE_STATUSES,
+    AuditEvent,
+    DestinationReport,
+    Escalation,
+    EvidenceItem,
+    LegalRequest,
+    LegalRequestStatus,
+    PreservationExtension,
+    Status,
+)
+from .policy import (
+    DeadlineState,
+    PolicyConfig,
+    RetentionConflict,
+    RetentionRule,
+    explain_preservation,
+    ncmec_deletion_at,
+    ncmec_unfinished_state,
+    retention_conflicts,
+)
 
 
 def escalations() -> QuerySet[Escalation]:
@@ -53,7 +74,9 @@ def hold_q(value: str, now: datetime) -> Q:
 
 
 def escalation_detail(pk: int) -> Escalation:
-    return Escalation.objects.select_related("assignee", "created_by", "preservation_confirmed_by").get(pk=pk)
+    return Escalation.objects.select_related(
+        "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by"
+    ).get(pk=pk)
 
 
 def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
@@ -75,11 +98,71 @@ def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
     return entries
 
 
-def same_reference(escalation: Escalation, limit: int = 20) -> list[Escalation]:
-    """Other escalations logged with the same platform reference (allowed, but worth a look)."""
+# --- after the report (issue 6) ----------------------------------------------------------------------
+
+
+def related_escalations(
+    platform_reference: str, account_reference: str = "", exclude_pk: int | None = None, limit: int = 20
+) -> list[Escalation]:
+    """Escalations with the same platform reference, or the same (non-empty) reported account, newest
+    knowledge first; usable while logging (no escalation yet) as on the detail page. One query, both
+    conditions on indexed columns."""
+    same = Q(platform_reference=platform_reference) if platform_reference else Q(pk__in=[])
+    if account_reference:
+        same |= Q(account_reference=account_reference)
+    queryset = Escalation.objects.filter(same)
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
     return list(
-        Escalation.objects.filter(platform_reference=escalation.platform_reference)
-        .exclude(pk=escalation.pk)
-        .only("pk", "status", "knowledge_at")
-        .order_by("-knowledge_at")[:limit]
+        queryset.only("pk", "status", "knowledge_at", "platform_reference", "account_reference", "is_test").order_by(
+            "-knowledge_at", "-pk"
+        )[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class AfterReport:
+    """What the detail page shows after the report: every date explained, rule by rule."""
+
+    # Every rule keeping the evidence, latest first, the deciding one marked (policy.RetentionRule).
+    rules: list[RetentionRule]
+    # Caps on retention that end before a rule's minimum: (cap_label, cap_until, minimum_label,
+    # minimum_until), for counsel.
+    conflicts: list[RetentionConflict]
+    caps: list[tuple[str, datetime]]
+    open_requests: list[LegalRequest]
+    legal_requests: list[LegalRequest]
+    extensions: list[PreservationExtension]
+    evidence_items: list[EvidenceItem]
+    destination_reports: list[DestinationReport]
+    ncmec_deletion_at: datetime | None
+    ncmec_state: DeadlineState
+    related: list[Escalation]
+
+
+def after_report(escalation: Escalation, now: datetime) -> AfterReport:
+    """Five queries whatever the escalation carries: legal requests, extensions, evidence items,
+    destination reports and related escalations."""
+    cfg = PolicyConfig.from_settings()
+    legal_requests = list(escalation.legal_requests.order_by("-received_at", "-pk"))
+    extensions = list(escalation.extensions.select_related("created_by"))
+    reports = list(escalation.destination_reports.select_related("destination").order_by("destination__name", "pk"))
+    rules = explain_preservation(escalation.reported_at, holds_from(legal_requests, extensions, reports), cfg)
+    caps = caps_from(escalation, reports)
+    return AfterReport(
+        rules=rules,
+        conflicts=retention_conflicts([(rule.label, rule.until) for rule in rules], caps),
+        caps=caps,
+        open_requests=sorted(
+            (r for r in legal_requests if r.status == LegalRequestStatus.OPEN), key=lambda r: (r.received_at, r.pk)
+        ),
+        legal_requests=legal_requests,
+        extensions=extensions,
+        evidence_items=list(escalation.evidence_items.select_related("preserved_by")),
+        destination_reports=reports,
+        ncmec_deletion_at=ncmec_deletion_at(escalation.ncmec_opened_at, escalation.ncmec_last_change_at),
+        ncmec_state=ncmec_unfinished_state(
+            escalation.ncmec_opened_at, escalation.ncmec_last_change_at, escalation.reported_at, now, cfg
+        ),
+        related=related_escalations(escalation.platform_reference, escalation.account_reference, escalation.pk),
     )

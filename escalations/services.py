@@ -63,7 +63,18 @@ AUDITED_FIELDS = (
     "ncmec_opened_at",
     "ncmec_last_change_at",
 )
-EDITABLE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
+EDITABLE_FIELDS = (
+    "platform_reference",
+    "incident_type",
+    "priority",
+    "urgent_reason",
+    "knowledge_at",
+    "notes",
+    # The reported account (links related escalations) and NCMEC's unfinished-report timer.
+    "account_reference",
+    "ncmec_opened_at",
+    "ncmec_last_change_at",
+)
 
 
 # How the current actor acts when not in person (a service token's name): set by the API around its
@@ -198,6 +209,39 @@ def _validate_record(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, e
         errors.setdefault("knowledge_at", []).append(
             "Knowledge obtained can't be after the report was sent; check both times."
         )
+    esc.account_reference = (
+        _collect(
+            errors,
+            "account_reference",
+            lambda: validation.clean_reference(esc.account_reference, "Account reference", required=False),
+        )
+        or ""
+    )
+    _check_ncmec_times(esc, now, cfg, errors)
+
+
+def _check_ncmec_times(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, errors: dict[str, list[str]]) -> None:
+    """NCMEC's unfinished-report timer: both times in the past, the last change not before opening."""
+    shown = timezone.localtime(now).strftime("%Y-%m-%d %H:%M %Z")
+    opened, changed = esc.ncmec_opened_at, esc.ncmec_last_change_at
+    for field, label, value in (
+        ("ncmec_opened_at", "Opened at NCMEC", opened),
+        ("ncmec_last_change_at", "Last change at NCMEC", changed),
+    ):
+        if value is None:
+            continue
+        if value > now + cfg.clock_skew:
+            errors.setdefault(field, []).append(f"{label} can't be in the future (it is now {shown}).")
+        elif value < validation.EARLIEST_PLAUSIBLE:
+            errors.setdefault(field, []).append(f"{label} is before the year 2000; check the year.")
+    if changed is not None and opened is None:
+        errors.setdefault("ncmec_last_change_at", []).append(
+            "Last change at NCMEC needs Opened at NCMEC: when was the report opened through NCMEC's API?"
+        )
+    elif changed is not None and opened is not None and changed < opened:
+        errors.setdefault("ncmec_last_change_at", []).append(
+            "Last change at NCMEC can't be before the report was opened at NCMEC; check both times."
+        )
 
 
 def _raise_if(errors: dict[str, list[str]]) -> None:
@@ -211,6 +255,8 @@ def _save_with_event(
     cfg = policy.PolicyConfig.from_settings()
     _apply_policy(esc, cfg)
     changes = _diff(before, _snapshot(esc))
+    if not changes and action == AuditAction.EDITED:
+        return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1
     esc.save()
     _write_event(esc, actor, action, changes, reason, now)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, views
+from . import export_views, legal_views, views
 
 app_name = "escalations"
 urlpatterns = [
@@ -17,5 +17,10 @@ urlpatterns = [
     path("<int:pk>/close/", views.CloseView.as_view(), name="close"),
     path("<int:pk>/reopen/", views.ReopenView.as_view(), name="reopen"),
     path("<int:pk>/breach/", views.AmendBreachView.as_view(), name="breach"),
+    path("<int:pk>/extend/", legal_views.ExtendPreservationView.as_view(), name="extend"),
+    path("<int:pk>/release/", legal_views.RequestReleaseView.as_view(), name="release"),
+    path("<int:pk>/release/approve/", legal_views.ApproveReleaseView.as_view(), name="release_approve"),
+    path("<int:pk>/evidence/", legal_views.EvidenceItemView.as_view(), name="evidence"),
+    path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
     path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -246,13 +247,21 @@ class EscalationCreateView(RoleRequiredMixin, FormView):
 
 
 def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
-    others = selectors.same_reference(escalation, limit=5)
-    if others:
-        keys = ", ".join(other.key for other in others)
+    """Logging the same content or account twice is allowed, but worth a look: say which ones."""
+    others = selectors.related_escalations(
+        escalation.platform_reference, escalation.account_reference, exclude_pk=escalation.pk, limit=5
+    )
+    same_content = [o.key for o in others if o.platform_reference == escalation.platform_reference]
+    same_account = [o.key for o in others if o.key not in same_content]
+    if same_content:
         messages.warning(
             request,
-            f"The same platform reference is on {keys}. Logging it again is allowed; "
+            f"The same platform reference is on {', '.join(same_content)}. Logging it again is allowed; "
             "check whether it is the same incident.",
+        )
+    if same_account:
+        messages.warning(
+            request, f"The same reported account is on {', '.join(same_account)}: see Related escalations."
         )
 
 
@@ -274,12 +283,25 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
             for d in policy.deadlines(escalation, cfg)
         ]
         active = escalation.is_active
+        reported = escalation.status == Status.REPORTED
+        release = can(user, Action.RELEASE) and reported and escalation.released_at is None
+        after_report = selectors.after_report(escalation, now)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
             state=policy.escalation_state(escalation, now, cfg),
             entries=selectors.timeline_entries(escalation),
-            same_reference=selectors.same_reference(escalation),
+            after_report=after_report,
+            preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
+            ncmec_after_open=escalation.ncmec_opened_at + timedelta(hours=24) if escalation.ncmec_opened_at else None,
+            ncmec_after_change=(
+                escalation.ncmec_last_change_at + timedelta(hours=1) if escalation.ncmec_last_change_at else None
+            ),
+            ncmec_time_left=(
+                policy.humanize_delta(policy.time_left(after_report.ncmec_deletion_at, now))
+                if after_report.ncmec_deletion_at
+                else ""
+            ),
             actions={
                 "edit": can(user, Action.EDIT) and active,
                 "report": can(user, Action.RECORD_REPORT) and active,
@@ -290,6 +312,14 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "reopen": can(user, Action.REOPEN) and not active,
                 "breach": can(user, Action.AMEND_BREACH) and escalation.reported_on_time is False,
                 "export": can(user, Action.EXPORT),
+                "legal_request": can(user, Action.MANAGE_LEGAL),
+                "extend": can(user, Action.EXTEND_PRESERVATION) and reported,
+                "request_release": release and escalation.release_requested_at is None,
+                "approve_release": release
+                and escalation.release_requested_at is not None
+                and escalation.release_requested_by_id != user.pk,
+                "add_evidence": can(user, Action.CONFIRM_PRESERVATION) and active,
+                "report_destination": can(user, Action.RECORD_REPORT) and active,
             },
         )
         return context
@@ -358,7 +388,17 @@ class EscalationEditView(EscalationActionView):
     template_name = "escalations/form.html"
     title = "Edit escalation"
     submit_label = "Save changes"
-    initial_fields = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
+    initial_fields = (
+        "platform_reference",
+        "account_reference",
+        "incident_type",
+        "priority",
+        "urgent_reason",
+        "knowledge_at",
+        "notes",
+        "ncmec_opened_at",
+        "ncmec_last_change_at",
+    )
     success_message = "{key} updated."
 
     def perform(self, data: dict[str, Any]) -> Escalation:

@@ -162,6 +162,11 @@ PRESERVATION_ENDING_REMINDER_DAYS = [
     int(d) for d in env.list("PRESERVATION_ENDING_REMINDER_DAYS", default=["30", "7", "1"])
 ]
 PRESERVATION_ENDED_REPEAT_HOURS = env.float("PRESERVATION_ENDED_REPEAT_HOURS", default=24)
+# After the report (DOMAIN.md, NCMEC's Reporting API and 18 U.S.C. 2703): warn this long before NCMEC
+# deletes an unfinished report; remind leads of a legal request's response date.
+NCMEC_UNFINISHED_WARNING_HOURS = env.float("NCMEC_UNFINISHED_WARNING_HOURS", default=2)
+LEGAL_RESPONSE_DUE_SOON_HOURS = env.float("LEGAL_RESPONSE_DUE_SOON_HOURS", default=24)
+LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS = env.float("LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS", default=24)
 # Clock skew tolerated on times that people type ("knowledge obtained in the future" is refused).
 CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
 

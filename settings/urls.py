@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from escalations import export_views, notification_views, saved_views, token_views
+from escalations import export_views, legal_views, notification_views, saved_views, token_views
 from escalations.api import urls as api_urls
 from escalations.dashboard_views import DashboardView
 from escalations.views import ProfileView
@@ -28,5 +28,13 @@ urlpatterns = [
     path("saved-views/<int:pk>/delete/", saved_views.delete_saved_view, name="saved_view_delete"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("escalations/", include("escalations.urls")),
+    path("legal-requests/", legal_views.LegalRequestListView.as_view(), name="legal_requests"),
+    path("legal-requests/new/", legal_views.LegalRequestCreateView.as_view(), name="legal_request_new"),
+    path("legal-requests/<int:pk>/", legal_views.LegalRequestDetailView.as_view(), name="legal_request_detail"),
+    path(
+        "legal-requests/<int:pk>/respond/", legal_views.RespondLegalRequestView.as_view(), name="legal_request_respond"
+    ),
+    path("legal-requests/<int:pk>/close/", legal_views.CloseLegalRequestView.as_view(), name="legal_request_close"),
+    path("help/", legal_views.HelpView.as_view(), name="help"),
     path("admin/", admin.site.urls),
 ]

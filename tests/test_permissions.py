@@ -9,14 +9,18 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from escalations import reminders, services
+from escalations import legal_services, reminders, services
 from escalations.models import (
     AuditAction,
     AuditEvent,
+    Destination,
     Escalation,
     IncidentType,
+    LegalRequest,
     Notification,
     Priority,
     SavedView,
@@ -81,6 +85,29 @@ EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
     # Bulk actions: leads assign; leads and auditors export the selected rows.
     ("bulk-assign", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
     ("bulk-export", "POST"): (LOGIN, DENIED, DENIED, OK, OK),
+    # Law-enforcement requests: leads record and change them, auditors read them.
+    ("legal-list", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("legal-new", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("legal-new", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("legal-detail", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
+    ("legal-respond", "GET"): (LOGIN, DENIED, DENIED, 302, DENIED),  # to the request's page
+    ("legal-respond", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("legal-close", "GET"): (LOGIN, DENIED, DENIED, 302, DENIED),
+    ("legal-close", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    # Preservation beyond the rules and the release of evidence: leads only.
+    ("extend", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("extend", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("release", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("release", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    ("release-approve", "GET"): (LOGIN, DENIED, DENIED, OK, DENIED),
+    ("release-approve", "POST"): (LOGIN, DENIED, DENIED, DONE, DENIED),
+    # Evidence items and destination reports: moderators and leads.
+    ("evidence", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("evidence", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    ("destinations", "GET"): (LOGIN, DENIED, OK, OK, DENIED),
+    ("destinations", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
+    # What to do and never do, and where to get help: everyone signed in, role or not.
+    ("help", "GET"): (LOGIN, OK, OK, OK, OK),
 }
 
 CASES = [
@@ -90,7 +117,25 @@ CASES = [
 ]
 
 # Pages whose URL names an escalation.
-ESCALATION_PAGES = {"detail", "edit", "report", "preservation", "assign", "dismiss", "close", "reopen", "breach"}
+ESCALATION_PAGES = {
+    "detail",
+    "edit",
+    "report",
+    "preservation",
+    "assign",
+    "dismiss",
+    "close",
+    "reopen",
+    "breach",
+    "extend",
+    "release",
+    "release-approve",
+    "evidence",
+    "destinations",
+}
+# Law-enforcement request pages; all but the list and the new form name a request about one escalation.
+LEGAL_PAGES = {"legal-list", "legal-new", "legal-detail", "legal-respond", "legal-close"}
+LEGAL_REQUEST_PAGES = {"legal-detail", "legal-respond", "legal-close"}
 # Downloads: each permitted one writes one "exported" audit event, a refused one none.
 EXPORT_PAGES = {
     "list-export-csv",
@@ -124,9 +169,32 @@ def _local(moment: Any) -> str:
 def _target(page: str, make_escalation: Any, lead: Any) -> Escalation | None:
     """An escalation in a status where `page`'s action is allowed, so a permitted POST succeeds."""
     now = timezone.now()
-    if page == "close":
+    if page in ("close", "release"):
         # Reported more than a year ago: the preservation period is over.
         return make_escalation(knowledge_at=now - timedelta(days=400), reported_at=now - timedelta(days=370))
+    if page == "release-approve":
+        # Release requested by another lead: the one signed in may approve it.
+        esc = make_escalation(knowledge_at=now - timedelta(days=400), reported_at=now - timedelta(days=370))
+        other = get_user_model().objects.create_user(username="other-lead")
+        other.groups.add(Group.objects.get_or_create(name="lead")[0])
+        return legal_services.request_release(actor=other, escalation_id=esc.pk, version=esc.version, reason="Over.")
+    if page in ("extend", "evidence", "destinations"):
+        return make_escalation(knowledge_at=now - timedelta(hours=3), reported_at=now - timedelta(hours=2))
+    if page in LEGAL_REQUEST_PAGES:
+        esc = make_escalation()
+        legal_services.create_legal_request(
+            actor=lead,
+            data={
+                "kind": "2703f_preservation",
+                "agency": "Springfield Police Department",
+                "reference": "SPD-1",
+                "received_at": now - timedelta(hours=1),
+                "escalations": [esc.pk],
+            },
+        )
+        return Escalation.objects.get(pk=esc.pk)
+    if page == "legal-new":
+        return make_escalation()
     if page == "reopen":
         esc = make_escalation()
         return services.dismiss_escalation(actor=lead, escalation_id=esc.pk, version=esc.version, reason="Not CSAM.")
@@ -188,6 +256,18 @@ def _path(
         return "/accounts/profile/test/in_app/"
     if page == "healthz":
         return "/healthz"
+    if page == "help":
+        return "/help/"
+    if page == "legal-list":
+        return "/legal-requests/"
+    if page == "legal-new":
+        return "/legal-requests/new/"
+    if page in LEGAL_REQUEST_PAGES:
+        request = LegalRequest.objects.get(escalations=esc)
+        return f"/legal-requests/{request.pk}/" + {"legal-detail": "", "legal-respond": "respond/"}.get(page, "close/")
+    if page == "release-approve":
+        assert esc is not None
+        return f"/escalations/{esc.pk}/release/approve/"
     if page == "profile":
         return "/accounts/profile/"
     if page == "list":
@@ -221,9 +301,20 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any, lead: Any = No
         return facts
     if page == "profile":
         return {"time_zone": "Europe/Berlin"}
-    if page in NOTIFICATION_PAGES:
+    if page in NOTIFICATION_PAGES | {"help", "legal-list"}:
         return {}
     assert esc is not None
+    if page == "legal-new":
+        return {
+            "kind": "2703f_preservation",
+            "agency": "Springfield Police Department",
+            "reference": "SPD-2",
+            "received_at": _local(now - timedelta(hours=1)),
+            "escalations": esc.key,
+        }
+    if page in LEGAL_REQUEST_PAGES:
+        request = LegalRequest.objects.get(escalations=esc)
+        return {"version": request.version, "responded_at": "", "reason": "Withdrawn by the agency."}
     data: dict[str, Any] = {"version": esc.version}
     if page == "edit":
         data.update(facts)
@@ -235,6 +326,23 @@ def _post_data(page: str, esc: Escalation | None, moderator: Any, lead: Any = No
         data.update(breach_reason="other", breach_note="The night shift was one person short.")
     elif page == "assign":
         data.update(assignee=moderator.pk)
+    elif page == "extend":
+        data.update(until=_local(now + timedelta(days=800)), reason="Counsel asked to keep it.")
+    elif page == "release":
+        data.update(reason="Preservation over; no request open.")
+    elif page == "evidence":
+        data.update(
+            reference="evidence-store://case/77/1",
+            hash_algorithm="sha256",
+            digest="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            size_bytes="1024",
+        )
+    elif page == "destinations":
+        data.update(
+            destination=Destination.objects.get(code="ca_police").pk,
+            reported_at=_local(now - timedelta(minutes=30)),
+            report_id="RCMP-77",
+        )
     elif page in ("dismiss", "close", "reopen"):
         data.update(reason="Reviewed by the team.")
         if page == "close":
@@ -319,6 +427,10 @@ def test_permission_matrix(
                 assert response["Location"] == "/notifications/"
                 assert notification is not None
                 assert list(Notification.objects.filter(read_at__isnull=False)) == [notification]
+            elif page in LEGAL_PAGES:
+                request = LegalRequest.objects.get()
+                assert response["Location"] == f"/legal-requests/{request.pk}/"
+                assert after[1] == before[1] + 1, "a request's change is audited once on its one escalation"
             else:
                 created = Escalation.objects.order_by("-pk").first() if page == "create" else esc
                 assert created is not None
@@ -339,6 +451,8 @@ def test_matrix_covers_every_role_and_page() -> None:
         | BULK_PAGES
         | SAVED_VIEW_PAGES
         | REPORT_PAGES
+        | LEGAL_PAGES
+        | {"help"}
     )
     assert all(len(codes) == len(ROLES) for codes in EXPECTED.values())
     # Every action page is exercised with POST too.
@@ -347,6 +461,7 @@ def test_matrix_covers_every_role_and_page() -> None:
         | ESCALATION_PAGES - {"detail"}
         | BULK_PAGES
         | SAVED_VIEW_PAGES
+        | {"legal-new", "legal-respond", "legal-close"}
     )
 
 
@@ -410,7 +525,24 @@ def test_post_without_csrf_token_is_refused(moderator: Any) -> None:
     assert Escalation.objects.count() == 1
 
 
-@pytest.mark.parametrize("page", ["edit", "report", "preservation", "assign", "dismiss", "close", "reopen"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "edit",
+        "report",
+        "preservation",
+        "assign",
+        "dismiss",
+        "close",
+        "reopen",
+        "extend",
+        "release",
+        "release-approve",
+        "evidence",
+        "destinations",
+        "legal-new",
+    ],
+)
 def test_action_post_without_csrf_token_is_refused(page: str, lead: Any, moderator: Any, make_escalation: Any) -> None:
     esc = _target(page, make_escalation, lead)
     client = _csrf_client(lead)
@@ -422,6 +554,24 @@ def test_action_post_without_csrf_token_is_refused(page: str, lead: Any, moderat
     assert _state(esc) == before
 
     data["csrfmiddlewaretoken"] = _token(client.get(path))
+    assert client.post(path, data).status_code == 302
+
+
+@pytest.mark.parametrize("page", ["legal-respond", "legal-close"])
+def test_legal_request_post_without_csrf_token_is_refused(
+    page: str, lead: Any, moderator: Any, make_escalation: Any
+) -> None:
+    esc = _target(page, make_escalation, lead)
+    client = _csrf_client(lead)
+    path = _path(page, esc)
+    data = _post_data(page, esc, moderator)
+    before = _state(esc)
+
+    assert client.post(path, data).status_code == 403
+    assert _state(esc) == before
+
+    # The request's page carries the forms (and their token).
+    data["csrfmiddlewaretoken"] = _token(client.get(path.rsplit("/", 2)[0] + "/"))
     assert client.post(path, data).status_code == 302
 
 

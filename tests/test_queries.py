@@ -29,7 +29,9 @@ MAX_QUERIES = {
     "list": 8,
     "list-filtered": 8,
     "mine": 6,
-    "detail": 10,
+    # The detail page also reads what follows the report: legal requests, extensions, destination
+    # reports, evidence items and related escalations (one query each, whatever their number).
+    "detail": 14,
     "notifications": 8,
 }
 

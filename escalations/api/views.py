@@ -3,12 +3,14 @@ pages. Writes run inside services.acting_via(...) so a token's name is on every 
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, pagination, status, viewsets
@@ -103,6 +105,12 @@ class EscalationViewSet(
     pagination_class = EscalationCursor
     filter_backends = [DjangoFilterBackend]
     filterset_class = EscalationFilter
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Machines and people alike get UTC from the API (ISO 8601 with Z), whatever the time zone a
+        # signed-in person chose for the pages.
+        timezone.activate(UTC)
+        super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         return selectors.escalations().select_related("created_by", "preservation_confirmed_by")

@@ -24,6 +24,11 @@ _DATETIME_FIELDS = {
     "report_due_at",
     "preservation_confirm_due_at",
     "preserve_until",
+    "preservation_hold_until",
+    "release_requested_at",
+    "released_at",
+    "ncmec_opened_at",
+    "ncmec_last_change_at",
 }
 _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "incident_type": dict(IncidentType.choices),
@@ -51,6 +56,15 @@ FIELD_LABELS = {
     "report_due_at": "Report target",
     "preservation_confirm_due_at": "Preservation confirmation due",
     "preserve_until": "Preserve until",
+    "preservation_hold_until": "Held until (requests, extensions, destinations)",
+    "release_requested_at": "Release requested",
+    "release_requested_by": "Release requested by",
+    "released_at": "Released",
+    "released_by": "Release approved by",
+    "account_reference": "Reported account",
+    "ncmec_opened_at": "NCMEC report opened",
+    "ncmec_last_change_at": "NCMEC report last changed",
+    "is_test": "Test record",
 }
 
 

@@ -190,7 +190,7 @@ class Command(BaseCommand):
             if failures:
                 summary += f" {len(failures)} rows skipped."
         self.stdout.write(summary)
-        if failures and not options["partial"]:
+        if failures and (options["dry_run"] or not options["partial"]):
             # A non-zero exit, so that a script running the import notices.
             raise CommandError(f"{len(failures)} rows with errors.")
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,11 @@ def _last_error(log: str) -> str:
     return errors[-1] if errors else "no exception in its log"
 
 
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """Migrate and seed a fresh SQLite file, serve it with runserver, and stop it afterwards."""
-    skip_unless(os.path.exists(CHROMIUM), "chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    workdir = Path(tempfile.mkdtemp(prefix="browser-test-"))
+@contextmanager
+def serve_app(*setup: list[str], prefix: str = "browser-test-") -> Iterator[str]:
+    """Migrate and seed a fresh SQLite file, run each extra `manage.py` command in `setup`, serve it
+    with runserver, yield its address, and stop it afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="settings.dev",
@@ -80,7 +81,7 @@ def app_url() -> Iterator[str]:
     log_path = workdir / "server.log"
     server: subprocess.Popen[bytes] | None = None
     try:
-        for command in (["migrate", "--noinput"], ["seeddemo"]):
+        for command in (["migrate", "--noinput"], ["seeddemo"], *setup):
             done = subprocess.run([*manage, *command], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 pytest.fail(f"manage.py {' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
@@ -113,6 +114,14 @@ def app_url() -> Iterator[str]:
                 server.kill()
                 server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    """The demo app (migrate, seeddemo) on a throw-away SQLite file, served by runserver."""
+    skip_unless(os.path.exists(CHROMIUM), "chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    with serve_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

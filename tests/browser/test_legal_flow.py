@@ -15,11 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.browser.conftest import CHROMIUM, ROOT, SHOTS, _free_port, _last_error, _status, failure_shot, sign_in
+from tests.browser.conftest import CHROMIUM, SHOTS, failure_shot, serve_app, sign_in
 from tests.conftest import skip_unless
 
 pytestmark = pytest.mark.browser
@@ -46,51 +41,10 @@ LR_RE = re.compile(r"LR-\d{5}")
 
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
-    """As tests/browser/conftest.py's app_url (migrate, seeddemo, runserver on a throw-away SQLite
-    file), with the second lead added before the server starts."""
+    """As tests/browser/conftest.py's app_url, with a second lead added before the server starts."""
     skip_unless(os.path.exists(CHROMIUM), "chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    workdir = Path(tempfile.mkdtemp(prefix="browser-legal-"))
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="settings.dev",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    log_path = workdir / "server.log"
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        for command in (["migrate", "--noinput"], ["seeddemo"], ["shell", "-c", MAKE_SECOND_LEAD]):
-            done = subprocess.run([*manage, *command], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                pytest.fail(f"manage.py {command[0]} failed:\n{done.stdout}\n{done.stderr}")
-        port = _free_port()
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(
-                [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while (status := _status(port, "/accounts/login/")) != 200:
-            if status is not None or server.poll() is not None or time.monotonic() > deadline:
-                server_log = log_path.read_text()
-                print(f"--- runserver log ---\n{server_log[-8000:]}")
-                pytest.fail(f"runserver on port {port}: GET /accounts/login/ gave {status}: {_last_error(server_log)}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with serve_app(["shell", "-c", MAKE_SECOND_LEAD], prefix="browser-legal-") as url:
+        yield url
 
 
 def _typed(moment: datetime) -> str:

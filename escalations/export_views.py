@@ -125,7 +125,7 @@ def audit_trail_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """One escalation's whole audit trail, oldest first, this export's own event included (it is
     written first). The audit event's `rows` counts the audit events exported."""
     require(request.user, Action.EXPORT)
-    escalation = get_escalation(pk)
+    escalation = get_escalation(pk, request.user)
     count = AuditEvent.objects.filter(escalation=escalation).count() + 1
     return exports.send_export(  # type: ignore[return-value]
         request,

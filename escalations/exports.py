@@ -33,7 +33,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
-from . import services
+from . import access_log, selectors, services
 from .models import (
     AuditAction,
     AuditEvent,
@@ -212,6 +212,8 @@ def send_export(
     if fmt == XLSX and count > XLSX_MAX_ROWS:
         return bad_request(f"{count} rows are more than a spreadsheet holds ({XLSX_MAX_ROWS}); export CSV instead.")
     services.record_export(actor=request.user, export=f"{export}.{fmt}", query=query, rows=count, escalation=escalation)
+    # Need-to-know: the access log has every export too (one INSERT), beside the audit event.
+    access_log.exported(request, f"{export}.{fmt}", query, escalation)
     stamp = timezone.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     filename = f"{export}-{stamp}.{fmt}"
     if fmt == CSV:
@@ -358,7 +360,7 @@ class TableExportMixin:
             request,
             export=self.export_name,
             fmt=fmt,
-            queryset=self.get_export_queryset(),
+            queryset=selectors.visible_to(request.user, self.get_export_queryset()),
             columns=escalation_columns(timezone.now()),
             query=request.GET.urlencode(),
             title=self.export_title,

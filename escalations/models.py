@@ -421,6 +421,65 @@ class IdempotencyRecord(models.Model):
         return f"{self.owner} {self.key}"
 
 
+class AccessKind(models.TextChoices):
+    VIEWED = "viewed", "Viewed escalation"
+    EXPORTED = "exported", "Exported"
+
+
+class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
+    def update(self, **kwargs: object) -> int:
+        raise PermissionError("the access log is append-only: UPDATE refused")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the access log is append-only: DELETE refused")
+
+
+class AccessLog(models.Model):
+    """Need-to-know (issue 7): who read which escalation, or took which export, when, and from where.
+    One INSERT in the request that read it (escalations.access_log); append-only: the model refuses
+    updates and deletes, and database triggers (migration 0010) refuse them at a SQL prompt too."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=16, choices=AccessKind.choices)
+    # Empty for an export of many escalations (a list, the compliance report).
+    escalation = models.ForeignKey(
+        Escalation, null=True, blank=True, on_delete=models.PROTECT, related_name="access_log"
+    )
+    # What was read: "detail" for the page, the export's name ("escalations.csv", "ESC-000001-audit-trail.csv").
+    what = models.CharField(max_length=200)
+    # The export's filters (the query string), cut to a bounded length.
+    query = models.TextField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # How the reader came when not in person: "token:<name>" for a service token.
+    via = models.CharField(max_length=120, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "at"], name="accesslog_user_at"),
+            models.Index(fields=["escalation", "at"], name="accesslog_escalation_at"),
+        ]
+
+    def __str__(self) -> str:
+        subject = format_key(self.escalation_id) if self.escalation_id else self.what
+        return f"{self.user_id} {self.kind} {subject} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("the access log is append-only: UPDATE refused")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the access log is append-only: DELETE refused")
+
+    @property
+    def escalation_key(self) -> str:
+        return format_key(self.escalation_id) if self.escalation_id else ""
+
+
 # After the report (issue 6); at the end, since they refer to Escalation.
 from .legal_models import (  # noqa: E402, F401
     Destination,

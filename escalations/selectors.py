@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F, Q, QuerySet
 
 from .legal_services import caps_from, holds_from
@@ -21,6 +22,7 @@ from .models import (
     PreservationExtension,
     Status,
 )
+from .permissions import AUDITOR, LEAD, MODERATOR, roles_of
 from .policy import (
     DeadlineState,
     PolicyConfig,
@@ -33,8 +35,29 @@ from .policy import (
 )
 
 
-def escalations() -> QuerySet[Escalation]:
-    return Escalation.objects.select_related("assignee")
+def visible_q(user: Any) -> Q:
+    """The need-to-know rule, in one place: with settings.RESTRICT_MODERATORS_TO_ASSIGNED on, a
+    moderator (without the lead or auditor role) reads only the escalations assigned to them or that
+    they logged; everyone else with a role reads all. Roles themselves are checked by the views."""
+    if not getattr(settings, "RESTRICT_MODERATORS_TO_ASSIGNED", False):
+        return Q()
+    roles = roles_of(user)
+    if roles & {LEAD, AUDITOR} or MODERATOR not in roles:
+        return Q()
+    return Q(assignee_id=user.pk) | Q(created_by_id=user.pk)
+
+
+def visible_to(user: Any, queryset: QuerySet[Escalation] | None = None) -> QuerySet[Escalation]:
+    """`queryset` (default: every escalation) narrowed to what `user` may read (visible_q)."""
+    queryset = Escalation.objects.all() if queryset is None else queryset
+    q = visible_q(user)
+    return queryset.filter(q) if q else queryset
+
+
+def escalations(user: Any = None) -> QuerySet[Escalation]:
+    """Escalations with their assignee; with `user`, only those that user may read (visible_to)."""
+    queryset = Escalation.objects.select_related("assignee")
+    return queryset if user is None else visible_to(user, queryset)
 
 
 def my_queue(user: Any) -> QuerySet[Escalation]:
@@ -73,10 +96,14 @@ def hold_q(value: str, now: datetime) -> Q:
     raise ValueError(f"unknown hold filter {value!r}")
 
 
-def escalation_detail(pk: int) -> Escalation:
-    return Escalation.objects.select_related(
+def escalation_detail(pk: int, user: Any = None) -> Escalation:
+    """One escalation with its people joined in; with `user`, DoesNotExist unless they may read it."""
+    queryset = Escalation.objects.select_related(
         "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by"
-    ).get(pk=pk)
+    )
+    if user is not None:
+        queryset = visible_to(user, queryset)
+    return queryset.get(pk=pk)
 
 
 def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
@@ -102,7 +129,11 @@ def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
 
 
 def related_escalations(
-    platform_reference: str, account_reference: str = "", exclude_pk: int | None = None, limit: int = 20
+    platform_reference: str,
+    account_reference: str = "",
+    exclude_pk: int | None = None,
+    limit: int = 20,
+    user: Any = None,
 ) -> list[Escalation]:
     """Escalations with the same platform reference, or the same (non-empty) reported account, newest
     knowledge first; usable while logging (no escalation yet) as on the detail page. One query, both
@@ -111,6 +142,8 @@ def related_escalations(
     if account_reference:
         same |= Q(account_reference=account_reference)
     queryset = Escalation.objects.filter(same)
+    if user is not None:
+        queryset = visible_to(user, queryset)
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     return list(
@@ -140,7 +173,7 @@ class AfterReport:
     related: list[Escalation]
 
 
-def after_report(escalation: Escalation, now: datetime) -> AfterReport:
+def after_report(escalation: Escalation, now: datetime, user: Any = None) -> AfterReport:
     """Five queries whatever the escalation carries: legal requests, extensions, evidence items,
     destination reports and related escalations."""
     cfg = PolicyConfig.from_settings()
@@ -164,5 +197,7 @@ def after_report(escalation: Escalation, now: datetime) -> AfterReport:
         ncmec_state=ncmec_unfinished_state(
             escalation.ncmec_opened_at, escalation.ncmec_last_change_at, escalation.reported_at, now, cfg
         ),
-        related=related_escalations(escalation.platform_reference, escalation.account_reference, escalation.pk),
+        related=related_escalations(
+            escalation.platform_reference, escalation.account_reference, escalation.pk, user=user
+        ),
     )

@@ -18,7 +18,7 @@ from django.views.generic import FormView, TemplateView, View
 from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 
-from . import exports, policy, selectors, services
+from . import access_log, exports, policy, selectors, services
 from .exports import TableExportMixin
 from .filters import EscalationFilter
 from .forms import (
@@ -84,7 +84,7 @@ class MyQueueView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, Templat
     export_title = "My queue"
 
     def get_table_data(self) -> QuerySet[Escalation]:
-        return selectors.my_queue(self.request.user)
+        return selectors.visible_to(self.request.user, selectors.my_queue(self.request.user))
 
     def get_table_kwargs(self) -> dict[str, Any]:
         return {"exclude": ("select",)}
@@ -103,7 +103,7 @@ class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, 
     export_title = "All escalations"
 
     def get_queryset(self) -> QuerySet[Escalation]:
-        return selectors.escalations().order_by("-knowledge_at", "-pk")
+        return selectors.escalations(self.request.user).order_by("-knowledge_at", "-pk")
 
     def get_table_kwargs(self) -> dict[str, Any]:
         return {} if can(self.request.user, Action.EXPORT) else {"exclude": ("select",)}
@@ -179,7 +179,7 @@ class BulkActionView(RoleRequiredMixin, View):
         return self.assign(request, ids, bad, back)
 
     def export(self, request: HttpRequest, ids: list[int]) -> HttpResponse:
-        queryset = selectors.escalations().filter(pk__in=ids).order_by("-knowledge_at", "-pk")
+        queryset = selectors.escalations(request.user).filter(pk__in=ids).order_by("-knowledge_at", "-pk")
         return exports.export_queryset(  # type: ignore[return-value]
             request,
             export="escalations-selected",
@@ -249,7 +249,11 @@ class EscalationCreateView(RoleRequiredMixin, FormView):
 def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
     """Logging the same content or account twice is allowed, but worth a look: say which ones."""
     others = selectors.related_escalations(
-        escalation.platform_reference, escalation.account_reference, exclude_pk=escalation.pk, limit=5
+        escalation.platform_reference,
+        escalation.account_reference,
+        exclude_pk=escalation.pk,
+        limit=5,
+        user=request.user,
     )
     same_content = [o.key for o in others if o.platform_reference == escalation.platform_reference]
     same_account = [o.key for o in others if o.key not in same_content]
@@ -270,10 +274,12 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        escalation = get_escalation(kwargs["pk"])
+        user = self.request.user
+        escalation = get_escalation(kwargs["pk"], user)
+        # Need-to-know: this read is recorded (one INSERT) before anything of it is rendered.
+        access_log.viewed(self.request, escalation)
         now = timezone.now()
         cfg = policy.PolicyConfig.from_settings()
-        user = self.request.user
         deadlines = [
             {
                 "deadline": d,
@@ -285,7 +291,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         active = escalation.is_active
         reported = escalation.status == Status.REPORTED
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
-        after_report = selectors.after_report(escalation, now)
+        after_report = selectors.after_report(escalation, now, user)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
@@ -325,9 +331,11 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         return context
 
 
-def get_escalation(pk: int) -> Escalation:
+def get_escalation(pk: int, user: Any = None) -> Escalation:
+    """The escalation, or 404: also when `user` may not read it (selectors.visible_to), so that a
+    restricted moderator learns nothing of others' escalations, not even that they exist."""
     try:
-        return selectors.escalation_detail(pk)
+        return selectors.escalation_detail(pk, user)
     except Escalation.DoesNotExist:
         raise Http404("No escalation with that number.") from None
 
@@ -344,7 +352,7 @@ class EscalationActionView(RoleRequiredMixin, FormView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         require(request.user, self.action)
-        self.escalation = get_escalation(kwargs["pk"])
+        self.escalation = get_escalation(kwargs["pk"], request.user)
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self) -> dict[str, Any]:
@@ -538,3 +546,28 @@ class ProfileView(FormView):
         form.save()  # type: ignore[attr-defined]
         messages.success(self.request, "Profile saved.")
         return HttpResponseRedirect(reverse("profile"))
+
+
+def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """django-axes' lockout answer (settings.AXES_LOCKOUT_CALLABLE): the sign-in page's message, with
+    the moment the lock ends (the last failure that counted, plus the cool-off), status 429."""
+    from axes.helpers import get_client_username, get_cool_off, get_failure_limit
+    from axes.models import AccessAttempt
+    from django.db.models import Max
+    from django.template.response import TemplateResponse
+
+    username = get_client_username(request, credentials) or ""
+    cool_off = get_cool_off(request) or timedelta(0)
+    last = AccessAttempt.objects.filter(username=username).aggregate(at=Max("attempt_time"))["at"]
+    now = timezone.now()
+    locked_until = (last or now) + cool_off
+    minutes_left = max(1, int(-(-(locked_until - now).total_seconds() // 60)))
+    context = {
+        "username": username,
+        "failure_limit": get_failure_limit(request, credentials),
+        "locked_until": locked_until,
+        "minutes_left": minutes_left,
+    }
+    response = TemplateResponse(request, "registration/locked_out.html", context, status=429)
+    response.render()
+    return response

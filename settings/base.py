@@ -4,6 +4,7 @@ Deadline numbers cite ../shared/DOMAIN.md; a platform's counsel may change each 
 environment without touching code.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "escalations",
+    # Sign-in lockout (settings below, "Sign-in and sessions").
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login on every page: views opt out explicitly (sign-in itself), never in.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: turns a lockout (raised by AxesStandaloneBackend) into the page below.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "settings.urls"
@@ -94,6 +99,45 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in and sessions (issue 7) ---
+# django-axes first: it refuses a locked-out username before any password is checked. It needs the
+# request, so authenticate() must be called with request= (Django's LoginView does); tests sign in
+# with force_login, which never authenticates.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# 5 failed sign-ins for one username lock it for 15 minutes (counted from the last failure; the
+# failures are forgotten 15 minutes after the last one). Locked by username alone, not by
+# username+IP: the attack that matters here is guessing one person's password from many addresses,
+# and behind a proxy every request may carry the same address. The price (anyone who knows a
+# username can lock it for 15 minutes) is bounded, and a lead or admin can lift a lock at once
+# (admin "Access attempts", or manage.py axes_reset_username <name>).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 warns that a lock without the IP can be dodged by rotating user agents: not so for a
+# username-only lock, whose failures axes sums over every (address, user agent) row of the username.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# A successful sign-in forgets the earlier failures.
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked do not push the end of the lock back: the page can say when to try again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The sign-in page's lockout message, saying when the lock ends (registration/locked_out.html), 429.
+AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
+# Idle sessions end: the session cookie's age is renewed by every request, so it runs out
+# IDLE_SESSION_MINUTES after the last one (and the person signs in again).
+IDLE_SESSION_MINUTES = env.int("IDLE_SESSION_MINUTES", default=30)
+SESSION_COOKIE_AGE = IDLE_SESSION_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Need-to-know: when on, moderators read only escalations assigned to them or that they logged
+# (escalations.selectors.visible_to); leads and auditors read all.
+RESTRICT_MODERATORS_TO_ASSIGNED = env.bool("RESTRICT_MODERATORS_TO_ASSIGNED", default=False)
+ACCESS_LOG_PAGE_SIZE = 50
 
 LANGUAGE_CODE = "en-us"
 # The database holds UTC; each person sees times in the zone of their profile.

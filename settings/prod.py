@@ -1,7 +1,9 @@
 """Production: PostgreSQL and Redis through DATABASE_URL and CELERY_BROKER_URL; secrets from env."""
 
+from csp.constants import NONE, SELF
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import INSTALLED_APPS, MIDDLEWARE, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # no default: refuse to start without a real secret
@@ -31,3 +33,22 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEMO_ACCOUNTS_ALLOWED = False
+
+# --- Content-Security-Policy (django-csp): no inline script or style anywhere, nothing from other
+# origins. Our templates carry no <script> and no style= attributes; /api/docs/ serves its start-up
+# script from a URL (SpectacularSwaggerSplitView) and Swagger UI's assets from us (sidecar).
+INSTALLED_APPS = [*INSTALLED_APPS, "csp"]
+MIDDLEWARE = [*MIDDLEWARE, "csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Swagger UI's stylesheet draws its icons from data: URIs (swagger-ui.css); nothing else does.
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}

@@ -14,3 +14,5 @@ STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 WEBHOOK_ALLOW_HTTP_LOOPBACK = True
+# django-axes stays on under test, so that tests prove the lockout (tests/test_lockout.py).
+AXES_ENABLED = True

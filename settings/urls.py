@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from escalations import export_views, legal_views, notification_views, saved_views, token_views
+from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
 from escalations.dashboard_views import DashboardView
 from escalations.views import ProfileView
@@ -27,6 +28,7 @@ urlpatterns = [
     path("saved-views/", saved_views.create_saved_view, name="saved_views"),
     path("saved-views/<int:pk>/delete/", saved_views.delete_saved_view, name="saved_view_delete"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("access-log/", AccessLogView.as_view(), name="access_log"),
     path("escalations/", include("escalations.urls")),
     path("legal-requests/", legal_views.LegalRequestListView.as_view(), name="legal_requests"),
     path("legal-requests/new/", legal_views.LegalRequestCreateView.as_view(), name="legal_request_new"),

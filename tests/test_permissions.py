@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from escalations import legal_services, reminders, services
 from escalations.models import (
+    AccessLog,
     AuditAction,
     AuditEvent,
     Destination,
@@ -108,6 +109,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
     ("destinations", "POST"): (LOGIN, DENIED, DONE, DONE, DENIED),
     # What to do and never do, and where to get help: everyone signed in, role or not.
     ("help", "GET"): (LOGIN, OK, OK, OK, OK),
+    # Who read what (need-to-know, issue 7): auditors and leads.
+    ("access-log", "GET"): (LOGIN, DENIED, DENIED, OK, OK),
 }
 
 CASES = [
@@ -258,6 +261,8 @@ def _path(
         return "/healthz"
     if page == "help":
         return "/help/"
+    if page == "access-log":
+        return "/access-log/"
     if page == "legal-list":
         return "/legal-requests/"
     if page == "legal-new":
@@ -378,6 +383,7 @@ def test_permission_matrix(
     path = _path(page, esc, notification, saved)
     before = _state(esc)
     exported_before = AuditEvent.objects.filter(action=AuditAction.EXPORTED).count()
+    accessed_before = AccessLog.objects.count()
 
     response = client.get(path) if method == "GET" else client.post(path, _post_data(page, esc, moderator, lead))
     streamed = getattr(response, "streaming_content", None)
@@ -387,6 +393,12 @@ def test_permission_matrix(
     if page in EXPORT_PAGES:
         exported = AuditEvent.objects.filter(action=AuditAction.EXPORTED).count() - exported_before
         assert exported == (1 if expected == OK else 0), "a download is audited; a refused one writes nothing"
+        accessed = list(AccessLog.objects.order_by("pk")[accessed_before:].values_list("kind", "user"))
+        assert accessed == ([("exported", user.pk)] if expected == OK and user else []), "and in the access log"
+    elif page == "detail":
+        viewed = list(AccessLog.objects.order_by("pk")[accessed_before:].values_list("kind", "user", "escalation"))
+        assert esc is not None
+        assert viewed == ([("viewed", user.pk, esc.pk)] if expected == OK and user else []), "a read is logged"
 
     if expected == LOGIN:
         assert response.status_code == 302
@@ -452,7 +464,7 @@ def test_matrix_covers_every_role_and_page() -> None:
         | SAVED_VIEW_PAGES
         | REPORT_PAGES
         | LEGAL_PAGES
-        | {"help"}
+        | {"help", "access-log"}
     )
     assert all(len(codes) == len(ROLES) for codes in EXPECTED.values())
     # Every action page is exercised with POST too.

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from .auth import HasRoleAndScope
@@ -31,10 +31,11 @@ v1_patterns = _api_answers_for_itself(list(router.urls))
 # The schema is for signed-in people and token holders alike (anyone with a role), and answers a
 # stranger with 401 itself; drf-spectacular would serve it to anyone. The docs page is a page:
 # strangers are sent to sign in, like everywhere else (DRF marks its views login_required=False,
-# so the sign-in middleware alone would let them through).
+# so the sign-in middleware alone would let them through). The split view serves the page's start-up
+# script from the same URL (?script) instead of inline, so it runs under the prod CSP (script-src 'self').
 schema_patterns = [
     *_api_answers_for_itself(
         [path("schema/", SpectacularAPIView.as_view(permission_classes=[HasRoleAndScope]), name="api-schema")]
     ),
-    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
 ]

@@ -113,7 +113,8 @@ class EscalationViewSet(
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        return selectors.escalations().select_related("created_by", "preservation_confirmed_by")
+        # Need-to-know: list and retrieve see only what the caller may read (404 for the rest).
+        return selectors.escalations(self.request.user).select_related("created_by", "preservation_confirmed_by")
 
     def _answer(self, escalation: Escalation, code: int = status.HTTP_200_OK) -> Response:
         escalation = selectors.escalation_detail(escalation.pk)
@@ -173,7 +174,7 @@ class EscalationViewSet(
         return self._answer(escalation)
 
     def _pk(self, pk: str | None) -> int:
-        return get_object_or_404(Escalation.objects.only("pk"), pk=pk).pk
+        return get_object_or_404(selectors.visible_to(self.request.user, Escalation.objects.only("pk")), pk=pk).pk
 
     def _act(self, request: Request, pk: str | None, serializer_class: type[Any], call: Any) -> Response:
         data = self._input(serializer_class, request)
@@ -257,14 +258,14 @@ class EscalationViewSet(
     @extend_schema(responses={200: s.AuditEventSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="audit-events", pagination_class=None, filter_backends=[])
     def audit_events(self, request: Request, pk: str | None = None) -> Response:
-        escalation = get_object_or_404(Escalation.objects.only("pk"), pk=pk)
+        escalation = get_object_or_404(selectors.visible_to(request.user, Escalation.objects.only("pk")), pk=pk)
         events = selectors.timeline(escalation)
         return Response(s.AuditEventSerializer(events, many=True).data)
 
     @extend_schema(responses={200: s.ReminderSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def reminders(self, request: Request, pk: str | None = None) -> Response:
-        escalation = get_object_or_404(Escalation.objects.only("pk"), pk=pk)
+        escalation = get_object_or_404(selectors.visible_to(request.user, Escalation.objects.only("pk")), pk=pk)
         return Response(s.ReminderSerializer(escalation.reminders.order_by("due_at", "pk"), many=True).data)
 
     @extend_schema(

@@ -4,7 +4,6 @@ destinations, and the help page. Every rule lives in escalations.legal_services.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -38,8 +37,6 @@ from .views import EscalationActionView, add_service_errors
 
 LEGAL_READERS = frozenset({LEAD, AUDITOR})
 PAGE_SIZE = 50
-# A response due within this window is shown as due soon.
-RESPONSE_DUE_SOON = timedelta(days=2)
 
 
 def _shown(moment: Any) -> str:
@@ -64,7 +61,9 @@ def response_state(request: LegalRequest, now: Any) -> str:
         return policy.DeadlineState.MET if request.responded_at else policy.DeadlineState.NOT_APPLICABLE
     if request.response_due_at is None:
         return ""
-    return policy.state_at(request.response_due_at, request.response_due_at - RESPONSE_DUE_SOON, now)
+    # "Due soon" from the same moment the legal_response_due_soon reminder goes out.
+    soon = policy.PolicyConfig.from_settings().legal_response_due_soon
+    return policy.state_at(request.response_due_at, request.response_due_at - soon, now)
 
 
 # --- legal requests -------------------------------------------------------------------------------

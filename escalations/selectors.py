@@ -4,7 +4,7 @@ so a page costs the same few queries for 1 row or 10,000."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -90,7 +90,8 @@ def hold_q(value: str, now: datetime) -> Q:
     and awaits a lead's decision ("ended")."""
     reported = Q(status=Status.REPORTED, preserve_until__isnull=False)
     if value == "ending":
-        return reported & Q(preserve_until__gt=now, preserve_until__lte=now + timedelta(days=30))
+        soon = PolicyConfig.from_settings().preservation_ending_soon
+        return reported & Q(preserve_until__gt=now, preserve_until__lte=now + soon)
     if value == "ended":
         return reported & Q(preserve_until__lte=now)
     raise ValueError(f"unknown hold filter {value!r}")

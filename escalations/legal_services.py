@@ -32,6 +32,7 @@ from .permissions import Action, require
 from .services import _change, _clean_reason, _collect, _raise_if, _save_with_event, _snapshot
 
 MAX_EXTENSION = timedelta(days=10 * 366)
+MAX_ID = 2**63 - 1  # the largest primary key SQLite and PostgreSQL's bigint can hold
 
 
 def _shown(moment: datetime | None) -> str:
@@ -177,7 +178,8 @@ def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
     if response_due_at is not None and received_at is not None and response_due_at < received_at:
         errors["response_due_at"] = ["Response due can't be before the request was received."]
     ids = [int(pk) for pk in data.get("escalations") or []]
-    escalations = list(Escalation.objects.filter(pk__in=ids).order_by("pk"))
+    # An id beyond any row's range names nothing (and must not reach the database, which can't hold it).
+    escalations = list(Escalation.objects.filter(pk__in=[pk for pk in ids if 0 < pk <= MAX_ID]).order_by("pk"))
     if not ids:
         errors["escalations"] = ["Escalations: name at least one escalation the request covers."]
     elif len(escalations) != len(set(ids)):
@@ -186,7 +188,8 @@ def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
     renews = None
     if kind == LegalRequestKind.RENEWAL_2703F:
         renews_id = data.get("renews")
-        renews = LegalRequest.objects.filter(pk=renews_id, kind__in=PRESERVATION_KINDS).first() if renews_id else None
+        in_range = isinstance(renews_id, int) and 0 < renews_id <= MAX_ID
+        renews = LegalRequest.objects.filter(pk=renews_id, kind__in=PRESERVATION_KINDS).first() if in_range else None
         if renews is None:
             errors["renews"] = ["Renews: a renewal must name the 2703(f) request it renews."]
     elif data.get("renews"):

@@ -188,8 +188,11 @@ def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
     renews = None
     if kind == LegalRequestKind.RENEWAL_2703F:
         renews_id = data.get("renews")
-        in_range = isinstance(renews_id, int) and 0 < renews_id <= MAX_ID
-        renews = LegalRequest.objects.filter(pk=renews_id, kind__in=PRESERVATION_KINDS).first() if in_range else None
+        renews = (
+            LegalRequest.objects.filter(pk=renews_id, kind__in=PRESERVATION_KINDS).first()
+            if isinstance(renews_id, int) and 0 < renews_id <= MAX_ID
+            else None
+        )
         if renews is None:
             errors["renews"] = ["Renews: a renewal must name the 2703(f) request it renews."]
     elif data.get("renews"):

@@ -299,9 +299,14 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
             entries=selectors.timeline_entries(escalation),
             after_report=after_report,
             preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
-            ncmec_after_open=escalation.ncmec_opened_at + timedelta(hours=24) if escalation.ncmec_opened_at else None,
+            # The two limits behind ncmec_deletion_at, from policy's own numbers: no deadline arithmetic here.
+            ncmec_after_open=(
+                escalation.ncmec_opened_at + policy.NCMEC_UNFINISHED_LIFETIME if escalation.ncmec_opened_at else None
+            ),
             ncmec_after_change=(
-                escalation.ncmec_last_change_at + timedelta(hours=1) if escalation.ncmec_last_change_at else None
+                escalation.ncmec_last_change_at + policy.NCMEC_AFTER_LAST_CHANGE
+                if escalation.ncmec_last_change_at
+                else None
             ),
             ncmec_time_left=(
                 policy.humanize_delta(policy.time_left(after_report.ncmec_deletion_at, now))

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint check audit requirements clean
+.PHONY: run test lint check audit requirements clean bench soak
 
 # Re-installs whenever a pinned requirements file changes (the stamp name carries their checksum).
 # Every pin carries its hashes: pip refuses a file that differs from the one pinned.
@@ -39,6 +39,22 @@ check: $(STAMP)
 # Supply chain: pip-audit over every pin, bandit over our code (scripts/audit says how it counts).
 audit: $(STAMP)
 	scripts/audit
+
+# Benchmarks at scale (not a test): 1,000,000 escalations in PostgreSQL (BENCH_DATABASE_URL, default
+# escalations_bench on 127.0.0.1), measured, written to docs/benchmarks.md and .svg. BENCH_ROWS=20000 is quick.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# The fault soak, long form (at least 50 SIGKILLs, Redis down 2 minutes, a PostgreSQL restart; about
+# 25 minutes): prints "soak: ... expected=N delivered=N lost=0 doubled=0 ...". SOAK_SEED=<n> replays a run.
+soak: $(STAMP)
+	SOAK_PROFILE=long REQUIRE_SERVICES=postgres,redis $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
+
+# Screenshots of every page for each role, at desktop and phone widths, into docs/screenshots/ with
+# their index (README.md there); `make test` writes them to test-results/browser/pages/ only.
+.PHONY: screenshots
+screenshots: $(STAMP) var
+	UPDATE_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_screenshots.py -s
 
 # Re-pin after editing requirements/*.in.
 requirements: $(STAMP)

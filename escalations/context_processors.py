@@ -5,11 +5,24 @@ from django.http import HttpRequest
 from .permissions import LEAD, Action, can, roles_of
 
 
-def roles(request: HttpRequest) -> dict[str, Any]:
-    """The signed-in user's roles and what the navigation may offer them."""
+def _owes_second_factor(request: HttpRequest) -> bool:
+    from . import two_factor
+
     user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not hasattr(request, "session"):
+        return False
+    return two_factor.state(request) != "ok"
+
+
+def roles(request: HttpRequest) -> dict[str, Any]:
+    """The signed-in user's roles and what the navigation may offer them (nothing while a second
+    factor is still owed: those pages would only send them back to give it)."""
+    user = getattr(request, "user", None)
+    roles = sorted(roles_of(user))
+    if _owes_second_factor(request):
+        user = None
     return {
-        "user_roles": sorted(roles_of(user)),
+        "user_roles": roles,
         "can_create": can(user, Action.CREATE),
         "can_view": can(user, Action.VIEW),
         "can_view_dashboard": can(user, Action.VIEW_DASHBOARD),
@@ -22,7 +35,7 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
     from .models import Notification
 
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or _owes_second_factor(request):
         return {}
     # Cached on the request: django-tables2 renders its table with the request's context again.
     cached = getattr(request, "_notifications_context", None)

@@ -20,8 +20,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, Expression, F, IntegerField, Q, QuerySet, Value, When, Window
-from django.db.models.functions import RowNumber, TruncWeek
+from django.db.models import (
+    Case,
+    Count,
+    Expression,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber, TruncWeek
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.urls import reverse
 from django.utils import timezone
@@ -38,6 +51,8 @@ MEDIAN = 50
 P90 = 90
 PERCENTILES = (MEDIAN, P90)
 MOST_OVERDUE_LIMIT = 10
+# The dashboard lists the latest breaches of the period; the count links to every one of them.
+BREACH_LIST_LIMIT = 50
 CHART_WEEKS = 12
 OPEN_STATES = (DeadlineState.OVERDUE, DeadlineState.DUE_SOON, DeadlineState.ON_TRACK)
 
@@ -295,8 +310,10 @@ def now_figures(now: datetime) -> NowFigures:
     ended: one aggregate query, plus one for the most overdue. "Open" is status open (not reported)."""
     is_open = Q(status=Status.OPEN)
     unconfirmed = Q(status=Status.REPORTED, preservation_confirmed_at__isnull=True)
+    counted = is_open | unconfirmed | hold_q("ending", now) | hold_q("ended", now)
     counts = (
         records()
+        .filter(counted)
         .order_by()
         .aggregate(
             **{state.value: Count("pk", filter=is_open & deadline_state_q(state, now)) for state in OPEN_STATES},
@@ -361,13 +378,18 @@ class PeriodFigures:
     breach_list: list[BreachItem]
 
     @property
+    def breach_list_is_partial(self) -> bool:
+        return self.breaches.value > len(self.breach_list)
+
+    @property
     def by_priority(self) -> list[ReportStats]:
         return [self.overall, self.standard, self.urgent]
 
 
 def period_figures(period: Period) -> PeriodFigures:
-    """Reports filed in the period, within target overall and by priority, median and p90, and every
-    breach (a report after its target) with its reason. Four queries."""
+    """Reports filed in the period, within target overall and by priority, median and p90, the
+    breaches (reports after their target) by reason, and the latest BREACH_LIST_LIMIT of them. Four
+    queries."""
     reports = period_reports(period)
     params = period.params()
     overall = report_times_by(reports, None).get(None)
@@ -380,7 +402,13 @@ def period_figures(period: Period) -> PeriodFigures:
         .annotate(n=Count("pk"))
         .values_list("breach_reason", "n")
     )
-    breach_list = reports.filter(reported_on_time=False).select_related("assignee").order_by("reported_at", "pk")
+    # The latest BREACH_LIST_LIMIT, newest first: a large platform's quarter may hold thousands (the
+    # count links to all of them in the list, which pages).
+    breach_list = (
+        reports.filter(reported_on_time=False)
+        .select_related("assignee")
+        .order_by("-reported_at", "-pk")[:BREACH_LIST_LIMIT]
+    )
     reasons = [
         ReasonFigure(value, str(label), Figure(reason_counts[value], list_url(**late_params, breach_reason=value)))
         for value, label in BreachReason.choices
@@ -419,10 +447,19 @@ def moderator_figures(period: Period, open_unassigned: int) -> list[ModeratorFig
     moderators = user_model.objects.filter(groups__name=MODERATOR, is_active=True)
     people = (
         user_model.objects.filter(Q(pk__in=moderators.values("pk")) | Q(pk__in=assigned.values("assignee_id")))
+        # A correlated count per person uses the (assignee, status, ...) index; a join with a
+        # filtered Count read every escalation (a sequential scan of the table at a million rows).
         .annotate(
-            open_now=Count(
-                "assigned_escalations",
-                filter=Q(assigned_escalations__status=Status.OPEN, assigned_escalations__is_test=False),
+            open_now=Coalesce(
+                Subquery(
+                    records()
+                    .filter(assignee=OuterRef("pk"), status=Status.OPEN)
+                    .order_by()
+                    .values("assignee")
+                    .annotate(n=Count("pk"))
+                    .values("n")
+                ),
+                0,
             )
         )
         .order_by(user_model.USERNAME_FIELD, "pk")
@@ -525,7 +562,11 @@ def backlog_series(now: datetime, weeks: int = CHART_WEEKS) -> list[BacklogPoint
         waiting = Q(knowledge_at__lte=at) & (Q(reported_at__isnull=True) | Q(reported_at__gt=at))
         counts[f"overdue_{i}"] = Count("pk", filter=waiting & Q(report_due_at__lt=at))
         counts[f"within_{i}"] = Count("pk", filter=waiting & Q(report_due_at__gte=at))
-    row = records().exclude(status=Status.DISMISSED).order_by().aggregate(**counts)
+    # Only rows waiting at some week end can count: known by the last one, not reported by the first.
+    candidates = records().filter(
+        Q(knowledge_at__lte=ends[-1]), Q(reported_at__isnull=True) | Q(reported_at__gt=ends[0])
+    )
+    row = candidates.exclude(status=Status.DISMISSED).order_by().aggregate(**counts)
     return [BacklogPoint(at, row[f"overdue_{i}"], row[f"within_{i}"]) for i, at in enumerate(ends)]
 
 

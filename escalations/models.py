@@ -190,6 +190,10 @@ class AuditAction(models.TextChoices):
     EVIDENCE_ADDED = "evidence_added", "Evidence item recorded"
     DESTINATION_REPORTED = "destination_reported", "Reported to a destination"
     EXPORTED = "exported", "Exported"
+    # About a person's sign-in, not an escalation (escalation is empty).
+    TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor sign-in enabled"
+    TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor sign-in disabled"
+    BACKUP_CODES_ISSUED = "backup_codes_issued", "Backup codes issued"
 
 
 class AuditEvent(models.Model):
@@ -292,6 +296,10 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The message this delivery went out in (its Message-ID), written before sending and cleared when
+    # the channel refused it: a send whose outcome is unknown (the worker died after the mail server's
+    # "accepted") goes again as the same message, never regrouped into a new digest or split from one.
+    batch_ref = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [

@@ -57,6 +57,10 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
 
 DENIED_MESSAGES = {
     Action.VIEW: "You have no role in the escalation tracker yet. Ask a lead to add you to a group.",
+    Action.CREATE: "Moderators and leads log escalations; auditors read them.",
+    Action.EDIT: "Moderators and leads edit escalations; auditors read them.",
+    Action.RECORD_REPORT: "Moderators and leads record reports; auditors read them.",
+    Action.CONFIRM_PRESERVATION: "Moderators and leads confirm preservation; auditors read them.",
     Action.ASSIGN: "Only a lead can assign escalations.",
     Action.DISMISS: "Only a lead can dismiss an escalation.",
     Action.CLOSE: "Only a lead can close an escalation.",

@@ -20,6 +20,7 @@ first escalation due at the same moment share one reminder, whose message names 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -370,18 +371,25 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
 
 
 def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
-    """One message per reminder, or one digest when the person has more than DIGEST_THRESHOLD due."""
-    if len(group) > settings.REMINDER_DIGEST_THRESHOLD:
-        batches = [group]
+    """One message per reminder, or one digest when the person has more than DIGEST_THRESHOLD due.
+    Deliveries that already went out in a message whose outcome is unknown go again in that same
+    message (same items still unsent, same Message-ID), so that a mail system can drop the copy."""
+    unknown: dict[str, list[Delivery]] = defaultdict(list)
+    fresh: list[Delivery] = []
+    for delivery in group:
+        (unknown[delivery.batch_ref] if delivery.batch_ref else fresh).append(delivery)
+    batches = list(unknown.values())
+    if len(fresh) > settings.REMINDER_DIGEST_THRESHOLD:
+        batches.append(fresh)
         stats.digests += 1
     else:
-        batches = [[d] for d in group]
+        batches.extend([d] for d in fresh)
     for batch in batches:
-        batch = _renew_claim(batch, now)
+        ref = batch[0].batch_ref or message_ref(batch)
+        batch = _renew_claim(batch, now, ref)
         if not batch:
             continue
         first = batch[0]
-        ref = "delivery-" + "-".join(str(d.pk) for d in batch)
         message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
         try:
             if first.channel == Channel.IN_APP:
@@ -405,15 +413,26 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
             stats.deliveries_failed += len(batch)
 
 
-def _renew_claim(batch: list[Delivery], now: datetime) -> list[Delivery]:
-    """Extend this sweep's lease from the real clock right before sending, and keep only what it
-    still holds. A sweep slowed by earlier messages may have outlived the lease it took at its start;
-    another sweep may have claimed (and sent) the rest since, and must not be doubled."""
+def message_ref(batch: list[Delivery]) -> str:
+    """The name of the message carrying `batch` (its Message-ID's local part): the delivery's id for
+    one reminder; for a digest, its size, first id and a hash of every id, short whatever its size."""
+    if len(batch) == 1:
+        return f"delivery-{batch[0].pk}"
+    ids = sorted(d.pk for d in batch)
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:20]
+    return f"digest-{len(ids)}-{ids[0]}-{digest}"
+
+
+def _renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery]:
+    """Extend this sweep's lease from the real clock right before sending, note the message each
+    delivery goes out in (`ref`), and keep only what it still holds. A sweep slowed by earlier
+    messages may have outlived the lease it took at its start; another sweep may have claimed (and
+    sent) the rest since, and must not be doubled."""
     until = max(now, timezone.now()) + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
     ids = [d.pk for d in batch]
     token = batch[0].claim_token
     Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True, cancelled_at__isnull=True).update(
-        claimed_until=until
+        claimed_until=until, batch_ref=ref
     )
     held = set(
         Delivery.objects.filter(pk__in=ids, claim_token=token, claimed_until=until, sent_at__isnull=True).values_list(
@@ -431,7 +450,8 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
             if ok:
                 fields.update(sent_at=now, last_error="")
             else:
-                fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts))
+                # Refused, so not received: the retry may go in whatever message fits then.
+                fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts), batch_ref="")
             # Only the claim holder may record: a sweep whose lease ran out must not overwrite.
             Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token).update(
                 **fields

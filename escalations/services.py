@@ -532,6 +532,20 @@ def amend_breach(
     return _change(actor, Action.AMEND_BREACH, escalation_id, version, AuditAction.BREACH_AMENDED, mutate)
 
 
+def record_account_event(*, actor: User, action: str, changes: dict[str, Any] | None = None) -> AuditEvent:
+    """Changes to how a person signs in (two-factor on or off, new backup codes) go in the audit
+    trail too; they belong to no escalation. The codes themselves are never written down."""
+    return AuditEvent.objects.create(
+        escalation=None,
+        actor=actor,
+        at=timezone.now(),
+        action=action,
+        changes=changes or {},
+        version=0,
+        via=_acting_via.get(),
+    )
+
+
 def record_export(
     *, actor: User, export: str, query: str, rows: int, escalation: Escalation | None = None
 ) -> AuditEvent:

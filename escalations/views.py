@@ -547,6 +547,11 @@ class ProfileView(FormView):
         kwargs["instance"] = UserProfile.objects.filter(user=user).first() or UserProfile(user=user)
         return kwargs
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from django_otp import user_has_device
+
+        return {**super().get_context_data(**kwargs), "two_factor_on": user_has_device(self.request.user)}
+
     def form_valid(self, form: Form) -> HttpResponse:
         form.save()  # type: ignore[attr-defined]
         messages.success(self.request, "Profile saved.")

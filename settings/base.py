@@ -34,6 +34,11 @@ INSTALLED_APPS = [
     "escalations",
     # Sign-in lockout (settings below, "Sign-in and sessions").
     "axes",
+    # Two-factor sign-in: django-otp checks codes, django-two-factor-auth serves the enrolment pages.
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
 ]
 
 MIDDLEWARE = [
@@ -43,13 +48,20 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Reads the "Origin: null" that no-referrer makes browsers send on our own forms as our origin,
+    # only when the browser marks the request same-origin (escalations/csrf.py); then Django's check.
+    "escalations.csrf.SameOriginNullOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session proven a second factor (escalations/two_factor.py)?
+    "django_otp.middleware.OTPMiddleware",
     "escalations.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login on every page: views opt out explicitly (sign-in itself), never in.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Then the second factor: a code owed, or an authenticator a lead or admin must set up.
+    "escalations.two_factor.TwoFactorGateMiddleware",
     # Last, as django-axes asks: turns a lockout (raised by AxesStandaloneBackend) into the page below.
     "axes.middleware.AxesMiddleware",
 ]
@@ -96,6 +108,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Our URLs name escalations: no other site learns them from a Referer header, and our own pages
+# need none (escalations/csrf.py explains the CSRF side).
+SECURE_REFERRER_POLICY = "no-referrer"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
 LOGOUT_REDIRECT_URL = "login"
@@ -128,6 +144,14 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
+# Two-factor sign-in (escalations/two_factor.py). With REQUIRE_2FA (on in production), leads and
+# admins must set up an authenticator app before any page opens; anyone may choose to. Whoever has
+# one gives a code (or a backup code) after the password, at every sign-in.
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
+TWO_FACTOR_ISSUER = env("TWO_FACTOR_ISSUER", default="Escalation tracker")
+OTP_TOTP_ISSUER = TWO_FACTOR_ISSUER
+# The code is accepted one 30-second step early or late (clock drift on phones), never reused.
+OTP_TOTP_TOLERANCE = 1
 # Idle sessions end: the session cookie's age is renewed by every request, so it runs out
 # IDLE_SESSION_MINUTES after the last one (and the person signs in again).
 IDLE_SESSION_MINUTES = env.int("IDLE_SESSION_MINUTES", default=30)
@@ -184,6 +208,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Without deep links Swagger UI draws each operation's path as text, not as a link nested in its
+    # button (axe: nested-interactive, serious).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 # Throttle counters; a shared cache (CACHE_URL=redis://…) in production so every process counts.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -15,9 +15,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-# same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on our own form
-# posts, which Django's CSRF check rightly refuses. Other sites still receive no referrer.
-SECURE_REFERRER_POLICY = "same-origin"
+# no-referrer (settings/base.py); our CSRF middleware accepts the "Origin: null" it causes only when
+# the browser's Sec-Fetch-Site says same-origin.
+SECURE_REFERRER_POLICY = "no-referrer"
 SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
@@ -33,6 +33,8 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEMO_ACCOUNTS_ALLOWED = False
+# Leads and admins sign in with two factors (escalations/two_factor.py).
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=True)
 
 # --- Content-Security-Policy (django-csp): no inline script or style anywhere, nothing from other
 # origins. Our templates carry no <script> and no style= attributes; /api/docs/ serves its start-up

@@ -2,17 +2,33 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from two_factor import views as tf
 
 from escalations import export_views, legal_views, notification_views, saved_views, token_views
+from escalations import two_factor_views as tfv
 from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
 from escalations.dashboard_views import DashboardView
+from escalations.two_factor import step
 from escalations.views import ProfileView
+
+# django-two-factor-auth's pages under our own paths (its own login wizard is not used: signing in
+# stays /accounts/login/, escalations/two_factor.py). The names are the ones its views reverse.
+two_factor_patterns = [
+    path("", tf.ProfileView.as_view(), name="profile"),
+    path("setup/", step(tfv.EnrolView.as_view()), name="setup"),
+    path("setup/qrcode/", step(tfv.QRCodeView.as_view()), name="qr"),
+    path("setup/complete/", step(tfv.SetupCompleteView.as_view()), name="setup_complete"),
+    path("backup-codes/", tfv.BackupCodesView.as_view(), name="backup_tokens"),
+    path("disable/", tfv.DisableView.as_view(), name="disable"),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="escalations:mine", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/verify/", tfv.verify, name="two_factor_verify"),
+    path("accounts/logout/", step(auth_views.LogoutView.as_view()), name="logout"),
+    path("accounts/two-factor/", include((two_factor_patterns, "two_factor"))),
     path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/profile/test/<str:channel>/", notification_views.send_test, name="profile_test_channel"),
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),

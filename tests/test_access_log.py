@@ -89,6 +89,34 @@ def test_refused_export_writes_nothing(client_for: Any, moderator: Any, make_esc
     assert not AccessLog.objects.exists()
 
 
+def test_api_reads_are_recorded_with_the_token_that_made_them(lead: Any, make_escalation: Any) -> None:
+    from tests.test_api import make_token, token_client
+
+    esc, other = make_escalation(), make_escalation()
+    client = token_client(make_token(lead, scope="read", name="siem-export"))
+    assert client.get(f"/api/v1/escalations/{esc.pk}/").status_code == 200
+    assert client.get(f"/api/v1/escalations/{esc.pk}/audit-events/").status_code == 200
+    assert client.get(f"/api/v1/escalations/{esc.pk}/reminders/").status_code == 200
+    assert client.get("/api/v1/escalations/?status=open").status_code == 200
+    rows = list(AccessLog.objects.order_by("pk").values_list("kind", "escalation_id", "what", "query", "via"))
+    assert rows == [
+        (AccessKind.VIEWED, esc.pk, "api detail", "", "token:siem-export"),
+        (AccessKind.VIEWED, esc.pk, "api audit events", "", "token:siem-export"),
+        (AccessKind.VIEWED, esc.pk, "api reminders", "", "token:siem-export"),
+        (AccessKind.VIEWED, None, "api list", "status=open", "token:siem-export"),
+    ]
+    assert not AccessLog.objects.filter(escalation=other).exists()
+
+
+def test_api_reads_that_fail_write_nothing(lead: Any, nobody: Any) -> None:
+    from tests.test_api import make_token, token_client
+
+    client = token_client(make_token(lead, scope="read"))
+    assert client.get("/api/v1/escalations/999999/").status_code == 404
+    assert client.get("/api/v1/escalations/?status=bogus").status_code == 400
+    assert not AccessLog.objects.exists()
+
+
 def test_access_log_is_append_only(client_for: Any, lead: Any, make_escalation: Any) -> None:
     esc = make_escalation()
     client_for(lead).get(f"/escalations/{esc.pk}/")

@@ -200,13 +200,33 @@ def test_period_figures_match_the_hand_count(scenario: dict[str, Escalation], le
         ("tooling", 1),
         ("other", 1),
     ]
+    # Newest report first.
     assert [(item.escalation.pk, item.late_by) for item in f.breach_list] == [
-        (scenario["E2"].pk, "6 h"),
-        (scenario["E7"].pk, "12 h"),
-        (scenario["E6"].pk, "1 h"),
-        (scenario["E12"].pk, "24 h"),
         (scenario["E11"].pk, "15 min"),
+        (scenario["E12"].pk, "24 h"),
+        (scenario["E6"].pk, "1 h"),
+        (scenario["E7"].pk, "12 h"),
+        (scenario["E2"].pk, "6 h"),
     ]
+    assert not f.breach_list_is_partial
+
+
+def test_breach_list_shows_the_latest_and_links_to_all(
+    scenario: dict[str, Escalation], lead: Any, client_for: Any, monkeypatch: Any
+) -> None:
+    """A large platform's quarter can hold thousands of breaches: the page lists the latest few and
+    its caption says how many there are, linked to the list that shows every one."""
+    from escalations import dashboard
+
+    monkeypatch.setattr(dashboard, "BREACH_LIST_LIMIT", 2)
+    response = get_dashboard(client_for(lead))
+    f = response.context["data"].figures
+    assert [item.escalation.pk for item in f.breach_list] == [scenario["E11"].pk, scenario["E12"].pk]
+    assert f.breach_list_is_partial
+    page = response.content.decode()
+    caption = page.split('id="breach-list"')[1].split("</caption>")[0]
+    assert "The latest 2 of" in caption
+    assert f'href="{f.breaches.url}"' in caption.replace("&amp;", "&")
 
 
 def test_moderator_figures_match_the_hand_count(scenario: dict[str, Escalation], lead: Any, client_for: Any) -> None:

@@ -117,8 +117,7 @@ def test_prod_headers_on_the_sign_in_page() -> None:
     assert "includeSubDomains" in hsts
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
-    # same-origin on purpose: see SECURE_REFERRER_POLICY in settings/prod.py.
-    assert headers["referrer-policy"] == "same-origin"
+    assert headers["referrer-policy"] == "no-referrer"
 
     # The sign-in page sets the CSRF cookie; the session cookie only comes with a session.
     assert probe["cookies"], "the sign-in page set no cookie"

@@ -778,6 +778,58 @@ def test_profile_form_takes_hostile_input(people: dict[str, Any], data: st.DataO
             send(client, "get", "/escalations/mine/")
 
 
+# --- signing in: password, the code step, enrolment --------------------------------------------------
+
+
+def _signed_in_client(user: Any) -> FormClient:
+    client = FormClient()
+    client.force_login(user)  # after any device is made: the session notes it at sign-in
+    return client
+
+
+@given(data=st.data())
+@_settings(FORM_EXAMPLES * 2)
+def test_sign_in_forms_take_hostile_input(people: dict[str, Any], data: st.DataObject) -> None:
+    """Hostile text in the password form, the code step and the enrolment code: never a 500, never
+    signed in or verified by it, no device made, nothing else written."""
+    from django.test import override_settings
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    step = data.draw(st.sampled_from(["password", "code", "enrol"]), label="step")
+    field_text = text_field(st.sampled_from(["", "123456", "abcd2345", "lead"]))
+    with rolled_back(), override_settings(REQUIRE_2FA=True):
+        devices_before = TOTPDevice.objects.count()
+        if step == "password":
+            client = FormClient()
+            body = form_body(data.draw, {"username": field_text, "password": field_text, "next": field_text})
+            before = world()
+            response = send(client, "post", "/accounts/login/", body)
+            assert response.status_code in (200, 429), response.status_code
+            assert "_auth_user_id" not in client.session
+        elif step == "code":
+            user = people["moderator"]
+            TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+            client = _signed_in_client(user)
+            body = form_body(data.draw, {"otp_token": field_text, "next": field_text})
+            before = world()
+            response = send(client, "post", "/accounts/login/verify/", body)
+            assert response.status_code in (200, 429), response.status_code
+            gate = send(client, "get", "/escalations/mine/")
+            assert gate.status_code == 302 and gate["Location"].startswith(
+                ("/accounts/login/verify/", "/accounts/login/")
+            )
+        else:
+            client = _signed_in_client(people["lead"])
+            send(client, "post", "/accounts/two-factor/setup/", {"enrol_view-current_step": "welcome"})
+            body = form_body(data.draw, {"generator-token": field_text})
+            body["enrol_view-current_step"] = "generator"
+            before = world()
+            response = send(client, "post", "/accounts/two-factor/setup/", body)
+            assert response.status_code == 200, response.status_code
+        check_write(f"POST {step} step", before, accepted=False)
+        assert TOTPDevice.objects.count() == devices_before + (1 if step == "code" else 0)
+
+
 # --- list filters (GET query strings) ---------------------------------------------------------------
 
 FILTER_KEYS = [

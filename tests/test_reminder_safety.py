@@ -179,3 +179,133 @@ def test_a_cancelled_reminder_says_why_on_the_timeline(clock, mod, boss, make_es
     page = client_for(boss).get(f"/escalations/{esc.pk}/").content.decode()
     assert "Reminder report due soon</strong> cancelled, not sent" in page
     assert reason.replace("'", "&#x27;") in page
+
+
+# --- A message whose outcome is unknown goes again as the same message ----------------------------
+
+
+def _send_then_die(patch: Any) -> None:
+    """The mail server accepted the message, then the worker died before recording it."""
+    from tests.test_reminders import Killed
+
+    real_send = notify.send
+
+    def send_and_die(*args: Any, **kwargs: Any) -> None:
+        real_send(*args, **kwargs)
+        raise Killed
+
+    patch.setattr(notify, "send", send_and_die)
+
+
+def _email_only(user: Any) -> None:
+    UserProfile.objects.update_or_create(
+        user=user, defaults={"email_notifications": True, "in_app_notifications": False}
+    )
+
+
+def _lines(message: Any) -> list[str]:
+    return sorted(line for line in message.body.splitlines() if "ESC-" in line)
+
+
+def test_a_digest_sent_before_a_crash_goes_again_whole_under_its_message_id(
+    clock, mod, make_escalation, mailoutbox, monkeypatch, settings
+):
+    """Had the next sweep grouped the unrecorded reminders anew (with one more due since), the copy
+    would carry a new Message-ID and reach the person twice."""
+    from tests.test_reminders import Killed
+
+    settings.REMINDER_DIGEST_THRESHOLD = 2
+    settings.REMINDER_CLAIM_LEASE_SECONDS = 120
+    _email_only(mod)
+    for _ in range(3):
+        make_escalation(knowledge_at=DUE_SOON_NOW)
+    with monkeypatch.context() as patch:
+        _send_then_die(patch)
+        with pytest.raises(Killed):
+            reminders.sweep()
+    assert len(mailoutbox) == 1
+    digest = mailoutbox[0]
+    assert "3 reminders due" in digest.subject
+
+    # After the lease, one more reminder is due for the same person.
+    clock.move_to(T0 + 121 * MINUTE / 60)
+    later = make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    again = [m for m in mailoutbox[1:] if m.extra_headers["Message-ID"] == digest.extra_headers["Message-ID"]]
+    assert len(again) == 1, [m.subject for m in mailoutbox]
+    assert _lines(again[0]) == _lines(digest)
+    assert later.key not in again[0].body
+    # The new one went in a message of its own; each reminder reached the person under one Message-ID.
+    others = [m for m in mailoutbox[1:] if m is not again[0]]
+    assert [later.key in m.subject for m in others] == [True]
+    assert Delivery.objects.filter(sent_at__isnull=True).count() == 0
+
+
+def test_a_single_reminder_sent_before_a_crash_is_not_folded_into_a_digest(
+    clock, mod, make_escalation, mailoutbox, monkeypatch, settings
+):
+    from tests.test_reminders import Killed
+
+    settings.REMINDER_DIGEST_THRESHOLD = 2
+    settings.REMINDER_CLAIM_LEASE_SECONDS = 120
+    _email_only(mod)
+    first = make_escalation(knowledge_at=DUE_SOON_NOW)
+    with monkeypatch.context() as patch:
+        _send_then_die(patch)
+        with pytest.raises(Killed):
+            reminders.sweep()
+    [single] = mailoutbox
+    assert first.key in single.subject
+
+    clock.move_to(T0 + 121 * MINUTE / 60)
+    for _ in range(3):
+        make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    resent, digest = sorted(mailoutbox[1:], key=lambda m: "reminders due" in m.subject)
+    assert resent.extra_headers["Message-ID"] == single.extra_headers["Message-ID"]
+    assert "3 reminders due" in digest.subject
+    assert first.key not in digest.body
+
+
+def test_a_refused_message_is_regrouped_on_retry(clock, mod, make_escalation, mailoutbox, monkeypatch, settings):
+    """Refused means not received: its deliveries are free to go in whatever message fits next."""
+    settings.REMINDER_DIGEST_THRESHOLD = 2
+    _email_only(mod)
+    first = make_escalation(knowledge_at=DUE_SOON_NOW)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise notify.DeliveryError("450 try later")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(notify, "send", refuse)
+        reminders.sweep()
+    assert Delivery.objects.get(reminder__escalation=first, channel="email").batch_ref == ""
+
+    for _ in range(2):
+        make_escalation(knowledge_at=DUE_SOON_NOW)
+    clock.move_to(T0 + 2 * MINUTE)  # past the first retry's backoff (1 min)
+    reminders.sweep()
+    [digest] = mailoutbox
+    assert "3 reminders due" in digest.subject and first.key in digest.body
+
+
+def test_a_large_digest_has_a_short_stable_name(clock, mod, make_escalation, mailoutbox, settings):
+    """A digest of many reminders is named by its size, first id and a hash of every id: it fits
+    the column that keeps it (PostgreSQL refuses a longer value, which once stopped every sweep)
+    and a Message-ID header, and the same deliveries always give the same name."""
+    settings.REMINDER_DIGEST_THRESHOLD = 2
+    _email_only(mod)
+    for _ in range(60):
+        make_escalation(knowledge_at=DUE_SOON_NOW)
+    reminders.sweep()
+    [digest] = mailoutbox
+    assert "60 reminders due" in digest.subject
+    deliveries = list(Delivery.objects.filter(channel="email").order_by("pk"))
+    refs = {d.batch_ref for d in deliveries}
+    assert len(refs) == 1
+    [ref] = refs
+    assert len(ref) <= Delivery._meta.get_field("batch_ref").max_length
+    assert len(digest.extra_headers["Message-ID"]) < 100
+    assert ref == reminders.message_ref(list(reversed(deliveries)))
+    assert ref != reminders.message_ref(deliveries[:-1])
+    assert all(d.sent_at is not None for d in deliveries)

@@ -18,9 +18,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations import selectors, services
+from escalations import access_log, selectors, services
 from escalations.filters import EscalationFilter
-from escalations.models import Escalation
+from escalations.models import AccessKind, Escalation
 
 from . import serializers as s
 from .auth import acting_via
@@ -115,6 +115,18 @@ class EscalationViewSet(
     def get_queryset(self) -> Any:
         # Need-to-know: list and retrieve see only what the caller may read (404 for the rest).
         return selectors.escalations(self.request.user).select_related("created_by", "preservation_confirmed_by")
+
+    # Need-to-know: a read through the API is recorded like a read of the page (issue 7): the detail,
+    # its audit events and reminders name the escalation; a list names the filter it was asked with.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        access_log.record(request, kind=AccessKind.VIEWED, what="api list", query=request.META.get("QUERY_STRING", ""))
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().retrieve(request, *args, **kwargs)
+        access_log.viewed(request, int(kwargs["pk"]), what="api detail")
+        return response
 
     def _answer(self, escalation: Escalation, code: int = status.HTTP_200_OK) -> Response:
         escalation = selectors.escalation_detail(escalation.pk)
@@ -260,12 +272,14 @@ class EscalationViewSet(
     def audit_events(self, request: Request, pk: str | None = None) -> Response:
         escalation = get_object_or_404(selectors.visible_to(request.user, Escalation.objects.only("pk")), pk=pk)
         events = selectors.timeline(escalation)
+        access_log.viewed(request, escalation, what="api audit events")
         return Response(s.AuditEventSerializer(events, many=True).data)
 
     @extend_schema(responses={200: s.ReminderSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def reminders(self, request: Request, pk: str | None = None) -> Response:
         escalation = get_object_or_404(selectors.visible_to(request.user, Escalation.objects.only("pk")), pk=pk)
+        access_log.viewed(request, escalation, what="api reminders")
         return Response(s.ReminderSerializer(escalation.reminders.order_by("due_at", "pk"), many=True).data)
 
     @extend_schema(

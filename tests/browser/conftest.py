@@ -66,13 +66,14 @@ def _last_error(log: str) -> str:
 
 
 @contextmanager
-def serve_app(*setup: list[str], prefix: str = "browser-test-") -> Iterator[str]:
+def serve_app(*setup: list[str], prefix: str = "browser-test-", settings: str = "settings.dev") -> Iterator[str]:
     """Migrate and seed a fresh SQLite file, run each extra `manage.py` command in `setup`, serve it
-    with runserver, yield its address, and stop it afterwards."""
+    with runserver, yield its address, and stop it afterwards. `settings`: the settings module of
+    every command and of the server."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="settings.dev",
+        DJANGO_SETTINGS_MODULE=settings,
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
@@ -124,8 +125,34 @@ def app_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pages_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
+    """The demo app prepared for every page of tests/browser/pages.py (a legal request, evidence, a
+    release requested, ...), with DEBUG off; its address and the ids the pages' paths need. Shared by
+    the accessibility run and the screenshots."""
+    from tests.browser.pages import ids_setup, read_ids
+
+    skip_unless(os.path.exists(CHROMIUM), "chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    ids_path = tmp_path_factory.mktemp("pages") / "ids.json"
+    # One reminder sweep: notifications under the bell, and no "reminders are not being sent" banner.
+    setup = (ids_setup(ids_path), ["sendreminders"])
+    with serve_app(*setup, prefix="browser-pages-", settings="tests.browser.settings_pages") as url:
+        yield url, read_ids(ids_path)
+
+
 @pytest.fixture(scope="module")
 def chromium_browser(app_url: str) -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def pages_browser(pages_app: tuple[str, dict[str, int]]) -> Iterator[Browser]:
+    """Headless Chromium for the tests on pages_app (one per module, as chromium_browser)."""
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

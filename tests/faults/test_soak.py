@@ -1,0 +1,311 @@
+"""The fault soak: hundreds of deadlines cross while the Celery worker and beat are SIGKILLed at random
+moments, Redis is down for 2 minutes and PostgreSQL restarts; every reminder must arrive exactly once.
+
+Real processes on loopback, all our own: a PostgreSQL cluster made with initdb (tests/faults/
+servers.py), a redis-server, a solo-pool worker and a beat under settings.prod, and an aiosmtpd sink
+in this process. Escalations are logged through the services (tests/faults/seed.py) with small
+targets (tests/faults/load.py), so that their "due soon", "overdue", "preservation not confirmed"
+and "unfinished NCMEC report" reminders fall due at spread-out moments of the run. Faults come from a
+seeded RNG (tests/faults/chaos.py): SOAK_SEED=<n> replays a run's schedule and load.
+
+After the last deadline the soak waits for quiescence (everything expected arrived, nothing pending
+in the database, several sweeps with nothing new), then counts:
+- expected: every (person, channel, escalation, reminder kind) that policy.reminder_plan calls for
+  by the last deadline, from the facts the soak logged, and who hears of each kind;
+- delivered: those found at least once in the emails the sink accepted with its 250, or in the
+  in-app notifications; digests count per line;
+- lost: expected and never delivered;
+- doubled: delivered again under a different Message-ID (or a second notification).
+An email sent again under the same Message-ID is counted apart, as `same_id_resends`: that is the
+known at-least-once gap of tests/integration/test_reminders_e2e.py (a worker killed, or its database
+gone, after the SMTP server's 250 and before the sweep records the delivery sends the same message
+again once its lease runs out; mail systems drop a repeated Message-ID). The assertion is on `lost`
+and `doubled`; `same_id_resends` is printed, never hidden, each with the faults that struck between
+its copies. The database rows (deliveries and attempts) are cross-checked against the expected set.
+Every process's log is kept in test-results/soak/<profile>-<seed>/.
+
+Runs only when SOAK_PROFILE is `short` (at least 10 kills, within 10 minutes: .ci/run) or `long`
+(at least 50 kills, about 25 minutes: make soak). Needs redis-server and PostgreSQL's initdb/pg_ctl:
+it skips without them, or fails when REQUIRE_SERVICES names redis or postgres.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import secrets
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from escalations import policy
+from tests.conftest import skip_unless
+from tests.faults.chaos import BEAT, WORKER, Event, Fleet, plan_faults, run_faults
+from tests.faults.load import (
+    CFG,
+    PROFILES,
+    REDIS_DOWN_SECONDS,
+    SETTINGS,
+    EscalationSpec,
+    Facts,
+    Item,
+    Profile,
+    Tally,
+    at,
+    expected_items,
+    plan_load,
+    tally,
+)
+from tests.faults.readback import SweepWatch, copies, database_items, last_sweep, pending_deliveries
+from tests.faults.servers import PrivatePostgres, PrivateRedis, find_pg_bindir, pg_problem
+from tests.processes import ROOT, Procs, Sink, prod_env, scratch_database, smtp_sink
+
+pytestmark = pytest.mark.soak
+
+SWEEP_SECONDS = 2
+LEASE_SECONDS = 10  # a killed sweep's claim runs out after this
+SEED_LEAD = 25  # seconds from the start of seeding to T0
+QUIET_SWEEPS = 4  # sweeps with nothing new, after everything arrived
+QUIESCE_TIMEOUT = 240  # seconds after the last deadline
+LOGS = ROOT / "test-results" / "soak"
+RECOVERY_LIMIT = 90  # after Redis or PostgreSQL is back, a sweep must finish within this many seconds
+
+
+def say(line: str) -> None:
+    """Progress, straight to the terminal under -s (capsys would otherwise hold it)."""
+    print(f"soak: {line}", file=sys.__stdout__, flush=True)
+
+
+def _profile() -> Profile:
+    name = os.environ.get("SOAK_PROFILE", "")
+    if not name:
+        pytest.skip("fault soak: set SOAK_PROFILE=short or long (make soak, or .ci/run's short form)")
+    if name not in PROFILES:
+        pytest.fail(f"SOAK_PROFILE={name!r}: choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@dataclass
+class Outcome:
+    """What the run did and found."""
+
+    redis_down: float = 0.0
+    redis_up_at: float = 0.0  # epoch
+    pg_down_at: float = 0.0  # epoch
+    pg_up_at: float = 0.0  # epoch
+    result: Tally = field(default_factory=Tally)
+    recorded: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+    emails: int = 0
+    redis_recovery: float | None = None
+    pg_recovery: float | None = None
+    max_late: float = 0.0
+
+
+def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str]) -> None:
+    profile = _profile()
+    redis_binary = shutil.which("redis-server")
+    skip_unless(redis_binary is not None, "redis", "no redis-server on PATH (apt-get install redis-server)")
+    skip_unless(not (why := pg_problem()), "postgres", why)
+    bindir = find_pg_bindir()
+    assert redis_binary is not None and bindir is not None
+    seed = int(os.environ.get("SOAK_SEED") or secrets.randbelow(1_000_000))
+    rng = random.Random(seed)
+    with capsys.disabled():
+        print(f"\nsoak: profile={profile.name} seed={seed} (SOAK_SEED={seed} replays it)", flush=True)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per SMTP command
+    # Logs of every process, kept after the run (pytest's own tmp_path rotates away within hours).
+    logs = LOGS / f"{profile.name}-{seed}"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    started = time.monotonic()
+    out = Outcome()
+
+    with ExitStack() as stack:
+        pg = PrivatePostgres(bindir)
+        stack.callback(pg.close)
+        pg.start()
+        redis = PrivateRedis(redis_binary, logs)
+        stack.callback(redis.close)
+        redis.start()
+        sink = Sink()
+        smtp_port = stack.enter_context(smtp_sink(sink))
+        db_url = stack.enter_context(scratch_database(pg.admin_url, "soak"))
+        env = prod_env(
+            database_url=db_url,
+            broker_url=redis.url,
+            smtp_port=smtp_port,
+            REMINDER_SWEEP_SECONDS=str(SWEEP_SECONDS),
+            REMINDER_CLAIM_LEASE_SECONDS=str(LEASE_SECONDS),
+            **SETTINGS,
+        )
+        procs = Procs(env=env, logs=logs)
+        say(f"private PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}, SMTP sink on {smtp_port}")
+        procs.manage("migrate", "--noinput", timeout=300)
+
+        # The load, anchored at T0; then the worker and beat, before any deadline crosses.
+        t0 = time.time() + SEED_LEAD
+        events = plan_faults(profile, rng)
+        specs = plan_load(profile, rng, t0)
+        payload = json.dumps({"escalations": [spec.__dict__ for spec in specs]})
+        seeded = procs.manage("shell", "-c", "from tests.faults.seed import main; main()", stdin=payload, timeout=300)
+        created = json.loads(seeded.strip().splitlines()[-1])
+        keys = {row["ref"]: row["key"] for row in created}
+        for spec, row in zip(specs, created, strict=True):
+            _check_target(spec, row)
+        say(f"{len(specs)} escalations logged, T0 in {t0 - time.time():.0f}s; {len(events)} faults planned")
+
+        fleet = Fleet(procs, logs, t0)
+        stack.callback(fleet.stop)
+        fleet.start(WORKER)
+        fleet.start(BEAT)
+        fleet_started = time.time()
+        watch = SweepWatch(db_url)
+        watch.start()
+        stack.callback(watch.stop)
+
+        def redis_stop(event: Event) -> None:
+            redis.stop()
+            out.redis_down = -time.monotonic()
+
+        def redis_start(event: Event) -> None:
+            # The outage is promised to last REDIS_DOWN_SECONDS from the moment Redis was really gone;
+            # the start was planned from the moment the stop began, so a slow shutdown (or a late
+            # event) would otherwise shorten it by a few milliseconds.
+            time.sleep(max(0.0, REDIS_DOWN_SECONDS - (out.redis_down + time.monotonic())))
+            out.redis_down += time.monotonic()
+            redis.start()
+            out.redis_up_at = time.time()
+
+        def pg_restart(event: Event) -> None:
+            out.pg_down_at = time.time()
+            pg.restart(event.pause)
+            out.pg_up_at = time.time()
+            say(f"PostgreSQL was down {event.pause:.1f}s")
+
+        try:
+            run_faults(
+                events, fleet, {"redis-stop": redis_stop, "redis-start": redis_start, "pg-restart": pg_restart}, say
+            )
+            expected = expected_items(specs, keys, at(t0 + profile.cross_to))
+            out.quiet = _quiesce(db_url, sink, fleet, expected, t0 + profile.cross_to + QUIESCE_TIMEOUT)
+            arrived = copies(db_url, sink)
+            out.result = tally(expected, arrived)
+            out.recorded = database_items(db_url, {row["id"]: row["key"] for row in created})
+            out.emails = len(sink.snapshot()[0])
+            out.redis_recovery = watch.first_after(out.redis_up_at)
+            out.pg_recovery = watch.first_after(out.pg_up_at)
+            # From falling due (or from the start, for what fell due before the worker ran) to arrival.
+            first: dict[Item, float] = {}
+            for copy in arrived:
+                first[copy.item] = min(first.get(copy.item, copy.at), copy.at)
+            out.max_late = max(
+                (first[item] - max(due.timestamp(), fleet_started) for item, due in expected.items() if item in first),
+                default=0.0,
+            )
+        except BaseException:
+            print(procs.tails(60), file=sys.stderr)
+            print(pg.tail(), file=sys.stderr)
+            raise
+        duration = time.monotonic() - started
+
+    _report_and_check(profile, seed, out, fleet, pg, expected, duration, capsys)
+
+
+def _report_and_check(
+    profile: Profile,
+    seed: int,
+    out: Outcome,
+    fleet: Fleet,
+    pg: PrivatePostgres,
+    expected: dict[Item, Any],
+    duration: float,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result, recorded = out.result, out.recorded
+    kills = sum(fleet.kills.values())
+    line = (
+        f"soak: profile={profile.name} seed={seed} expected={result.expected} delivered={result.delivered}"
+        f" lost={result.lost} doubled={result.doubled} kills={kills} (worker={fleet.kills[WORKER]}"
+        f" beat={fleet.kills[BEAT]}) redis_down={out.redis_down:.0f}s pg_restarts={pg.restarts}"
+        f" duration={duration:.0f}s"
+    )
+
+    def secs(value: float | None) -> str:
+        return "never" if value is None else f"{value:.0f}s"
+
+    details = (
+        f"soak: same_id_resends={result.same_id_resends} unexpected={result.unexpected}"
+        f" worker kills mid-sweep={fleet.mid_sweep}"
+        f" emails={out.emails} max_late={out.max_late:.0f}s first sweep after redis={secs(out.redis_recovery)}"
+        f" after postgres={secs(out.pg_recovery)} quiet={out.quiet}"
+        f" | db: missing={len(set(expected) - recorded['items'])} extra={len(recorded['items'] - set(expected))}"
+        f" unsent={recorded['unsent']} multi_ok={recorded['multi_ok']} failed_attempts={recorded['failed']}"
+        f" cancelled={sum(recorded['cancelled'].values())} | unexpected_exits={len(fleet.unexpected_exits)}"
+    )
+    with capsys.disabled():
+        print(f"\n{line}\n{details}\nsoak: logs in {LOGS}", flush=True)
+        for problem in (
+            [f"lost: {item}" for item in result.lost_items[:20]]
+            + [_repeat(item, ids, times, fleet, out) for item, ids, times in result.repeated[:20]]
+            + [f"unexpected: {item}" for item in result.unexpected_items[:20]]
+            + [f"cancelled: {n} x {why}" for why, n in recorded["cancelled"].items()]
+            + fleet.unexpected_exits
+        ):
+            print(f"soak: {problem}", flush=True)
+
+    assert result.lost == 0 and result.doubled == 0, line
+    assert result.unexpected == 0, details
+    assert recorded["items"] == set(expected), details
+    assert recorded["unsent"] == 0 and not recorded["cancelled"], details
+    assert not fleet.unexpected_exits, fleet.unexpected_exits
+    assert kills >= profile.kills, line
+    assert out.redis_down >= REDIS_DOWN_SECONDS and pg.restarts == 1, line
+    for recovery in (out.redis_recovery, out.pg_recovery):
+        assert recovery is not None and recovery <= RECOVERY_LIMIT, details
+    assert out.quiet, details
+
+
+def _repeat(item: Item, ids: list[str], times: list[float], fleet: Fleet, out: Outcome) -> str:
+    """One item that arrived more than once, with the faults between its first and last copy."""
+    what = "doubled" if len(set(ids)) > 1 else "re-sent under the same Message-ID"
+    faults = [f"SIGKILL {role} at +{t - fleet.t0:.1f}s" for t, role in fleet.kill_log if times[0] - 1 <= t <= times[-1]]
+    if times[0] - 1 <= out.pg_down_at <= times[-1]:
+        faults.append(f"PostgreSQL stopped at +{out.pg_down_at - fleet.t0:.1f}s")
+    copies_at = ", ".join(f"+{t - fleet.t0:.1f}s" for t in times)
+    return f"{what}: {item} {sorted(set(ids))} at {copies_at}; faults between: {', '.join(faults) or 'none'}"
+
+
+def _check_target(spec: EscalationSpec, row: dict[str, Any]) -> None:
+    """The services stored the report target the load meant (same policy, same numbers)."""
+    if spec.reported_at is None:
+        meant = policy.escalation_report_due_at(Facts.of(spec), CFG).timestamp()
+        assert abs(row["report_due_at"] - meant) < 1, (spec, row)
+
+
+def _quiesce(db_url: str, sink: Sink, fleet: Fleet, expected: dict[Item, Any], deadline: float) -> bool:
+    """Wait until every expected item arrived, nothing is pending in the database, and QUIET_SWEEPS
+    sweeps finished with nothing new; False if `deadline` (epoch) passed first."""
+    wanted = set(expected)
+    seen: tuple[int, int] | None = None
+    sweeps: set[float | None] = set()
+    while time.time() < deadline:
+        fleet.watch()
+        got = copies(db_url, sink)
+        if wanted - {c.item for c in got} or pending_deliveries(db_url):
+            seen, sweeps = None, set()
+        elif seen != (size := (len(got), len(sink.snapshot()[0]))):
+            seen, sweeps = size, {last_sweep(db_url)}
+        else:
+            sweeps.add(last_sweep(db_url))
+            if len(sweeps) > QUIET_SWEEPS:
+                return True
+        time.sleep(SWEEP_SECONDS / 2)
+    return False

@@ -386,12 +386,15 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         batches.extend([d] for d in fresh)
     for batch in batches:
         ref = batch[0].batch_ref or message_ref(batch)
-        batch = _renew_claim(batch, now, ref)
-        if not batch:
-            continue
-        first = batch[0]
-        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
+        # Everything about one message, its claim renewal and wording included, sits inside the
+        # handler: a database error on one message (a value the column refuses once stopped every
+        # sweep) is that message's failed attempt, never everyone's missed reminders.
         try:
+            batch = _renew_claim(batch, now, ref)
+            if not batch:
+                continue
+            first = batch[0]
+            message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
             if first.channel == Channel.IN_APP:
                 # Notification and "sent" commit together: exactly once, whatever dies when.
                 with transaction.atomic():

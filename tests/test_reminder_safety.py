@@ -309,3 +309,41 @@ def test_a_large_digest_has_a_short_stable_name(clock, mod, make_escalation, mai
     assert ref == reminders.message_ref(list(reversed(deliveries)))
     assert ref != reminders.message_ref(deliveries[:-1])
     assert all(d.sent_at is not None for d in deliveries)
+
+
+def test_a_database_error_renewing_one_claim_fails_that_message_only(
+    clock, mod, boss, make_escalation, mailoutbox, monkeypatch
+):
+    """The claim renewal once raised for every digest (a name too long for its column) and, being
+    outside the per-message handling, stopped the sweep: nobody got any reminder."""
+    from django.db import DataError
+
+    esc = make_escalation(knowledge_at=OVERDUE_NOW)
+    real_renew = reminders._renew_claim
+
+    def renew_refusing_the_moderators_email(batch: list[Delivery], now: Any, ref: str) -> list[Delivery]:
+        if batch[0].recipient_id == mod.pk and batch[0].channel == "email":
+            raise DataError("value too long for type character varying(200)")
+        return real_renew(batch, now, ref)
+
+    monkeypatch.setattr(reminders, "_renew_claim", renew_refusing_the_moderators_email)
+    stats = reminders.sweep()
+
+    overdue = Delivery.objects.filter(reminder__escalation=esc, reminder__kind="report_overdue")
+    refused = overdue.get(recipient=mod, channel="email")
+    assert refused.sent_at is None
+    assert refused.last_error.startswith("unexpected error: DataError: value too long")
+    assert refused.next_attempt_at == T0 + MINUTE
+    # Everyone else's reminders of the same sweep went out, and the sweep finished.
+    assert all(d.sent_at == T0 for d in overdue.exclude(pk=refused.pk))
+    assert [m.to for m in mailoutbox] == [[boss.email]]
+    assert stats.deliveries_failed == 1
+    assert reminders.last_sweep() is not None
+
+    # Once the fault is gone, the retry after its backoff delivers it.
+    monkeypatch.setattr(reminders, "_renew_claim", real_renew)
+    clock.move_to(T0 + MINUTE)
+    reminders.sweep()
+    refused.refresh_from_db()
+    assert refused.sent_at == T0 + MINUTE
+    assert [m.to for m in mailoutbox] == [[boss.email], [mod.email]]

@@ -27,7 +27,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations import reminders, tokens
-from escalations.models import ACTIVE_STATUSES, Escalation, TokenScope
+from escalations.models import ACTIVE_STATUSES, Escalation, Status, TokenScope
 from escalations.permissions import LEAD, MODERATOR
 
 from .config import ROOT
@@ -194,6 +194,18 @@ def service_token(lead: Any, scope: str) -> str:
     return raw
 
 
+def detail_escalation() -> int:
+    """A reported escalation with a history: the newest one whose preservation was confirmed."""
+    return (
+        Escalation.objects.filter(status=Status.REPORTED, preservation_confirmed_at__isnull=False)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+        or Escalation.objects.order_by("-pk").values_list("pk", flat=True).first()
+        or 0
+    )
+
+
 def pages(repeat: int) -> dict[str, Any]:
     """Every page and the API list, with the admin changelist beside them."""
     moderator, queue_size, largest_queue = queue_moderator()
@@ -208,6 +220,7 @@ def pages(repeat: int) -> dict[str, Any]:
         "list_open_urgent": page(as_lead, "/escalations/?status=open&priority=urgent", repeat),
         "list_overdue": page(as_lead, "/escalations/?deadline_state=overdue", repeat),
         "dashboard": page(as_lead, "/dashboard/", repeat),
+        "detail": page(as_lead, f"/escalations/{detail_escalation()}/", repeat),
         "api_list": page(as_lead, "/api/v1/escalations/", repeat, headers=bearer),
         "admin_changelist": page(as_admin, "/admin/escalations/escalation/", repeat),
         "admin_open_urgent": page(

@@ -31,7 +31,7 @@ def roles(request: HttpRequest) -> dict[str, Any]:
 
 def notifications(request: HttpRequest) -> dict[str, Any]:
     """The bell's unread count for everyone signed in; the stale-sweep banner for leads."""
-    from . import reminders
+    from . import reminders, request_context
     from .models import Notification
 
     user = getattr(request, "user", None)
@@ -41,11 +41,17 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
     cached = getattr(request, "_notifications_context", None)
     if cached is not None:
         return cached
+    # Read with the rest of what every page needs, as the request started (request_context).
+    facts = request_context.facts_of(request)
     context: dict[str, Any] = {
-        "unread_notifications": Notification.objects.filter(user=user, read_at__isnull=True).count()
+        "unread_notifications": (
+            facts.unread_notifications
+            if facts is not None
+            else Notification.objects.filter(user=user, read_at__isnull=True).count()
+        )
     }
     if LEAD in roles_of(user):
-        last = reminders.last_sweep()
+        last = facts.last_sweep if facts is not None else reminders.last_sweep()
         context["sweep_stale"] = reminders.is_stale(last)
         context["last_sweep"] = last
     request._notifications_context = context  # type: ignore[attr-defined]

@@ -55,6 +55,8 @@ MOST_OVERDUE_LIMIT = 10
 BREACH_LIST_LIMIT = 50
 CHART_WEEKS = 12
 OPEN_STATES = (DeadlineState.OVERDUE, DeadlineState.DUE_SOON, DeadlineState.ON_TRACK)
+# The groupings of the period's report times (period_report_times).
+ALL, BY_PRIORITY, BY_ASSIGNEE, BY_WEEK = "all", "priority", "assignee", "week"
 
 
 # --- Links -------------------------------------------------------------------------------------
@@ -214,40 +216,67 @@ def _hit(rank: Any, count: Any, percent: int) -> Case:
     )
 
 
-def report_times_by(
-    reports: QuerySet[Escalation], group: Expression | str | None, percents: Sequence[int] = PERCENTILES
-) -> dict[Any, GroupTimes]:
-    """Per group of `reports` (a value of `group`; the single key None when `group` is None): the
-    number of reports, how many within target, and the nearest-rank percentiles of report_seconds.
+def report_times(
+    reports: QuerySet[Escalation],
+    groupings: dict[str, Expression | str | None],
+    percents: Sequence[int] = PERCENTILES,
+) -> dict[str, dict[Any, GroupTimes]]:
+    """For each grouping (a name and what to group by: a field, an expression, or None for all
+    reports as the single group None), per group of `reports`: the number of reports, how many
+    within target, and the nearest-rank percentiles of report_seconds.
 
-    One query: a window numbers each group's rows by report_seconds and counts them, and only the
-    rows at a wanted rank come back (at most len(percents) per group), so no row is read in Python.
+    One query for every grouping: per grouping, a window numbers each group's rows by report_seconds
+    and counts them; only the rows at a wanted rank of some grouping come back (at most
+    len(percents) per group), so no row is read in Python only to be counted.
     """
-    group_expr: Any = F(group) if isinstance(group, str) else group
-    partition = [group_expr] if group_expr is not None else None
-    rank = Window(RowNumber(), partition_by=partition, order_by=[F("report_seconds").asc(), F("pk").asc()])
-    count = Window(Count("pk"), partition_by=partition)
-    within = Window(Count("pk", filter=Q(reported_on_time=True)), partition_by=partition)
-    # One bit per percentile, so a row that is the median and the p90 (n = 1) comes back once.
+    names = list(groupings)
+    annotations: dict[str, Any] = {}
     pick: Expression = Value(0)
-    for bit, percent in enumerate(percents):
-        pick = pick + _hit(F("_rank"), F("_n"), percent) * Value(2**bit)
+    for g, name in enumerate(names):
+        group = groupings[name]
+        group_expr: Any = F(group) if isinstance(group, str) else group
+        partition = [group_expr] if group_expr is not None else None
+        annotations[f"_g{g}"] = group_expr if group_expr is not None else Value(None, output_field=IntegerField())
+        annotations[f"_rank{g}"] = Window(
+            RowNumber(), partition_by=partition, order_by=[F("report_seconds").asc(), F("pk").asc()]
+        )
+        annotations[f"_n{g}"] = Window(Count("pk"), partition_by=partition)
+        annotations[f"_within{g}"] = Window(Count("pk", filter=Q(reported_on_time=True)), partition_by=partition)
+        # One bit per grouping and percentile, so a row at several wanted ranks comes back once.
+        for p, percent in enumerate(percents):
+            pick = pick + _hit(F(f"_rank{g}"), F(f"_n{g}"), percent) * Value(2 ** (g * len(percents) + p))
+    per_grouping = [f"{column}{g}" for g in range(len(names)) for column in ("_g", "_n", "_within")]
     rows = (
         reports.filter(report_seconds__isnull=False)
         .order_by()
-        .annotate(_group=group_expr if group_expr is not None else Value(None, output_field=IntegerField()))
-        .annotate(_rank=rank, _n=count, _within=within)
+        .annotate(**annotations)
         .annotate(_pick=pick)
         .filter(_pick__gt=0)
-        .values_list("_group", "report_seconds", "_n", "_within", "_pick")
+        .values_list("report_seconds", "_pick", *per_grouping)
     )
-    result: dict[Any, GroupTimes] = {}
-    for key, seconds, n, n_within, bits in rows:
-        times = result.setdefault(key, GroupTimes(reports=n, within=n_within, percentiles={}))
-        for bit, percent in enumerate(percents):
-            if bits & (1 << bit) and seconds is not None:
-                times.percentiles[percent] = seconds
+    result: dict[str, dict[Any, GroupTimes]] = {name: {} for name in names}
+    for seconds, bits, *columns in rows:
+        for g, name in enumerate(names):
+            key, n, n_within = columns[3 * g : 3 * g + 3]
+            for p, percent in enumerate(percents):
+                if bits & (1 << (g * len(percents) + p)):
+                    times = result[name].setdefault(key, GroupTimes(reports=n, within=n_within, percentiles={}))
+                    times.percentiles[percent] = seconds
     return result
+
+
+def period_report_times(period: Period) -> dict[str, dict[Any, GroupTimes]]:
+    """The period's report times overall, by priority, by assignee (the unassigned as None) and by
+    UTC week of the report: one query."""
+    return report_times(
+        period_reports(period),
+        {
+            ALL: None,
+            BY_PRIORITY: "priority",
+            BY_ASSIGNEE: "assignee_id",
+            BY_WEEK: TruncWeek("reported_at", tzinfo=UTC),
+        },
+    )
 
 
 def _stats(label: str, times: GroupTimes | None, params: dict[str, Any] | None) -> ReportStats:
@@ -305,28 +334,57 @@ class NowFigures:
         ]
 
 
-def now_figures(now: datetime) -> NowFigures:
-    """Open escalations by deadline state, preservation not confirmed, holds ending within 30 days and
-    ended: one aggregate query, plus one for the most overdue. "Open" is status open (not reported)."""
-    is_open = Q(status=Status.OPEN)
+# --- Counts of now: several sets of conditional counts in one aggregate query ---------------------
+
+
+@dataclass(frozen=True)
+class CountSet:
+    """Named conditional counts of the escalations that match `where` (each condition is read
+    within `where`). Several sets run as one query (count_sets) over the rows any of them may count."""
+
+    where: Q
+    conditions: dict[str, Q]
+
+
+def count_sets(*sets: CountSet) -> list[dict[str, int]]:
+    """The counts of every set, in one aggregate query, in the order given."""
+    where = sets[0].where
+    for extra in sets[1:]:
+        where |= extra.where
+    aggregates = {
+        f"s{i}_{name}": Count("pk", filter=counted.where & condition)
+        for i, counted in enumerate(sets)
+        for name, condition in counted.conditions.items()
+    }
+    row = records().filter(where).order_by().aggregate(**aggregates)
+    return [{name: row[f"s{i}_{name}"] for name in counted.conditions} for i, counted in enumerate(sets)]
+
+
+IS_OPEN = Q(status=Status.OPEN)
+
+
+def now_counts(now: datetime) -> CountSet:
+    """Open escalations by deadline state, in all and unassigned; preservation not confirmed; holds
+    ending within 30 days and ended. "Open" is status open (not reported)."""
     unconfirmed = Q(status=Status.REPORTED, preservation_confirmed_at__isnull=True)
-    counted = is_open | unconfirmed | hold_q("ending", now) | hold_q("ended", now)
-    counts = (
-        records()
-        .filter(counted)
-        .order_by()
-        .aggregate(
-            **{state.value: Count("pk", filter=is_open & deadline_state_q(state, now)) for state in OPEN_STATES},
-            open_total=Count("pk", filter=is_open),
-            open_unassigned=Count("pk", filter=is_open & Q(assignee__isnull=True)),
-            unconfirmed=Count("pk", filter=unconfirmed),
-            holds_ending=Count("pk", filter=hold_q("ending", now)),
-            holds_ended=Count("pk", filter=hold_q("ended", now)),
-        )
+    return CountSet(
+        where=IS_OPEN | unconfirmed | hold_q("ending", now) | hold_q("ended", now),
+        conditions={
+            **{state.value: IS_OPEN & deadline_state_q(state, now) for state in OPEN_STATES},
+            "open_total": IS_OPEN,
+            "open_unassigned": IS_OPEN & Q(assignee__isnull=True),
+            "unconfirmed": unconfirmed,
+            "holds_ending": hold_q("ending", now),
+            "holds_ended": hold_q("ended", now),
+        },
     )
+
+
+def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
+    """The figures of `counts` (of now_counts) with their links, and the most overdue: one query."""
     overdue = (
         records()
-        .filter(is_open & deadline_state_q(DeadlineState.OVERDUE, now))
+        .filter(IS_OPEN & deadline_state_q(DeadlineState.OVERDUE, now))
         .select_related("assignee")
         .order_by("next_deadline_at", "pk")[:MOST_OVERDUE_LIMIT]
     )
@@ -386,14 +444,14 @@ class PeriodFigures:
         return [self.overall, self.standard, self.urgent]
 
 
-def period_figures(period: Period) -> PeriodFigures:
-    """Reports filed in the period, within target overall and by priority, median and p90, the
-    breaches (reports after their target) by reason, and the latest BREACH_LIST_LIMIT of them. Four
-    queries."""
+def period_figures(period: Period, times: dict[str, dict[Any, GroupTimes]]) -> PeriodFigures:
+    """Reports filed in the period, within target overall and by priority, median and p90 (from
+    `times`, period_report_times), the breaches (reports after their target) by reason, and the
+    latest BREACH_LIST_LIMIT of them. Two queries."""
     reports = period_reports(period)
     params = period.params()
-    overall = report_times_by(reports, None).get(None)
-    by_priority = report_times_by(reports, "priority")
+    overall = times[ALL].get(None)
+    by_priority = times[BY_PRIORITY]
     late_params = {**params, "reported_on_time": "false"}
     reason_counts = dict(
         reports.filter(reported_on_time=False)
@@ -437,11 +495,12 @@ class ModeratorFigures:
     stats: ReportStats
 
 
-def moderator_figures(period: Period, open_unassigned: int) -> list[ModeratorFigures]:
+def moderator_figures(period: Period, open_unassigned: int, times: dict[Any, GroupTimes]) -> list[ModeratorFigures]:
     """Per person: open escalations assigned now, and reports filed in the period with their share
     within target and median. Everyone in the moderator group (active) is listed, and anyone else
     with open or period work assigned; a last row counts the unassigned (`open_unassigned` comes
-    from now_figures; its links use the list's "Nobody (unassigned)" filter). Two queries."""
+    from now_figures, `times` the period's report times by assignee; its links use the list's
+    "Nobody (unassigned)" filter). One query."""
     user_model = get_user_model()
     assigned = records().filter(Q(status=Status.OPEN) | period.reported_q(), assignee__isnull=False)
     moderators = user_model.objects.filter(groups__name=MODERATOR, is_active=True)
@@ -465,8 +524,7 @@ def moderator_figures(period: Period, open_unassigned: int) -> list[ModeratorFig
         .order_by(user_model.USERNAME_FIELD, "pk")
         .values_list("pk", user_model.USERNAME_FIELD, "open_now")
     )
-    # Partitioned by assignee_id, the unassigned reports form their own group (key None).
-    times = report_times_by(period_reports(period), "assignee_id")
+    # Grouped by assignee_id, the unassigned reports form their own group (key None).
     params = period.params()
     result = [
         ModeratorFigures(
@@ -515,11 +573,11 @@ def _utc_params(period: Period, start: datetime, end: datetime) -> dict[str, str
     return bounds.params()
 
 
-def weekly_report_times(period: Period) -> list[WeekStats]:
+def weekly_report_times(period: Period, times: dict[Any, GroupTimes]) -> list[WeekStats]:
     """For each UTC week (from Monday) that overlaps the period: reports filed in the period in that
-    week, within target, median and p90. Weeks without reports are included, empty. One query."""
+    week, within target, median and p90 (`times`: the period's report times by week). Weeks
+    without reports are included, empty."""
     weeks = weeks_between(period.start_at, period.end_at)
-    times = report_times_by(period_reports(period), TruncWeek("reported_at", tzinfo=UTC))
     by_week = {week_start(key): value for key, value in times.items()}
     return [
         WeekStats(
@@ -550,24 +608,32 @@ class BacklogPoint:
         return self.overdue + self.within
 
 
-def backlog_series(now: datetime, weeks: int = CHART_WEEKS) -> list[BacklogPoint]:
-    """At each of the last `weeks` week ends (Monday 00:00 UTC, the latest one at or before `now`),
-    escalations known and not yet reported (status not dismissed), split by whether their report
-    target had passed. Status and reported_at are today's, so one dismissed since is left out of
-    the past too. One aggregate query with two conditional counts per week end."""
+def backlog_ends(now: datetime, weeks: int = CHART_WEEKS) -> list[datetime]:
+    """The last `weeks` week ends (Monday 00:00 UTC), the latest one at or before `now`, oldest first."""
     last = week_start(now)
-    ends = [last - timedelta(weeks=i) for i in reversed(range(weeks))]
-    counts: dict[str, Any] = {}
+    return [last - timedelta(weeks=i) for i in reversed(range(weeks))]
+
+
+def backlog_counts(ends: list[datetime]) -> CountSet:
+    """At each week end of `ends`, escalations known and not yet reported (status not dismissed),
+    split by whether their report target had passed. Status and reported_at are today's, so one
+    dismissed since is left out of the past too."""
+    conditions: dict[str, Q] = {}
     for i, at in enumerate(ends):
         waiting = Q(knowledge_at__lte=at) & (Q(reported_at__isnull=True) | Q(reported_at__gt=at))
-        counts[f"overdue_{i}"] = Count("pk", filter=waiting & Q(report_due_at__lt=at))
-        counts[f"within_{i}"] = Count("pk", filter=waiting & Q(report_due_at__gte=at))
+        conditions[f"overdue_{i}"] = waiting & Q(report_due_at__lt=at)
+        conditions[f"within_{i}"] = waiting & Q(report_due_at__gte=at)
     # Only rows waiting at some week end can count: known by the last one, not reported by the first.
-    candidates = records().filter(
-        Q(knowledge_at__lte=ends[-1]), Q(reported_at__isnull=True) | Q(reported_at__gt=ends[0])
+    return CountSet(
+        where=Q(knowledge_at__lte=ends[-1])
+        & (Q(reported_at__isnull=True) | Q(reported_at__gt=ends[0]))
+        & ~Q(status=Status.DISMISSED),
+        conditions=conditions,
     )
-    row = candidates.exclude(status=Status.DISMISSED).order_by().aggregate(**counts)
-    return [BacklogPoint(at, row[f"overdue_{i}"], row[f"within_{i}"]) for i, at in enumerate(ends)]
+
+
+def backlog_series(ends: list[datetime], counts: dict[str, int]) -> list[BacklogPoint]:
+    return [BacklogPoint(at, counts[f"overdue_{i}"], counts[f"within_{i}"]) for i, at in enumerate(ends)]
 
 
 @dataclass(frozen=True)
@@ -576,22 +642,25 @@ class WeekCount:
     count: int
 
 
-def holds_ending_series(now: datetime, weeks: int = CHART_WEEKS) -> list[WeekCount]:
-    """Reported escalations whose preservation hold ends after `now`, per UTC week of
-    preserve_until, for this week and the next `weeks` - 1. One query."""
+def holds_weeks(now: datetime, weeks: int = CHART_WEEKS) -> list[datetime]:
+    """This UTC week's Monday and the next `weeks` - 1."""
     first = week_start(now)
-    stop = first + timedelta(weeks=weeks)
-    rows = (
-        records()
-        .filter(status=Status.REPORTED, preserve_until__gt=now, preserve_until__lt=stop)
-        .order_by()
-        .annotate(week=TruncWeek("preserve_until", tzinfo=UTC))
-        .values("week")
-        .annotate(n=Count("pk"))
-        .values_list("week", "n")
+    return [first + timedelta(weeks=i) for i in range(weeks)]
+
+
+def holds_ending_counts(now: datetime, weeks: list[datetime]) -> CountSet:
+    """Reported escalations whose preservation hold ends after `now`, per UTC week of preserve_until."""
+    return CountSet(
+        where=Q(status=Status.REPORTED, preserve_until__gt=now, preserve_until__lt=weeks[-1] + timedelta(weeks=1)),
+        conditions={
+            f"week_{i}": Q(preserve_until__gte=start, preserve_until__lt=start + timedelta(weeks=1))
+            for i, start in enumerate(weeks)
+        },
     )
-    by_week = {week_start(week): n for week, n in rows}
-    return [WeekCount(w, by_week.get(w, 0)) for w in (first + timedelta(weeks=i) for i in range(weeks))]
+
+
+def holds_ending_series(weeks: list[datetime], counts: dict[str, int]) -> list[WeekCount]:
+    return [WeekCount(start, counts[f"week_{i}"]) for i, start in enumerate(weeks)]
 
 
 # --- Everything at once ----------------------------------------------------------------------------
@@ -624,16 +693,21 @@ class Dashboard:
 
 
 def build(period: Period, now: datetime, target_hours: float) -> Dashboard:
-    """All of the dashboard's figures: 11 queries whatever the number of rows."""
-    current = now_figures(now)
+    """All of the dashboard's figures: six queries whatever the number of rows (the counts of now,
+    the backlog and the holds together; the most overdue; the period's report times in every
+    grouping; the breaches by reason; the latest breaches; the people)."""
+    ends, weeks = backlog_ends(now), holds_weeks(now)
+    current_counts, backlog, holds = count_sets(now_counts(now), backlog_counts(ends), holds_ending_counts(now, weeks))
+    current = now_figures(now, current_counts)
+    times = period_report_times(period)
     return Dashboard(
         now=now,
         period=period,
         current=current,
-        figures=period_figures(period),
-        moderators=moderator_figures(period, current.open_unassigned),
-        weekly=weekly_report_times(period),
-        backlog=backlog_series(now),
-        holds=holds_ending_series(now),
+        figures=period_figures(period, times),
+        moderators=moderator_figures(period, current.open_unassigned, times[BY_ASSIGNEE]),
+        weekly=weekly_report_times(period, times[BY_WEEK]),
+        backlog=backlog_series(ends, backlog),
+        holds=holds_ending_series(weeks, holds),
         target_hours=target_hours,
     )

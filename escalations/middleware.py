@@ -31,7 +31,8 @@ class RejectFileUploadsMiddleware:
 
 
 class UserTimezoneMiddleware:
-    """Show times in the zone of the signed-in user's profile (default UTC); the database keeps UTC."""
+    """Show times in the zone of the signed-in user's profile (default UTC); the database keeps UTC.
+    The same query reads the rest of what every page needs about them (request_context)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -40,11 +41,11 @@ class UserTimezoneMiddleware:
         zone_name = "UTC"
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            from .models import UserProfile
+            from . import request_context
 
-            profile = UserProfile.objects.filter(user=user).only("time_zone").first()
-            if profile is not None:
-                zone_name = profile.time_zone
+            facts = request_context.read(user)
+            request.person_facts = facts  # type: ignore[attr-defined]
+            zone_name = facts.time_zone or zone_name
         try:
             timezone.activate(zoneinfo.ZoneInfo(zone_name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

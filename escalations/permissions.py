@@ -7,6 +7,7 @@ point (the API, a management command, a future view) can skip them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -84,6 +85,13 @@ def roles_of(user: Any) -> frozenset[str]:
         cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
         user._escalation_roles = cached
     return cached
+
+
+def remember_roles(user: Any, names: Iterable[str]) -> None:
+    """Cache the user's roles for this request from group names read elsewhere (request_context
+    reads them with the rest of what every page needs, in one query)."""
+    if user.is_active:
+        user._escalation_roles = frozenset(name for name in names if name in ROLES)
 
 
 def can(user: Any, action: Action) -> bool:

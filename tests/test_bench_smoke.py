@@ -29,6 +29,7 @@ PAGES = (
     "list_open_urgent",
     "list_overdue",
     "dashboard",
+    "detail",
     "api_list",
     "admin_changelist",
     "admin_open_urgent",

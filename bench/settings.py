@@ -21,6 +21,10 @@ WHITENOISE_USE_FINDERS = True
 # "creates per second" measures the app rather than the throttle.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"service_token": "1000000/min"}}
 
+# As settings.prod: each process keeps its connection between requests, checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("the bench runs on PostgreSQL only: set DATABASE_URL (the bench does)")
 

@@ -3,9 +3,14 @@
 from csp.constants import NONE, SELF
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, MIDDLEWARE, env
+from .base import DATABASES, INSTALLED_APPS, MIDDLEWARE, env
 
 DEBUG = False
+# Each web process keeps its database connection for a minute instead of opening one per request
+# (3-20 ms a request, measured by the bench); the health check replaces one the database closed (a
+# restart, a failover) before it is used. Celery closes its own around every task whatever this says.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # no default: refuse to start without a real secret
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

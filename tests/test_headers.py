@@ -54,6 +54,9 @@ PROBE = textwrap.dedent(
         "session_cookie": {
             "secure": settings.SESSION_COOKIE_SECURE, "httponly": settings.SESSION_COOKIE_HTTPONLY,
         },
+        "database": {
+            key: settings.DATABASES["default"][key] for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+        },
     }))
     """
 )
@@ -124,6 +127,8 @@ def test_prod_headers_on_the_sign_in_page() -> None:
     for name, flags in probe["cookies"].items():
         assert flags == {"secure": True, "httponly": True}, name
     assert probe["session_cookie"] == {"secure": True, "httponly": True}
+    # Connections are kept between requests, and checked before reuse after a database restart.
+    assert probe["database"] == {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
 
 
 def test_api_docs_page_has_no_inline_script(moderator: Any) -> None:

@@ -49,6 +49,10 @@ SHORT = {
 }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "—"
@@ -154,7 +158,7 @@ def figures_table(run: dict[str, Any]) -> str:
         )
     se, le = small["export"], large["export"]
     lines.append(
-        f"| CSV export of every row (`/escalations/?_export=csv`, a lead), {le['n']} runs | {_pair(se)} | "
+        f"| CSV export of every row (`/escalations/?_export=csv`, a lead), {_count(le['n'], 'run')} | {_pair(se)} | "
         f"{_pair(le)} | — | — | — |"
     )
     lines += [
@@ -413,7 +417,7 @@ def write(cfg: Config, run: dict[str, Any]) -> list[Path]:
         command=run.get("command") or command(cfg),
         repeat=cfg.repeat,
         sweep_repeat=cfg.sweep_repeat,
-        export_repeat=cfg.export_repeat,
+        exports=_count(cfg.export_repeat, "export"),
         creates=cfg.creates,
         svg=SVG_NAME,
     )

@@ -9,7 +9,10 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from . import tables_signature
         from .append_only import ensure_triggers
+
+        tables_signature.install()
 
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's own form templates, for FORM_RENDERER below.
+    "django.forms",
     "django_tables2",
     "django_filters",
     "rest_framework",
@@ -85,6 +87,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Form widgets render through TEMPLATES, so that templates/django/forms/ can replace one of Django's
+# (select.html: one template per <select> rather than one per option).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # SQLite by default (a fresh laptop has no server); PostgreSQL in production through DATABASE_URL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}

@@ -1,4 +1,4 @@
-"""The admin manages people and groups. Escalations and audit events are read-only here: every change
+"""The admin manages people, groups and teams. Escalations and audit events are read-only here: every change
 to an escalation goes through escalations.services (validation, audit event), and nobody deletes one."""
 
 from typing import Any
@@ -6,7 +6,16 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import AuditEvent, Delivery, DeliveryAttempt, Escalation, Reminder, SweepHeartbeat, UserProfile
+from .models import (
+    AuditEvent,
+    Delivery,
+    DeliveryAttempt,
+    Escalation,
+    Reminder,
+    SweepHeartbeat,
+    Team,
+    UserProfile,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,6 +49,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "time_zone")
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
 
 
 @admin.register(Reminder)

@@ -240,6 +240,21 @@ class UserProfile(models.Model):
         return f"{self.user} ({self.time_zone})"
 
 
+class Team(models.Model):
+    """People who share a queue. With RESTRICT_MODERATORS_TO_ASSIGNED on, a moderator also reads the
+    escalations assigned to anyone in a team they belong to (escalations.selectors.visible_q).
+    Admins keep the teams in the admin, which logs who changed them."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # --- Reminders and their delivery ---------------------------------------------------------------
 
 

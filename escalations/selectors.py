@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
 
 from .legal_services import caps_from, holds_from
@@ -37,14 +38,16 @@ from .policy import (
 
 def visible_q(user: Any) -> Q:
     """The need-to-know rule, in one place: with settings.RESTRICT_MODERATORS_TO_ASSIGNED on, a
-    moderator (without the lead or auditor role) reads only the escalations assigned to them or that
-    they logged; everyone else with a role reads all. Roles themselves are checked by the views."""
+    moderator (without the lead or auditor role) reads only the escalations assigned to them or to
+    someone in one of their teams, or that they logged; everyone else with a role reads all. Roles
+    themselves are checked by the views. The team part is a subquery: no query of its own."""
     if not getattr(settings, "RESTRICT_MODERATORS_TO_ASSIGNED", False):
         return Q()
     roles = roles_of(user)
     if roles & {LEAD, AUDITOR} or MODERATOR not in roles:
         return Q()
-    return Q(assignee_id=user.pk) | Q(created_by_id=user.pk)
+    teammates = get_user_model().objects.filter(teams__members=user.pk).values("pk")
+    return Q(assignee_id=user.pk) | Q(created_by_id=user.pk) | Q(assignee_id__in=teammates)
 
 
 def visible_to(user: Any, queryset: QuerySet[Escalation] | None = None) -> QuerySet[Escalation]:

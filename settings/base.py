@@ -164,8 +164,9 @@ IDLE_SESSION_MINUTES = env.int("IDLE_SESSION_MINUTES", default=30)
 SESSION_COOKIE_AGE = IDLE_SESSION_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-# Need-to-know: when on, moderators read only escalations assigned to them or that they logged
-# (escalations.selectors.visible_to); leads and auditors read all.
+# Need-to-know: when on, moderators read only escalations assigned to them or to someone in one of
+# their teams (Team, kept in the admin), or that they logged (escalations.selectors.visible_q);
+# leads and auditors read all.
 RESTRICT_MODERATORS_TO_ASSIGNED = env.bool("RESTRICT_MODERATORS_TO_ASSIGNED", default=False)
 ACCESS_LOG_PAGE_SIZE = 50
 

@@ -264,3 +264,76 @@ def test_moderator_who_is_also_a_lead_is_not_restricted(
 ) -> None:
     both = make_user("both", "moderator", "lead")
     assert client_for(both).get(f"/escalations/{others['esc'].pk}/").status_code == 200
+
+
+# --- teams: a restricted moderator also reads what is assigned to their teammates ------------------
+
+
+@pytest.fixture
+def team_work(make_user: Any, moderator: Any, lead: Any, make_escalation: Any) -> dict[str, Any]:
+    from escalations import services
+    from escalations.models import Team
+
+    mate, stranger = make_user("mate", "moderator"), make_user("stranger", "moderator")
+    Team.objects.create(name="Day shift").members.add(moderator, mate)
+    Team.objects.create(name="Night shift").members.add(stranger)
+    made = {}
+    for name, person in (("mate", mate), ("stranger", stranger)):
+        esc = make_escalation(actor=lead, platform_reference=f"ticket-{name}")
+        made[name] = services.assign_escalation(actor=lead, escalation_id=esc.pk, version=None, assignee=person)
+    made["unassigned"] = make_escalation(actor=lead, platform_reference="ticket-nobody")
+    return made
+
+
+def test_restricted_moderator_reads_a_teammates_escalations_only(
+    restricted: None, client_for: Any, moderator: Any, team_work: dict[str, Any]
+) -> None:
+    client = client_for(moderator)
+    teammate, stranger, unassigned = team_work["mate"], team_work["stranger"], team_work["unassigned"]
+    assert client.get(f"/escalations/{teammate.pk}/").status_code == 200
+    assert client.get(f"/api/v1/escalations/{teammate.pk}/").status_code == 200
+    for hidden in (stranger, unassigned):
+        assert client.get(f"/escalations/{hidden.pk}/").status_code == 404
+        assert client.get(f"/api/v1/escalations/{hidden.pk}/").status_code == 404
+    listed = client.get("/escalations/").content.decode()
+    assert teammate.key in listed
+    assert stranger.key not in listed and unassigned.key not in listed
+    api_ids = [row["id"] for row in client.get("/api/v1/escalations/").json()["results"]]
+    assert teammate.pk in api_ids and stranger.pk not in api_ids
+    # My queue stays the person's own: a teammate's escalation is readable, not theirs to work.
+    assert teammate.key not in client.get("/escalations/mine/").content.decode()
+
+
+def test_leaving_the_team_ends_the_access(
+    restricted: None, client_for: Any, moderator: Any, team_work: dict[str, Any]
+) -> None:
+    from escalations.models import Team
+
+    client = client_for(moderator)
+    teammate = team_work["mate"]
+    assert client.get(f"/escalations/{teammate.pk}/").status_code == 200
+    Team.objects.get(name="Day shift").members.remove(moderator)
+    assert client.get(f"/escalations/{teammate.pk}/").status_code == 404
+
+
+def test_teams_change_nothing_when_unrestricted(
+    client_for: Any, moderator: Any, team_work: dict[str, Any], settings: Any
+) -> None:
+    settings.RESTRICT_MODERATORS_TO_ASSIGNED = False
+    client = client_for(moderator)
+    for name in ("mate", "stranger", "unassigned"):
+        assert client.get(f"/escalations/{team_work[name].pk}/").status_code == 200
+
+
+def test_an_admin_keeps_the_teams_in_the_admin(make_user: Any, client_for: Any, moderator: Any) -> None:
+    from escalations.models import Team
+
+    admin_user = make_user("boss")
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client = client_for(admin_user)
+    response = client.post("/admin/escalations/team/add/", {"name": "Weekend", "members": [moderator.pk]})
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert list(Team.objects.get(name="Weekend").members.all()) == [moderator]
+    # A moderator is not staff: the admin sends them to sign in there.
+    assert client_for(moderator).get("/admin/escalations/team/").status_code == 302

@@ -16,7 +16,16 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from escalations.management.commands import seeddemo
-from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.models import (
+    AuditAction,
+    AuditEvent,
+    BreachReason,
+    Escalation,
+    IncidentType,
+    Priority,
+    Status,
+    Team,
+)
 
 
 def _seed() -> tuple[str, float]:
@@ -58,6 +67,11 @@ def test_seeds_a_realistic_quarter_once() -> None:
         assert by_owner.get(name, 0) >= 20, by_owner
     extra = get_user_model().objects.filter(username__in=seeddemo.EXTRA_MODERATORS)
     assert all(not user.has_usable_password() for user in extra)
+    # The demo team (README, need-to-know): the demo moderator shares a queue with mod-ana.
+    assert sorted(Team.objects.get(name="Day shift").members.values_list("username", flat=True)) == [
+        "mod-ana",
+        "moderator",
+    ]
     assert all(user.groups.filter(name="moderator").exists() for user in extra)
 
     # Mostly child pornography; some enticement, trafficking and unsolicited obscene material.

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy, services
-from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status, Team
 from escalations.permissions import AUDITOR, LEAD, MODERATOR
 
 # Published in the README: these accounts exist only under the dev settings.
@@ -183,6 +183,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             demo = self._seed_escalations()
             history = History(random.Random(SEED), timezone.now()).create()  # noqa: S311 (demo data, not secrets)
+            # With RESTRICT_MODERATORS_TO_ASSIGNED on, the demo moderator also reads mod-ana's escalations.
+            team, _ = Team.objects.get_or_create(name="Day shift")
+            team.members.add(*User.objects.filter(username__in=("moderator", "mod-ana")))
         self.stdout.write(summary(demo + history, timezone.now(), time.monotonic() - started))
 
     def _seed_escalations(self) -> list[Escalation]:

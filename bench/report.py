@@ -288,8 +288,8 @@ WHY_QUEUE = (
 
 WHY_QUERIES = {
     "detail": (
-        "Every page reads the session, the user and, in one query, the person's roles, time zone, unread count and "
-        "last sweep, and saves the session (the idle timeout). The detail page records the read in the access log "
+        "Every page reads the session, then the user with their roles, time zone, unread count and last sweep in "
+        "one query (and writes the session at most once a minute). The detail page records the read in the access log "
         "(need-to-know, one INSERT), reads the escalation with its people, and then each kind of record kept about "
         "it with one indexed query: its timeline, the reminder attempts, the cancelled reminders, legal requests, "
         "preservation extensions, reports to other destinations, evidence items and escalations on the same "

@@ -1,7 +1,12 @@
 """What every page needs to know about the signed-in person, read in one query as the request starts:
-their roles, their time zone, the bell's unread count and when the reminder sweep last finished (the
-leads' stale-sweep banner). Four one-row lookups; as one query they cost one round trip instead of
-four on every page. Read per request, so a role taken away counts from the next one."""
+the user row itself, their roles, their time zone, the bell's unread count and when the reminder
+sweep last finished (the leads' stale-sweep banner). Five one-row lookups; as one query they cost one
+round trip instead of five on every page. Read per request, so a role taken away counts from the
+next one.
+
+The session's user is read here too (escalations.auth_backends.PersonBackend.get_user), so that
+authentication and these facts share the query; a user that reached the request another way (a
+session of an older backend) gets the facts in a query of their own."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from django.http import HttpRequest
 
 from .permissions import remember_roles
 
+FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep")
+
 
 @dataclass(frozen=True)
 class PersonFacts:
@@ -24,9 +31,9 @@ class PersonFacts:
     last_sweep: datetime | None  # None when no sweep has ever finished
 
 
-def read(user: Any) -> PersonFacts:
-    """One query: a row per group the user is in (one row without a group), each carrying the
-    profile's zone and the two counts. The roles are cached on `user` for permissions.roles_of."""
+def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
+    """A row per group the user is in (one row without a group: the joins are outer), each holding
+    `user_fields`, then the group's name, the profile's zone and the two counts."""
     from .models import Notification, SweepHeartbeat
     from .reminders import HEARTBEAT
 
@@ -38,17 +45,41 @@ def read(user: Any) -> PersonFacts:
         .values("n")
     )
     last_sweep = SweepHeartbeat.objects.filter(name=HEARTBEAT).values("last_finished_at")[:1]
-    rows = list(
+    return list(
         get_user_model()
-        .objects.filter(pk=user.pk)
+        .objects.filter(pk=user_id)
         .annotate(_unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0), _last_sweep=Subquery(last_sweep))
-        .values_list("groups__name", "profile__time_zone", "_unread", "_last_sweep")
+        .values_list(*user_fields, *FACTS)
     )
+
+
+def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
+    """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
-    if not rows:  # the user was deleted since the session was read
-        return PersonFacts(None, 0, None)
-    _, zone, unread_count, last = rows[0]
-    return PersonFacts(zone, unread_count, last)
+    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3]) if rows else PersonFacts(None, 0, None)
+    user._person_facts = facts
+    return facts
+
+
+def read_user(user_id: Any) -> Any | None:
+    """The user with primary key `user_id` with their facts already read, in one query; None when
+    there is no such user (deleted since the session began)."""
+    model = get_user_model()
+    fields = [field.attname for field in model._meta.concrete_fields]
+    rows = _rows(user_id, *fields)
+    if not rows:
+        return None
+    user = model.from_db(model._default_manager.db, fields, rows[0][: len(fields)])
+    _remember(user, [row[len(fields) :] for row in rows])
+    return user
+
+
+def read(user: Any) -> PersonFacts:
+    """The facts about `user`: those read with the user when they were (read_user), else one query."""
+    cached = getattr(user, "_person_facts", None)
+    if cached is not None:
+        return cached
+    return _remember(user, _rows(user.pk))
 
 
 def facts_of(request: HttpRequest) -> PersonFacts | None:

@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The idle timeout: pushes the session's end back, writing it at most once a minute.
+    "escalations.idle_session.RenewIdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Reads the "Origin: null" that no-referrer makes browsers send on our own forms as our origin,
     # only when the browser marks the request same-origin (escalations/csrf.py); then Django's check.
@@ -128,7 +130,9 @@ LOGOUT_REDIRECT_URL = "login"
 # with force_login, which never authenticates.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading each request's user in the query that reads their roles and
+    # time zone (escalations/request_context.py).
+    "escalations.auth_backends.PersonBackend",
 ]
 # 5 failed sign-ins for one username lock it for 15 minutes (counted from the last failure; the
 # failures are forgotten 15 minutes after the last one). Locked by username alone, not by
@@ -158,11 +162,12 @@ TWO_FACTOR_ISSUER = env("TWO_FACTOR_ISSUER", default="Escalation tracker")
 OTP_TOTP_ISSUER = TWO_FACTOR_ISSUER
 # The code is accepted one 30-second step early or late (clock drift on phones), never reused.
 OTP_TOTP_TOLERANCE = 1
-# Idle sessions end: the session cookie's age is renewed by every request, so it runs out
-# IDLE_SESSION_MINUTES after the last one (and the person signs in again).
+# Idle sessions end: requests push the session's end back (escalations/idle_session.py, which
+# writes the session at most once a minute), so it runs out IDLE_SESSION_MINUTES after the last
+# one, up to a minute sooner (and the person signs in again).
 IDLE_SESSION_MINUTES = env.int("IDLE_SESSION_MINUTES", default=30)
 SESSION_COOKIE_AGE = IDLE_SESSION_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Need-to-know: when on, moderators read only escalations assigned to them or to someone in one of
 # their teams (Team, kept in the admin), or that they logged (escalations.selectors.visible_q);
@@ -270,13 +275,15 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: messages are files in one folder that producer and worker share.
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (CELERY_BROKER_FOLDER / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
         "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
         "store_processed": False,
+        # Its exchange tables, otherwise written to ./control in whichever folder a process started.
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
     }
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True

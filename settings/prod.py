@@ -28,8 +28,6 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")

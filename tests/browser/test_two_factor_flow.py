@@ -37,7 +37,8 @@ def strict_app() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(strict_app: str) -> Iterator[Browser]:
+    """Depends on strict_app so that a machine without Chromium skips before a launch is tried."""
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -9,6 +9,7 @@ from escalations import two_factor_views as tfv
 from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
 from escalations.dashboard_views import DashboardView
+from escalations.sign_out_views import SignOutView
 from escalations.two_factor import step
 from escalations.views import ProfileView
 
@@ -27,7 +28,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="escalations:mine", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/login/verify/", tfv.verify, name="two_factor_verify"),
-    path("accounts/logout/", step(auth_views.LogoutView.as_view()), name="logout"),
+    path("accounts/logout/", step(SignOutView.as_view()), name="logout"),
     path("accounts/two-factor/", include((two_factor_patterns, "two_factor"))),
     path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/profile/test/<str:channel>/", notification_views.send_test, name="profile_test_channel"),

@@ -80,6 +80,8 @@ PAGES: tuple[Page, ...] = (
         # Not a URL of its own: what the sign-in form answers for a locked username (django-axes).
         sign_in_as=LOCKED_USERNAME,
     ),
+    # GET /accounts/logout/ asks before signing out (the header's button posts at once).
+    Page("sign-out", "Sign out", "logout", EVERYONE | NOBODY_SIGNED_IN),
     Page("my-queue", "My queue", "escalations:mine", EVERYONE),
     Page("all-escalations", "All escalations", "escalations:list", EVERYONE),
     Page(
@@ -134,7 +136,6 @@ FORBIDDEN = "forbidden"
 # Named URL patterns that are not pages a person opens, each with the reason. Namespaces left out
 # whole: "admin" (Django's own admin, for staff; not our templates) and "api" (the JSON API).
 NOT_PAGES: dict[str, str] = {
-    "logout": "POST only (the header's Sign out button)",
     "profile_test_channel": "POST only (the profile's test-notification buttons)",
     "notifications_read_all": "POST only",
     "notification_read": "POST only",

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
-from . import notify, reminders
+from . import channel_test_limit, notify, reminders
 from .models import Channel, Notification, UserProfile
 
 
@@ -71,6 +71,10 @@ def send_test(request: HttpRequest, channel: str) -> HttpResponse:
         messages.error(request, "Unknown channel.")
         return HttpResponseRedirect(reverse("profile"))
     user: Any = request.user
+    retry_at = channel_test_limit.count_test_send(user.pk, channel, timezone.now())
+    if retry_at is not None:
+        messages.error(request, channel_test_limit.limit_message(retry_at))
+        return HttpResponseRedirect(reverse("profile"))
     UserProfile.objects.get_or_create(user=user)
     label = Channel(channel).label
     try:

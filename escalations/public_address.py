@@ -13,6 +13,10 @@ import ipaddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# One answer for every address refused, and for a name that does not resolve: what a person learns
+# from it says nothing about which internal names exist.
+REFUSED_MESSAGE = "that address can't receive webhooks (it must be a public https address)"
+
 # Refused whatever `is_global` says in this Python release (IANA special-purpose registries).
 REFUSED_V4 = tuple(
     ipaddress.IPv4Network(n)

@@ -9,8 +9,8 @@ held open.
 - One deadline covers the whole request: the lookup, connecting, TLS, sending, and reading the
   status line and headers. Every socket operation gets only the time left, so a receiver that
   trickles a header byte at a time is cut off when the deadline comes, not after the last byte.
-- Refused, unresolvable and timed-out-lookup names get the same answer (Refused), so the result says
-  nothing about which internal names exist.
+- A refused address and a name that does not resolve get the same answer (Refused), so the result
+  says nothing about which internal names exist.
 - No redirect is followed and no proxy from the environment is used: the request goes where it was
   vetted, or nowhere.
 
@@ -31,9 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .public_address import is_loopback, is_public
-
-REFUSED_MESSAGE = "that address can't receive webhooks (it must be a public https address)"
+from .public_address import REFUSED_MESSAGE, is_loopback, is_public
 
 
 class Refused(Exception):
@@ -100,22 +98,37 @@ def resolve(host: str, port: int, deadline: Deadline) -> list[tuple[int, Sockadd
     return [(family, sockaddr) for family, _type, _proto, _name, sockaddr in outcome[0]]
 
 
-def vetted_addresses(url: str, deadline: Deadline, *, allow_loopback_http: bool) -> list[tuple[int, Sockaddr]]:
-    """The addresses the URL's host resolves to, if every one may receive the request; else Refused."""
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    # ASCII (IDNA) form: what DNS, TLS's server name and the Host header carry.
+    host: str
+    port: int
+    path: str
+
+
+def target(url: str) -> Target:
+    """The parts of `url` the request uses; Refused when it is not an http(s) URL with a host."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
         raise Refused from None
     if parts.scheme not in ("https", "http") or not host:
         raise Refused
-    addresses = resolve(host, port, deadline)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme=parts.scheme, host=host, port=port, path=path)
+
+
+def vetted_addresses(where: Target, deadline: Deadline, *, allow_loopback_http: bool) -> list[tuple[int, Sockaddr]]:
+    """The addresses the host resolves to, if every one may receive the request; else Refused."""
+    addresses = resolve(where.host, where.port, deadline)
     if not addresses:
         raise Refused
     ips = [sockaddr[0] for _family, sockaddr in addresses]
     loopback = allow_loopback_http and all(is_loopback(ip) for ip in ips)
-    if parts.scheme == "http" and not loopback:
+    if where.scheme == "http" and not loopback:
         raise Refused
     if not loopback and not all(is_public(ip) for ip in ips):
         raise Refused
@@ -190,15 +203,14 @@ def post(url: str, body: bytes, headers: dict[str, str], *, deadline_seconds: fl
     returned as it is). Raises Refused when the URL may not receive it (no connection is made) and
     Failed, with a message fit for a person, when the request did not get an answer in time."""
     deadline = Deadline(deadline_seconds)
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    where = target(url)
     try:
-        addresses = vetted_addresses(url, deadline, allow_loopback_http=allow_loopback_http)
-        connection = _connect(parts.hostname or "", parts.port, addresses, deadline, tls=parts.scheme == "https")
+        addresses = vetted_addresses(where, deadline, allow_loopback_http=allow_loopback_http)
+        connection = _connect(where, addresses, deadline)
         try:
             assert connection.sock is not None
             connection.sock.settimeout(deadline.left())
-            connection.request("POST", path, body=body, headers=headers)
+            connection.request("POST", where.path, body=body, headers=headers)
             with connection.getresponse() as response:
                 return response.status
         finally:
@@ -218,24 +230,22 @@ def post(url: str, body: bytes, headers: dict[str, str], *, deadline_seconds: fl
         raise Failed(f"webhook answered badly: {exc.__class__.__name__}: {exc}") from exc
 
 
-def _connect(
-    host: str, port: int | None, addresses: list[tuple[int, Sockaddr]], deadline: Deadline, *, tls: bool
-) -> _PinnedConnection:
+def _connect(where: Target, addresses: list[tuple[int, Sockaddr]], deadline: Deadline) -> _PinnedConnection:
     """Connect to the first vetted address that answers (an unreachable IPv6 address falls back to
     the next one); the deadline bounds them all."""
     last: OSError | None = None
     for family, sockaddr in addresses:
         connection = _PinnedConnection(
-            host, port or sockaddr[1], family=family, sockaddr=sockaddr, deadline=deadline, tls=tls
+            where.host, where.port, family=family, sockaddr=sockaddr, deadline=deadline, tls=where.scheme == "https"
         )
         try:
             connection.connect()
             return connection
         except ssl.SSLError:
             raise  # the receiver answered, with the wrong certificate: another address won't fix that
+        except TimeoutError:
+            raise  # the deadline is spent
         except OSError as exc:
-            if isinstance(exc, TimeoutError):
-                raise
             last = exc
     assert last is not None
     raise last

@@ -298,14 +298,17 @@ def test_saving_a_webhook_url_generates_a_secret_shown_on_the_profile(
 
     client.post("/accounts/profile/", prefs(webhook_url="https://hooks.example.org/a"))
     secret = UserProfile.objects.get(user=moderator).webhook_secret
-    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret)
     shown = client.get("/accounts/profile/")
     assert "Webhook signing secret" in text(shown)
     assert f"<code>{secret}</code>" in page(shown)
 
-    # Saving again (a new time zone, another URL) keeps the secret the receiver already verifies with.
-    client.post("/accounts/profile/", prefs(time_zone="Europe/Berlin", webhook_url="https://hooks.example.org/b"))
+    # Saving again (a new time zone) keeps the secret the receiver already verifies with; another URL
+    # gets a new one (tests/test_webhook_profile.py).
+    client.post("/accounts/profile/", prefs(time_zone="Europe/Berlin", webhook_url="https://hooks.example.org/a"))
     assert UserProfile.objects.get(user=moderator).webhook_secret == secret
+    client.post("/accounts/profile/", prefs(webhook_url="https://hooks.example.org/b"))
+    assert UserProfile.objects.get(user=moderator).webhook_secret not in ("", secret)
 
     # Another person gets another secret.
     other = client_for(make_user("other"))

@@ -280,7 +280,8 @@ def _base64_gate(head: str) -> bool:
 
 def _base85_gate(head: str) -> bool:
     upper, lower, digits, other = _classes(head[:MIN_MAGIC_CHARS])
-    return _not_hex(head) and other >= 1 and digits >= 1 and upper + lower >= 2
+    mixed = (other >= 1 and digits >= 1 and upper + lower >= 2) or _class_changes(head[:MIN_MAGIC_CHARS]) >= 8
+    return _not_hex(head) and mixed
 
 
 # --- decoders of a run's prefix --------------------------------------------------------------------
@@ -299,14 +300,33 @@ def _hex(chars: str) -> bytes:
     return bytes.fromhex(chars[: len(chars) - len(chars) % 2])
 
 
+def _base85_prefix(chars: str, decode: Callable[[str], bytes], zero: str | None) -> bytes:
+    """Whole groups of five from the start until one doesn't decode: a run of base85 goes on into
+    the words after it, and a group of those can overflow (which the standard library refuses)."""
+    out = bytearray()
+    position = 0
+    while position < len(chars):
+        if zero is not None and chars[position] == zero:  # Ascii85's "z": four zero bytes
+            out += b"\0\0\0\0"
+            position += 1
+            continue
+        group = chars[position : position + 5]
+        if len(group) < 5:
+            break
+        try:
+            out += decode(group)
+        except ValueError:
+            break
+        position += 5
+    return bytes(out)
+
+
 def _a85(chars: str) -> bytes:
-    if "z" not in chars:  # "z" stands for four zero bytes, so groups are not all five characters
-        chars = chars[: len(chars) - len(chars) % 5]
-    return base64.a85decode(chars)
+    return _base85_prefix(chars, base64.a85decode, "z")
 
 
 def _b85(chars: str) -> bytes:
-    return base64.b85decode(chars[: len(chars) - len(chars) % 5])
+    return _base85_prefix(chars, base64.b85decode, None)
 
 
 _DIGITS = "0123456789"
@@ -431,12 +451,11 @@ def _decode(codec: _Codec, chars: str) -> bytes | None:
 
 
 def _readable(data: bytes) -> str | None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    printable = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
-    return text if printable >= 0.95 * len(text) else None
+    """The text `data` spells, if it is text (a few bad bytes at the end allowed: the run may go on
+    past the encoded part, into the words after it)."""
+    text = data.decode("utf-8", errors="replace")
+    readable = sum(1 for ch in text if (ch.isprintable() and ch != "\ufffd") or ch in "\n\r\t")
+    return text if readable >= 0.9 * len(text) else None
 
 
 def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Finding, int] | None:

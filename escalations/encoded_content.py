@@ -95,10 +95,18 @@ class Finding:
     def describe(self) -> str:
         how = f"{self.encoding}, encoded twice" if self.nested else self.encoding
         if self.file_type:
-            return f"{self.file_type} in {how}"
+            return f"{_article(self.file_type)} {self.file_type} in {how}"
         if self.too_many_headers:
             return f"more than {MAX_LIBRARY_CALLS} runs of {how} that begin like a file"
         return f"about {self.data_bytes} bytes of {how} data"
+
+
+def _article(name: str) -> str:
+    """ "an MP4 video", "a PNG image": initialisms are read letter by letter."""
+    word = name.split()[0]
+    if word.isupper():
+        return "an" if word[0] in "AEFHILMNORSX" else "a"
+    return "an" if word[0].lower() in "aeiou" else "a"
 
 
 @dataclass(frozen=True)

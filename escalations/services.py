@@ -203,7 +203,14 @@ def _validate_record(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, e
         ]
     if esc.priority == Priority.STANDARD:
         esc.urgent_reason = ""
-    esc.notes = _collect(errors, "notes", lambda: validation.clean_text(esc.notes, "Notes", required=False)) or ""
+    esc.notes = (
+        _collect(
+            errors,
+            "notes",
+            lambda: validation.clean_text(esc.notes, "Notes", required=False, max_length=validation.NOTES_MAX_LENGTH),
+        )
+        or ""
+    )
     _collect(errors, "knowledge_at", lambda: validation.check_knowledge_at(esc.knowledge_at, now, cfg))
     if esc.reported_at and esc.knowledge_at and esc.reported_at < esc.knowledge_at:
         errors.setdefault("knowledge_at", []).append(

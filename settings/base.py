@@ -19,7 +19,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our site, whose forms refuse file content in text (escalations/admin_site.py).
+    "escalations.admin_apps.GuardedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -174,6 +175,10 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # leads and auditors read all.
 RESTRICT_MODERATORS_TO_ASSIGNED = env.bool("RESTRICT_MODERATORS_TO_ASSIGNED", default=False)
 ACCESS_LOG_PAGE_SIZE = 50
+# Evidence items one escalation may hold (metadata rows, each with its reference and digest). A
+# case with more keeps them in the evidence store under one reference; the cap bounds what rows of
+# hex digests can carry.
+EVIDENCE_ITEMS_MAX = env.int("EVIDENCE_ITEMS_MAX", default=200)
 
 LANGUAGE_CODE = "en-us"
 # The database holds UTC; each person sees times in the zone of their profile.

@@ -29,7 +29,7 @@ def test_the_1x1_png_of_the_attack_is_92_characters_and_refused():
     assert len(TINY_PNG_BASE64) == 92
     found = find_encoded_content(TINY_PNG_BASE64)
     assert found is not None
-    assert found.describe() == "PNG image in base64"
+    assert found.describe() == "a PNG image in base64"
 
 
 @pytest.mark.parametrize("way", sorted(ENCODINGS))
@@ -320,7 +320,8 @@ def test_file_types_are_named_for_people():
 
 
 def test_descriptions():
-    assert find_encoded_content(base64.a85encode(TINY_PNG).decode()).describe() == "PNG image in Ascii85"
+    assert find_encoded_content(base64.a85encode(TINY_PNG).decode()).describe() == "a PNG image in Ascii85"
     twice = base64.b64encode(TINY_PNG_BASE64.encode()).decode()
-    assert find_encoded_content(twice).describe() == "PNG image in base64, encoded twice"
+    assert find_encoded_content(twice).describe() == "a PNG image in base64, encoded twice"
+    assert find_encoded_content(base64.b64encode(MEDIA["mp4"][0]).decode()).describe() == "an MP4 video in base64"
     assert list(dict(encoded(b"x")))  # every way has a name

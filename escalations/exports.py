@@ -214,7 +214,7 @@ def send_export(
         return bad_request(f"{count} rows are more than a spreadsheet holds ({XLSX_MAX_ROWS}); export CSV instead.")
     try:
         # The filters are copied into the audit trail and the access log: no file content in them.
-        validation.refuse_file_content(query, "The export's filters")
+        validation.refuse_file_content(query, "The export's query")
     except ValidationError as exc:
         return bad_request(" ".join(exc.messages) + " Nothing was exported.")
     services.record_export(actor=request.user, export=f"{export}.{fmt}", query=query, rows=count, escalation=escalation)

@@ -77,7 +77,7 @@ def create_saved_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(list_url(""))
     try:
         validation.clean_text(name, "The view's name", required=True, max_length=NAME_MAX_LENGTH)
-        validation.refuse_file_content(query, "The filters")
+        validation.refuse_file_content(query, "The saved view's query")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return HttpResponseRedirect(list_url(""))

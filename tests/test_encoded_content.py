@@ -247,9 +247,10 @@ def test_what_people_type_passes(name):
 
 def _translations() -> list[tuple[str, str]]:
     """Every translation in Django's catalogue, each language's joined into notes of 10,000 characters."""
-    notes = []
+    notes: list[tuple[str, str]] = []
     for path in sorted(Path(django.__file__).parent.glob("conf/locale/*/LC_MESSAGES/django.po")):
-        strings, current = [], []
+        strings: list[str] = []
+        current: list[str] = []
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("msgstr "):
                 current = [ast.literal_eval(line.split(" ", 1)[1])]

@@ -128,13 +128,13 @@ def _text_fields() -> list[str]:
 
 def _world() -> dict[str, Any]:
     """Row counts of every table a write could reach, and our records' values."""
-    counts = {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label != "sessions"}
+    counts = {m._meta.label: m._default_manager.count() for m in apps.get_models() if m._meta.app_label != "sessions"}
     counts.pop("axes.AccessLog", None)  # signing in the test clients
-    values = {
-        m._meta.label: list(m.objects.order_by("pk").values())
+    values: dict[str, list[dict[str, Any]]] = {
+        m._meta.label: [dict(row) for row in m._default_manager.order_by("pk").values()]
         for m in (Escalation, UserProfile, Team, ServiceToken, SavedView, Group)
     }
-    values["users"] = list(apps.get_model("auth.User").objects.order_by("pk").values())
+    values["users"] = [dict(row) for row in apps.get_model("auth.User")._default_manager.order_by("pk").values()]
     for row in values["users"]:
         row.pop("last_login")  # signing in the test clients
     for row in values["escalations.ServiceToken"]:
@@ -254,7 +254,7 @@ def _device_form(model: str, field: str) -> Callable[[dict[str, Any]], str]:
         form_class = admin.site._registry[model_class].get_form(request)
         form = form_class(data={"user": w["moderator"].pk, "name": GIF_LINE, "confirmed": "on", "key": "00" * 20})
         assert not form.is_valid()
-        return " ".join(form.errors.get(field, []))
+        return " ".join(str(message) for message in form.errors.get(field, []))
 
     return send
 
@@ -429,7 +429,7 @@ def _legal_request(w: dict[str, Any], **fields: str) -> str:
 
 def _messages(answer: str) -> list[str]:
     """The error messages on a page (or the whole answer when it is not a page), for a failure's report."""
-    found = re.findall(r'(?s)<(?:p|li|ul)[^>]*(?:error|alert)[^>]*>(.*?)</(?:p|li|ul)>', answer)
+    found = re.findall(r"(?s)<(?:p|li|ul)[^>]*(?:error|alert)[^>]*>(.*?)</(?:p|li|ul)>", answer)
     return [" ".join(text.split())[:400] for text in found] or [answer[:400]]
 
 

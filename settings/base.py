@@ -155,6 +155,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
+# What axes records (and locks on) as the username: cut to the longest a real one is, and never file
+# content written as text (escalations/lockout_username.py).
+AXES_USERNAME_CALLABLE = "escalations.lockout_username.username_for_lockout"
 # Two-factor sign-in (escalations/two_factor.py). With REQUIRE_2FA (on in production), leads and
 # admins must set up an authenticator app before any page opens; anyone may choose to. Whoever has
 # one gives a code (or a backup code) after the password, at every sign-in.

@@ -97,17 +97,18 @@ EXEMPT: dict[str, str] = {
     # headers): not case data, and read only in the admin. Keeping no request bodies there is the
     # lockout work's part of the same issue.
     "axes.AccessAttempt.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessAttempt.username": "recorded by django-axes at sign-in",
+    "axes.AccessAttempt.username": "as escalations.lockout_username gives it: file content replaced by a marker "
+    "(test_a_sign_in_username_with_file_content_is_recorded_as_a_marker)",
     "axes.AccessAttempt.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.path_info": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.get_data": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.post_data": "recorded by django-axes at sign-in",
     "axes.AccessFailureLog.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessFailureLog.username": "recorded by django-axes at sign-in",
+    "axes.AccessFailureLog.username": "as escalations.lockout_username gives it (see AccessAttempt.username)",
     "axes.AccessFailureLog.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessFailureLog.path_info": "recorded by django-axes at sign-in",
     "axes.AccessLog.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessLog.username": "recorded by django-axes at sign-in",
+    "axes.AccessLog.username": "as escalations.lockout_username gives it (see AccessAttempt.username)",
     "axes.AccessLog.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessLog.path_info": "recorded by django-axes at sign-in",
     "axes.AccessLog.session_hash": "a hash django-axes computes",
@@ -570,3 +571,29 @@ def test_services_refuse_it_for_every_reason(world, lead):
             call()
         assert WHY in " ".join(exc.value.messages)
     assert _world() == before
+
+
+# --- sign-in: what django-axes keeps of a username --------------------------------------------------
+
+
+def _sign_in(username: str) -> Any:
+    return FormClient().post("/accounts/login/", {"username": username, "password": "wrong"})
+
+
+def test_a_sign_in_username_with_file_content_is_recorded_as_a_marker(db):
+    from axes.models import AccessAttempt
+
+    from escalations.lockout_username import FILE_CONTENT_MARKER
+
+    response = _sign_in(PNG_WRAPPED)
+    assert response.status_code == 200
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [FILE_CONTENT_MARKER]
+
+
+def test_a_sign_in_username_longer_than_any_is_cut_not_a_server_error(db):
+    """Django's sign-in form lets any length through; the column holds 255 (PostgreSQL refused it)."""
+    from axes.models import AccessAttempt
+
+    response = _sign_in("x" * 1000)
+    assert response.status_code == 200
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["x" * 150]

@@ -429,8 +429,8 @@ def add_evidence_item(
         if EvidenceItem.objects.filter(escalation=esc).count() >= limit:
             # The row lock taken by _change makes this count exact: two adds can't both see room.
             raise ValidationError(
-                f"{esc.key} already has {limit} evidence items, the most one escalation holds "
-                "(EVIDENCE_ITEMS_MAX). Keep the rest in the evidence store under one reference and record "
+                f"{esc.key} already has {limit} evidence item{'' if limit == 1 else 's'}, the most one escalation "
+                "holds (EVIDENCE_ITEMS_MAX). Keep the rest in the evidence store under one reference and record "
                 "that as one item, or ask an admin to raise the limit."
             )
         errors: dict[str, list[str]] = {}

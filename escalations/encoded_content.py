@@ -53,8 +53,9 @@ ENCODED_DATA_LIMIT = 640
 # (16 base64 characters are 12 bytes, room for every signature we act on).
 WINDOW = 64
 MIN_MAGIC_CHARS = 16
-# Decoded bytes handed to puremagic: the header signatures it checks sit within them.
-MAGIC_PREFIX_BYTES = 512
+# Decoded bytes handed to puremagic: every signature of a media or archive format sits within them
+# (a tar's "ustar" at 257 is the deepest).
+MAGIC_PREFIX_BYTES = 272
 # puremagic's confidence is its signature's length in tenths. Two-byte signatures (a bitmap's "BM",
 # an executable's "MZ") match one random string in a few thousand: we act on three bytes or more.
 MIN_SIGNATURE_BYTES = 3
@@ -460,10 +461,25 @@ def _decode(codec: _Codec, chars: str) -> bytes | None:
 
 def _readable(data: bytes) -> str | None:
     """The text `data` spells, if it is text (a few bad bytes at the end allowed: the run may go on
-    past the encoded part, into the words after it)."""
+    past the encoded part, into the words after it). Its first bytes decide most cases cheaply."""
+    if _printable_share(data[:48]) < 0.9:
+        return None
     text = data.decode("utf-8", errors="replace")
+    return text if _printable_share(data) >= 0.9 else None
+
+
+def _printable_share(data: bytes) -> float:
+    text = data.decode("utf-8", errors="replace")
+    if not text:
+        return 0.0
     readable = sum(1 for ch in text if (ch.isprintable() and ch != "\ufffd") or ch in "\n\r\t")
-    return text if readable >= 0.9 * len(text) else None
+    return readable / len(text)
+
+
+def _a_word(codec: _Codec, piece: str) -> bool:
+    """A piece that is a word ("sent", "Account"): encoded data does not begin so. Hex is exempt: its
+    bytes written apart ("ff d8 ff") are pieces of letters too, and its gate wants digits anyway."""
+    return codec.name != "hexadecimal" and len(piece) >= 2 and piece.isalpha() and piece[1:].islower()
 
 
 def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Finding, int] | None:
@@ -472,9 +488,9 @@ def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Findi
     digests_only = codec.name == "hexadecimal" and all(n in DIGEST_HEX_LENGTHS for n in run.lengths)
     min_signature = MIN_SIGNATURE_BYTES_IN_DIGESTS if digests_only else MIN_SIGNATURE_BYTES
     carried = int(len(run.chars) * codec.bits_per_char / 8)
-    for start in run.starts:
+    for start, length in zip(run.starts, run.lengths, strict=True):
         head = run.chars[start : start + prefix_chars]
-        if len(head) < MIN_MAGIC_CHARS or not codec.gate(head):
+        if len(head) < MIN_MAGIC_CHARS or _a_word(codec, run.chars[start : start + length]) or not codec.gate(head):
             continue
         # After stray characters the encoded text may begin at any character of the run's first quantum.
         for shift in range(codec.quantum if start == 0 else 1):

@@ -13,19 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from .encoded_content import find_encoded_content
 
 FILE_CONTENT_MARKER = "(a username that held file content)"
+# Django's User.username: no account has a longer one.
+USERNAME_MAX_LENGTH = 150
 
 
 def username_for_lockout(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # axes' default, set in its own conf
     typed = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
     username = str(typed or "")
     if find_encoded_content(username):
         return FILE_CONTENT_MARKER
-    longest = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length or 150
-    return username[:longest]
+    return username[:USERNAME_MAX_LENGTH]

@@ -23,7 +23,7 @@ from .models import (
     UserProfile,
 )
 from .permissions import LEAD, MODERATOR
-from .validation import REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH, clean_reference, clean_webhook_url
+from .validation import NOTES_MAX_LENGTH, REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH, clean_reference, clean_webhook_url
 
 # What an HTML datetime-local input sends, read in the user's time zone.
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -102,7 +102,7 @@ class EscalationForm(forms.Form):
     notes = forms.CharField(
         label="Notes",
         required=False,
-        max_length=REASON_MAX_LENGTH,
+        max_length=NOTES_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Context for colleagues. Describe; never paste or link the material.",
     )
@@ -129,10 +129,15 @@ class CreateEscalationForm(EscalationForm):
 
 
 def _name_required_fields(form: forms.Form) -> None:
-    """ "This field is required." names no field; at 3 a.m. the message should say which."""
+    """ "This field is required." names no field; at 3 a.m. the message should say which. The same
+    for a text that is too long, in the words the services use."""
     for field in form.fields.values():
         if field.required:
             field.error_messages["required"] = f"{field.label} is required."
+        if isinstance(field, forms.CharField) and field.max_length is not None:
+            field.error_messages["max_length"] = (
+                f"{field.label} is too long: at most %(limit_value)d characters (this one has %(show_value)d)."
+            )
 
 
 class EditEscalationForm(EscalationForm, VersionedForm):
@@ -346,7 +351,7 @@ class LegalRequestForm(forms.Form):
     notes = forms.CharField(
         label="Notes",
         required=False,
-        max_length=REASON_MAX_LENGTH,
+        max_length=NOTES_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What the agency asked for. Describe; never paste or link the material.",
     )

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -166,7 +167,13 @@ def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
         "reference",
         lambda: validation.clean_text(data.get("reference"), "Reference", required=True, max_length=200),
     )
-    notes = _collect(errors, "notes", lambda: validation.clean_text(data.get("notes"), "Notes", required=False))
+    notes = _collect(
+        errors,
+        "notes",
+        lambda: validation.clean_text(
+            data.get("notes"), "Notes", required=False, max_length=validation.NOTES_MAX_LENGTH
+        ),
+    )
     received_at = data.get("received_at")
     if received_at is None:
         errors["received_at"] = ["Received is required: when did the request arrive?"]
@@ -417,6 +424,14 @@ def add_evidence_item(
         if esc.status not in (Status.OPEN, Status.REPORTED):
             raise ValidationError(
                 f"{esc.key} is {esc.get_status_display().lower()}; reopen it to record evidence items."
+            )
+        limit = settings.EVIDENCE_ITEMS_MAX
+        if EvidenceItem.objects.filter(escalation=esc).count() >= limit:
+            # The row lock taken by _change makes this count exact: two adds can't both see room.
+            raise ValidationError(
+                f"{esc.key} already has {limit} evidence item{'' if limit == 1 else 's'}, the most one escalation "
+                "holds (EVIDENCE_ITEMS_MAX). Keep the rest in the evidence store under one reference and record "
+                "that as one item, or ask an admin to raise the limit."
             )
         errors: dict[str, list[str]] = {}
         clean_ref = _collect(errors, "reference", lambda: validation.clean_reference(reference, "Evidence reference"))

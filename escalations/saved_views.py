@@ -8,11 +8,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from . import validation
 from .exports import EXPORT_PARAM
 from .models import SavedView
 from .permissions import Action, require
@@ -72,6 +74,12 @@ def create_saved_view(request: HttpRequest) -> HttpResponse:
     name = form.cleaned_data["name"]
     if len(query) > QUERY_MAX_LENGTH:
         messages.error(request, f"These filters are too long to save (over {QUERY_MAX_LENGTH} characters).")
+        return HttpResponseRedirect(list_url(""))
+    try:
+        validation.clean_text(name, "The view's name", required=True, max_length=NAME_MAX_LENGTH)
+        validation.refuse_file_content(query, "The saved view's query")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
         return HttpResponseRedirect(list_url(""))
     taken = f'You already have a saved view named "{name}". Choose another name, or delete that one first.'
     if SavedView.objects.filter(user=user, name__iexact=name).exists():

@@ -200,6 +200,7 @@ def _validate_record(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, e
         errors.setdefault("incident_type", []).append("Incident type: choose one of the CyberTipline's incident types.")
     if esc.priority not in (Priority.STANDARD, Priority.URGENT):
         errors.setdefault("priority", []).append("Priority must be standard or urgent.")
+    typed_urgent_reason = (esc.urgent_reason or "").strip()
     esc.urgent_reason = (
         _collect(
             errors,
@@ -208,13 +209,21 @@ def _validate_record(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, e
         )
         or ""
     )
-    if esc.priority == Priority.URGENT and not esc.urgent_reason and "urgent_reason" in errors:
+    # Only a missing reason gets this message; a refused one keeps its own (why it was refused).
+    if esc.priority == Priority.URGENT and not typed_urgent_reason and "urgent_reason" in errors:
         errors["urgent_reason"] = [
             "Urgent reason is required for an urgent escalation: say why a child may be in imminent danger."
         ]
     if esc.priority == Priority.STANDARD:
         esc.urgent_reason = ""
-    esc.notes = _collect(errors, "notes", lambda: validation.clean_text(esc.notes, "Notes", required=False)) or ""
+    esc.notes = (
+        _collect(
+            errors,
+            "notes",
+            lambda: validation.clean_text(esc.notes, "Notes", required=False, max_length=validation.NOTES_MAX_LENGTH),
+        )
+        or ""
+    )
     _collect(errors, "knowledge_at", lambda: validation.check_knowledge_at(esc.knowledge_at, now, cfg))
     if esc.reported_at and esc.knowledge_at and esc.reported_at < esc.knowledge_at:
         errors.setdefault("knowledge_at", []).append(

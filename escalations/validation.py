@@ -13,17 +13,26 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .encoded_content import Finding, find_encoded_content
 from .policy import PolicyConfig
 
+# Length caps of what people type, each one a real entry fits with room to spare:
+# - a reference (content, account, ticket, evidence store): an ID or an internal URL, 2,048 characters,
+#   the longest URL that browsers and proxies reliably carry (and the column's size);
+# - a reason (urgent, breach, dismissal, closing, reopening, extension, release): 4,000 characters,
+#   some 600 words, a page and a half;
+# - notes: 10,000 characters, some 1,500 words, three printed pages. More than that is a case file,
+#   which belongs in the platform's own system, referenced by its ID.
 REFERENCE_MAX_LENGTH = 2048
 REASON_MAX_LENGTH = 4000
+NOTES_MAX_LENGTH = 10_000
 REPORT_ID_MAX_DIGITS = 19  # NCMEC's report ID is a long integer
 EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
 
 _DATA_URI = re.compile(r"(?i)\bdata:[a-z0-9.+-]*/?[a-z0-9.+-]*[;,]")
-# A run this long of base64 characters is encoded content, not an ID: real IDs and URLs are shorter
-# or broken up by separators. A 1x1 PNG is already about 90 characters.
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}")
+
+DESCRIBE_INSTEAD = "Describe it in words; never paste the material itself."
+REFERENCE_INSTEAD = "Enter only the platform's ID or internal URL; never paste the material itself."
 
 
 def _has_control_characters(value: str, allow_newlines: bool = False) -> bool:
@@ -33,42 +42,63 @@ def _has_control_characters(value: str, allow_newlines: bool = False) -> bool:
     return any(unicodedata.category(ch) in refused and ch not in allowed for ch in value)
 
 
-def clean_reference(value: str | None, label: str, *, required: bool = True) -> str:
-    """A reference into the platform (content, account, ticket, evidence store): text only."""
+def _content_message(label: str, finding: Finding, advice: str) -> str:
+    what = finding.describe()
+    if finding.file_type:
+        return f"{label} contains what looks like encoded file content ({what}). {advice}"
+    if finding.too_many_headers:
+        return f"{label} contains {what}, which looks like file content. {advice}"
+    return (
+        f"{label} contains a long run of encoded data ({what}): more than an ID, a signed link or a list of "
+        f"digests holds, so it looks like file content. {advice}"
+    )
+
+
+def refuse_file_content(value: str, label: str, *, advice: str = DESCRIBE_INSTEAD) -> None:
+    """The check every text a person writes goes through, on every path (pages, API, bulk, import,
+    admin): a data: URI, or file content hidden as base64, base32, hex or base85 however it is
+    wrapped or split (escalations.encoded_content), is refused with a message that names the field
+    and says why. Raises ValidationError (code "file_content")."""
+    if _DATA_URI.search(value):
+        raise ValidationError(f"{label} contains a data: URI, which is file content. {advice}", code="file_content")
+    finding = find_encoded_content(value)
+    if finding is not None:
+        raise ValidationError(_content_message(label, finding, advice), code="file_content")
+
+
+def _too_long(label: str, value: str, max_length: int) -> ValidationError:
+    return ValidationError(
+        f"{label} is too long: at most {max_length} characters (this one has {len(value)}).", code="max_length"
+    )
+
+
+def clean_reference(
+    value: str | None, label: str, *, required: bool = True, max_length: int = REFERENCE_MAX_LENGTH
+) -> str:
+    """A reference into the platform (content, account, ticket, evidence store): text only, one line."""
     value = (value or "").strip()
     if not value:
         if required:
             raise ValidationError(f"{label} is required: enter the platform's ID or internal URL.")
         return value
-    if len(value) > REFERENCE_MAX_LENGTH:
-        raise ValidationError(
-            f"{label} is too long: at most {REFERENCE_MAX_LENGTH} characters (this one has {len(value)})."
-        )
+    if len(value) > max_length:
+        raise _too_long(label, value, max_length)
     if _has_control_characters(value):
         raise ValidationError(f"{label} contains control or invisible characters; type it on one line as plain text.")
-    if _DATA_URI.search(value):
-        raise ValidationError(
-            f"{label} contains a data: URI, which is file content. Enter only the platform's ID or "
-            "internal URL; never paste the material itself."
-        )
-    if _BASE64_RUN.search(value):
-        raise ValidationError(
-            f"{label} contains a long encoded blob (base64), which looks like file content. Enter only the "
-            "platform's ID or internal URL; never paste the material itself."
-        )
+    refuse_file_content(value, label, advice=REFERENCE_INSTEAD)
     return value
 
 
 def clean_text(value: str | None, label: str, *, required: bool, max_length: int = REASON_MAX_LENGTH) -> str:
+    """Free text (notes, reasons, names): newlines allowed, a length cap, no file content."""
     value = (value or "").strip()
     if required and not value:
         raise ValidationError(f"{label} is required.")
     if len(value) > max_length:
-        raise ValidationError(f"{label} is too long: at most {max_length} characters (this one has {len(value)}).")
+        raise _too_long(label, value, max_length)
     if _has_control_characters(value, allow_newlines=True):
         raise ValidationError(f"{label} contains control or invisible characters; remove them.")
-    if _DATA_URI.search(value) or _BASE64_RUN.search(value):
-        raise ValidationError(f"{label} looks like it contains file content; describe it in words instead.")
+    refuse_file_content(value, label)
     return value
 
 
@@ -122,6 +152,7 @@ def clean_webhook_url(value: str | None) -> str:
         return ""
     if _has_control_characters(value):
         raise ValidationError("Webhook URL contains control characters.")
+    refuse_file_content(value, "Webhook URL", advice="Enter the receiver's address only.")
     parts = urlsplit(value)
     host = parts.hostname or ""
     if parts.scheme == "https" and host:

@@ -19,7 +19,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our site, whose forms refuse file content in text (escalations/admin_site.py).
+    "escalations.admin_apps.GuardedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -159,6 +160,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
+# What axes records (and locks on) as the username: cut to the longest a real one is, and never file
+# content written as text (escalations/lockout_username.py).
+AXES_USERNAME_CALLABLE = "escalations.lockout_username.username_for_lockout"
 # Two-factor sign-in (escalations/two_factor.py). With REQUIRE_2FA (on in production), leads and
 # admins must set up an authenticator app before any page opens; anyone may choose to. Whoever has
 # one gives a code (or a backup code) after the password, at every sign-in.
@@ -179,6 +183,10 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # leads and auditors read all.
 RESTRICT_MODERATORS_TO_ASSIGNED = env.bool("RESTRICT_MODERATORS_TO_ASSIGNED", default=False)
 ACCESS_LOG_PAGE_SIZE = 50
+# Evidence items one escalation may hold (metadata rows, each with its reference and digest). A
+# case with more keeps them in the evidence store under one reference; the cap bounds what rows of
+# hex digests can carry.
+EVIDENCE_ITEMS_MAX = env.int("EVIDENCE_ITEMS_MAX", default=200)
 
 LANGUAGE_CODE = "en-us"
 # The database holds UTC; each person sees times in the zone of their profile.

@@ -9,7 +9,11 @@ Properties, checked on every example:
 - an accepted write leaves an audit trail that matches the data (the last event's "after" values are
   the stored values, its version the escalation's);
 - stored text renders inert: no page ever contains "<script" (our templates have none; CSP forbids
-  inline script), so any that appears came from input left unescaped.
+  inline script), so any that appears came from input left unescaped;
+- no file content is ever stored: the text strategies include small media files (PNG, GIF, JPEG,
+  WebP, MP4, ZIP, PDF, gzip) written every way an attacker tried (base64 wrapped, split by dots,
+  spaces or dashes, Ascii85, base85, base32, hex, base64 of base64) and long runs of random data,
+  and after every accepted write no stored text holds any (escalations.encoded_content).
 And of the policy functions: no deadline before knowledge_at, deadlines monotone in their inputs,
 results unchanged when the same instants come in another time zone.
 
@@ -39,6 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from escalations import legal_services, policy, services
+from escalations.encoded_content import ENCODED_DATA_LIMIT, find_encoded_content
 from escalations.models import (
     AuditEvent,
     BreachReason,
@@ -55,6 +60,7 @@ from escalations.models import (
     UserProfile,
 )
 from tests.conftest import FormClient, escalation_data
+from tests.encoded_media import ENCODINGS, MEDIA, noise
 from tests.support import Facts
 
 # --- the tally ----------------------------------------------------------------------------------
@@ -64,6 +70,7 @@ from tests.support import Facts
 class Tally:
     examples: int = 0
     accepted: int = 0  # writes accepted (their audit trail checked)
+    encoded: int = 0  # examples that sent file content written as text
     refused: int = 0  # writes refused (checked to change nothing)
     server_errors: list[str] = field(default_factory=list)
     partial_writes: list[str] = field(default_factory=list)
@@ -228,6 +235,30 @@ def long_text() -> st.SearchStrategy[str]:
     return st.builds(lambda piece, n: (piece * n)[:n], pieces, st.integers(min_value=1, max_value=10_000))
 
 
+# Texts that carry a file, each counted as it is drawn (the summary says how many were sent).
+_LONG_RANDOM = ENCODINGS["base64 wrapped at 76 (MIME)"][1](noise(ENCODED_DATA_LIMIT + 200))
+
+
+def _counted(text: str) -> str:
+    TALLY.encoded += 1
+    return text
+
+
+def encoded_media() -> st.SearchStrategy[str]:
+    """A small media file written as text, every way, with words around it or not; or a long run of
+    random data, which is refused whatever its header."""
+    return st.one_of(
+        st.builds(
+            lambda media, way, before, after: _counted(before + ENCODINGS[way][1](MEDIA[media][0]) + after),
+            st.sampled_from(sorted(MEDIA)),
+            st.sampled_from(sorted(ENCODINGS)),
+            st.sampled_from(["", "see: ", "Offender sent this\n"]),
+            st.sampled_from(["", " thanks"]),
+        ),
+        st.just(_LONG_RANDOM).map(_counted),
+    )
+
+
 def hostile_text() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(_chars, max_size=40),
@@ -235,6 +266,7 @@ def hostile_text() -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(INJECTIONS), st.text(_chars, max_size=10)).map("".join),
         long_text(),
         st.sampled_from(ODD_NUMBERS + ODD_DATETIMES),
+        encoded_media(),
     )
 
 
@@ -410,6 +442,10 @@ def check_write(what: str, before: dict[str, Any], accepted: bool, touched: list
             partial_write(f"{what}: refused, yet {', '.join(changed)} changed")
             pytest.fail(f"{what}: refused, yet {', '.join(changed)} changed")
         return
+    stored = _stored_file_content(before, after)
+    if stored:
+        partial_write(f"{what}: accepted and stored file content: {stored}")
+        pytest.fail(f"{what}: accepted and stored file content: {stored}")
     old = {row["id"]: row for row in before["escalations"]}
     for row in after["escalations"]:
         if touched is not None and row["id"] not in touched and row["id"] in old:
@@ -437,6 +473,20 @@ def check_write(what: str, before: dict[str, Any], accepted: bool, touched: list
         if problem:
             partial_write(f"{what}: {problem}")
             pytest.fail(f"{what}: {problem}")
+
+
+def _stored_file_content(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """A text an accepted write stored that holds file content, named by table and column."""
+    for table, rows in after.items():
+        if not isinstance(rows, list):
+            continue
+        for row in rows:
+            if row in before[table]:
+                continue
+            for column, value in row.items():
+                if isinstance(value, str) and value and find_encoded_content(value):
+                    return f"{table}.{column}: {find_encoded_content(value)}"
+    return None
 
 
 def inert(what: str, response: Any) -> None:
@@ -1377,7 +1427,7 @@ def test_zz_hostile_input_summary(capsys: pytest.CaptureFixture[str]) -> None:
             f"\nhostile input: examples={TALLY.examples} server_errors={len(TALLY.server_errors)} "
             f"partial_writes={len(TALLY.partial_writes)}"
         )
-        print(f"  (writes accepted={TALLY.accepted} refused={TALLY.refused})")
+        print(f"  (writes accepted={TALLY.accepted} refused={TALLY.refused}; file content sent={TALLY.encoded})")
         for line in sorted({line[:160] for line in TALLY.server_errors + TALLY.partial_writes})[:40]:
             print(f"  {line}")
     assert TALLY.server_errors == []

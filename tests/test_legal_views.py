@@ -286,7 +286,7 @@ def test_renewal_extends_the_hold_from_the_end_of_the_first(lead: Any, client_fo
         ({"kind": "2703f_renewal", "renews": "99999999999999999999"}, "renews", "enter the number or key"),
         ({"kind": "2703f_renewal", "renews": "LR-99999"}, "renews", "a renewal must name the 2703(f) request"),
         ({"kind": "subpoena", "renews": "1"}, "renews", "only a 2703(f) renewal renews another request"),
-        ({"notes": "data:image/png;base64,iVBORw0KGgo="}, "notes", "looks like it contains file content"),
+        ({"notes": "data:image/png;base64,iVBORw0KGgo="}, "notes", "contains a data: URI, which is file content"),
     ],
 )
 def test_new_request_bad_input_is_named_on_its_field(

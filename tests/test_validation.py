@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from escalations import validation
+from escalations.encoded_content import ENCODED_DATA_LIMIT
 from escalations.policy import PolicyConfig
+from tests.encoded_media import ENCODINGS, TINY_PNG, noise
 
 CFG = PolicyConfig()
 SECOND = timedelta(seconds=1)
@@ -113,24 +115,42 @@ def test_reference_refuses_data_uris_in_any_case(value):
     assert "never paste the material itself" in text
 
 
-def test_reference_refuses_long_base64_run():
+def test_reference_refuses_an_encoded_image():
     assert len(PNG_BASE64) >= 120
     with pytest.raises(ValidationError) as exc:
         validation.clean_reference(PNG_BASE64, LABEL)
-    assert message(exc).startswith("Platform reference contains a long encoded blob (base64)")
+    assert message(exc) == (
+        "Platform reference contains what looks like encoded file content (a PNG image in base64). "
+        "Enter only the platform's ID or internal URL; never paste the material itself."
+    )
     # Inside an otherwise ordinary URL too.
     with pytest.raises(ValidationError):
         validation.clean_reference(f"https://mod.example/x?blob={PNG_BASE64}", LABEL)
 
 
-def test_base64_run_boundary_is_120_characters():
-    assert validation.clean_reference("A" * 119, LABEL) == "A" * 119
-    with pytest.raises(ValidationError):
-        validation.clean_reference("A" * 120, LABEL)
+def test_long_runs_that_are_not_file_content_pass():
+    """A run's length alone no longer refuses it (120 characters used to): a GCS signed URL carries
+    a 512-character signature, an RS256 JWT one of 342. Repeated letters carry no data at all."""
+    assert validation.clean_reference("A" * 2048, LABEL) == "A" * 2048
+    signature = noise(256).hex()
+    url = f"https://storage.googleapis.com/vault/item.bin?X-Goog-Expires=900&X-Goog-Signature={signature}"
+    assert validation.clean_reference(url, LABEL) == url
     # Separators break the run: a long but ordinary URL is fine.
     url = "https://mod.example/" + "/".join(["section-12345.v2"] * 20) + "?x=1"
     assert len(url) > 300
     assert validation.clean_reference(url, LABEL) == url
+
+
+def test_high_entropy_data_is_refused_beyond_the_limit_whatever_it_decodes_to():
+    limit = ENCODED_DATA_LIMIT
+    assert validation.clean_reference(noise(limit).hex(), LABEL)
+    with pytest.raises(ValidationError) as exc:
+        validation.clean_reference(noise(limit + 1).hex(), LABEL)
+    assert message(exc) == (
+        f"Platform reference contains a long run of encoded data (about {limit + 1} bytes of hexadecimal data): "
+        "more than an ID, a signed link or a list of digests holds, so it looks like file content. "
+        "Enter only the platform's ID or internal URL; never paste the material itself."
+    )
 
 
 def test_reference_message_names_the_label_passed_in():
@@ -175,11 +195,37 @@ def test_text_refuses_control_characters(value):
     assert message(exc).startswith("Notes contains control or invisible characters")
 
 
-@pytest.mark.parametrize("value", [f"look: DATA:image/png;base64,{PNG_BASE64[:8]}", "a" * 130])
-def test_text_refuses_file_content(value):
+def test_text_refuses_a_data_uri():
     with pytest.raises(ValidationError) as exc:
-        validation.clean_text(value, "Notes", required=False)
-    assert message(exc) == "Notes looks like it contains file content; describe it in words instead."
+        validation.clean_text(f"look: DATA:image/png;base64,{PNG_BASE64[:8]}", "Notes", required=False)
+    assert message(exc) == (
+        "Notes contains a data: URI, which is file content. Describe it in words; never paste the material itself."
+    )
+
+
+@pytest.mark.parametrize(("way", "shown"), [("base64 wrapped at 76 (MIME)", "base64"), ("Ascii85", "Ascii85")])
+def test_text_refuses_file_content(way, shown):
+    text = "Offender sent this:\n" + ENCODINGS[way][1](TINY_PNG) + "\nPlease check."
+    with pytest.raises(ValidationError) as exc:
+        validation.clean_text(text, "Urgent reason", required=True)
+    assert message(exc) == (
+        f"Urgent reason contains what looks like encoded file content (a PNG image in {shown}). "
+        "Describe it in words; never paste the material itself."
+    )
+    assert exc.value.error_list[0].code == "file_content"
+
+
+def test_text_that_only_repeats_a_letter_passes():
+    assert validation.clean_text("a" * 130, "Notes", required=False) == "a" * 130
+
+
+def test_notes_hold_10000_characters():
+    note = ("Context for the night shift about account 88412. " * 210)[: validation.NOTES_MAX_LENGTH - 1] + "."
+    assert len(note) == validation.NOTES_MAX_LENGTH
+    assert validation.clean_text(note, "Notes", required=False, max_length=validation.NOTES_MAX_LENGTH) == note
+    with pytest.raises(ValidationError) as exc:
+        validation.clean_text(note + "x", "Notes", required=False, max_length=validation.NOTES_MAX_LENGTH)
+    assert message(exc) == "Notes is too long: at most 10000 characters (this one has 10001)."
 
 
 # --- clean_report_id -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from escalations import policy, services
 from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status, UserProfile
+from tests.encoded_media import TINY_PNG_BASE64
 
 NEW_YORK = "America/New_York"
 
@@ -170,9 +171,10 @@ def test_login_page_carries_next(client_for: Any) -> None:
             id="reference-data-uri",
         ),
         pytest.param(
-            {"platform_reference": "https://cdn.example/x?b=" + "QUJDRA" * 40},
+            # An image in a URL's parameter (base64 of text, "QUJDRA" * 40, is text and passes now).
+            {"platform_reference": "https://cdn.example/x?b=" + TINY_PNG_BASE64},
             "platform_reference",
-            "base64",
+            "a PNG image in base64",
             id="reference-base64",
         ),
         pytest.param({"priority": "urgent", "urgent_reason": ""}, "urgent_reason", "required", id="urgent-no-reason"),

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from escalations import validation
 from escalations.models import IdempotencyRecord, ServiceToken
 
 HEADER = "Idempotency-Key"
@@ -51,6 +53,10 @@ def run_once(request: Request, create: Callable[[], Response]) -> Response:
         return create()
     if len(key) > MAX_KEY_LENGTH:
         return Response({HEADER: [f"At most {MAX_KEY_LENGTH} characters."]}, status=status.HTTP_400_BAD_REQUEST)
+    try:
+        validation.refuse_file_content(key, HEADER, advice="Use a short ID of your own for the request.")
+    except ValidationError as exc:
+        return Response({HEADER: exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     owner, digest = _owner(request), _hash(request.data)
     record = None
     for _attempt in range(3):

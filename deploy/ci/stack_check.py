@@ -36,13 +36,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -154,16 +154,40 @@ class Runner:
                 tail = (self.logs / f"{role}.log").read_text(errors="replace")[-3000:]
                 raise Failed(f"the {role} process exited with {proc.returncode}:\n{tail}")
 
+    def payload(self, role: str) -> int:
+        """The pid of the role's own process: the one started, or under `buildah run` the first
+        process below buildah's (buildah run, buildah-chroot-runtime, buildah-chroot-exec)."""
+        queue = [self.running[role].pid]
+        while queue:
+            pid = queue.pop(0)
+            try:
+                argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                continue
+            if "buildah" not in argv0 and not argv0.startswith("memfd:"):
+                return pid
+            queue += children(pid)
+        raise Failed(f"no {role} process found under pid {self.running[role].pid}")
+
     def stop(self) -> None:
-        """SIGTERM to each process group (gunicorn and Celery shut down cleanly on it), then SIGKILL."""
-        for proc in self.running.values():
+        """SIGTERM to each role's own process, as a container engine does (gunicorn and Celery shut
+        down cleanly on it), then to what is left of its group, then SIGKILL."""
+        for role, proc in self.running.items():
             if proc.poll() is None:
-                with _quiet():
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+                try:
+                    os.kill(self.payload(role), signal.SIGTERM)
+                except (Failed, ProcessLookupError):
+                    with _quiet():
+                        os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.running.values():
             try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 1))
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with _quiet():
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.running.values():
+            try:
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 with _quiet():
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -172,12 +196,19 @@ class Runner:
             subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    try:
-        yield
-    except ProcessLookupError:
-        pass
+def children(pid: int) -> list[int]:
+    """Every child of `pid`, whichever of its threads started it (buildah's are Go threads)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _quiet() -> suppress:
+    return suppress(ProcessLookupError)
 
 
 # --- a browser's worth of HTTP --------------------------------------------------------------------
@@ -208,7 +239,9 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.set_cookie_lines: list[str] = []
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         sent = {"Host": f"127.0.0.1:{self.port}", "X-Forwarded-Proto": "https", **(headers or {})}
         if self.cookies and "Authorization" not in sent:
@@ -342,7 +375,7 @@ def log_through_the_api(port: int, token: str, reference: str, knowledge_at: dat
     return int(created["id"])
 
 
-def reminders_arrived(sink: Sink, keys: list[str]) -> bool:
+def arrived(sink: Sink, keys: list[str]) -> bool:
     accepted, _ = sink.snapshot()
     return all(any(key in message.subject or key in message.text for message in accepted) for key in keys)
 
@@ -398,20 +431,22 @@ def check_static(browser: Browser) -> str:
     response = browser.get(path, **{"Accept-Encoding": "gzip"})
     check(response.status == 200, f"{path} answered {response.status}")
     check(response.header("Content-Encoding") == "gzip", f"{path} not served compressed: {dict(response.headers)}")
-    check("immutable" in response.header("Cache-Control"), f"{path} not cached for ever: {response.header('Cache-Control')}")
+    cache_control = response.header("Cache-Control")
+    check("immutable" in cache_control, f"{path} not cached for ever: {cache_control}")
     check(b"{" in gzip.decompress(response.body), f"{path} is not a stylesheet")
     return path
 
 
 def gunicorn_workers(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
+    return set(children(master))
 
 
 def reload_gracefully(browser: Browser, runner: Runner) -> None:
     """HUP: new workers with freshly loaded code replace the old ones; no request goes unanswered."""
-    master = runner.running["web"].pid
-    before = wait_until("two gunicorn workers", lambda: len(gunicorn_workers(master)) >= 2 and gunicorn_workers(master), 30, runner)
+    master = runner.payload("web")
+    before = wait_until(
+        "two gunicorn workers", lambda: len(gunicorn_workers(master)) >= 2 and gunicorn_workers(master), 30, runner
+    )
     os.kill(master, signal.SIGHUP)
     answered = 0
     deadline = time.monotonic() + 60
@@ -557,32 +592,29 @@ def main() -> int:
         api_id = log_through_the_api(port, setup["token"], api_reference, now - timedelta(minutes=50))
         say(f"logged ESC-{api_id:06d} through the API with a service token")
         keys = [f"ESC-{page_id:06d}", f"ESC-{api_id:06d}"]
-        wait_until(f"the reminders of {', '.join(keys)} at the SMTP sink", lambda: reminders_arrived(sink, keys), 90, runner)
+        wait_until(f"the reminders of {', '.join(keys)} at the SMTP sink", lambda: arrived(sink, keys), 90, runner)
         accepted, _ = sink.snapshot()
         for message in accepted:
             say(f"SMTP sink: {', '.join(message.to)}: {message.subject}")
 
-        samples = wait_until(
-            "the reminders in /metrics",
-            lambda: (lambda s: s if metric(s, "escalations_reminder_lateness_seconds_count", channel="email") >= 2 else None)(
-                metrics_page(browser, token)
-            ),
-            30,
-            runner,
-        )
+        def counted() -> dict[Any, float] | None:
+            page = metrics_page(browser, token)
+            return page if metric(page, "escalations_reminder_lateness_seconds_count", channel="email") >= 2 else None
+
+        samples = wait_until("the reminders in /metrics", counted, 30, runner)
         check_metrics(samples)
         say(
             "/metrics: lateness count (email) "
             f"{metric(samples, 'escalations_reminder_lateness_seconds_count', channel='email'):.0f}, "
             f"heartbeat age {metric(samples, 'escalations_sweep_heartbeat_age_seconds'):.1f} s, "
-            f"open due soon {metric(samples, 'escalations_by_deadline_state', status='open', deadline_state='due_soon'):.0f}"
+            "open due soon "
+            f"{metric(samples, 'escalations_by_deadline_state', status='open', deadline_state='due_soon'):.0f}"
         )
         say(f"static: {check_static(browser)} gzip, immutable")
         status, body = healthz(browser)
         check(status == 200 and body.get("status") == "ok", f"/healthz answered {status} {body}")
-        if not on_image:
-            reload_gracefully(browser, runner)
-            check(browser.get("/escalations/mine/").status == 200, "the session did not survive the reload")
+        reload_gracefully(browser, runner)
+        check(browser.get("/escalations/mine/").status == 200, "the session did not survive the reload")
         runner.stop()
         check_logs(logs, request_id, setup["moderator"], [page_reference, api_reference])
         say("logs: JSON lines with request, user and task ids; no reference typed in appears")

@@ -18,7 +18,7 @@ def main() -> int:
     host = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost").split(",")[0].strip().lstrip(".") or "localhost"
     if host == "*":
         host = "localhost"
-    request = urllib.request.Request(  # noqa: S310 (a fixed http URL on loopback)
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}/healthz", headers={"Host": host, "X-Forwarded-Proto": "https"}
     )
     try:

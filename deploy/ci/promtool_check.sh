@@ -7,4 +7,11 @@ cd "$(dirname "$0")/../prometheus"
 promtool --version 2>&1 | head -n 1
 promtool check rules alerts.yml
 promtool test rules alerts.test.yml
+# The example scrape configuration, with its token file where it says.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+cp prometheus.yml alerts.yml "$scratch/"
+echo example-token >"$scratch/escalations-metrics-token"
+sed -i "s|/etc/prometheus/escalations-metrics-token|$scratch/escalations-metrics-token|" "$scratch/prometheus.yml"
+promtool check config "$scratch/prometheus.yml"
 echo "promtool: ok"

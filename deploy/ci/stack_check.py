@@ -17,7 +17,8 @@ failed and exits 1. Logs stay in test-results/stack/<mode>/.
 Environment: CI_POSTGRES_URL (a maintenance connection that may create databases; default
 postgres://postgres@127.0.0.1:5432/postgres), CI_REDIS_URL (default redis://127.0.0.1:6379/14, or /15
 for the image: the database is flushed), STACK_PORT and STACK_SMTP_PORT (defaults 18600/18601, or
-18620/18621 for the image).
+18620/18621 for the image). When Debian's prometheus is installed, a real Prometheus scrapes the
+stack on STACK_PORT + 2 with deploy/prometheus/prometheus.yml and loads alerts.yml.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
@@ -437,6 +439,50 @@ def check_static(browser: Browser) -> str:
     return path
 
 
+def scraped_by_prometheus(port: int, prometheus_port: int, token: str, scratch: Path, logs: Path) -> str:
+    """Debian's Prometheus scrapes /metrics with the token, as deploy/prometheus/prometheus.yml says,
+    and loads the alert rules; '' when it is not installed, else what it read."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return ""
+    (scratch / "token").write_text(token)
+    shutil.copy(ROOT / "deploy" / "prometheus" / "alerts.yml", scratch / "alerts.yml")
+    config = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    config = config.replace("/etc/prometheus/escalations-metrics-token", str(scratch / "token"))
+    config = config.replace('"127.0.0.1:8000"', f'"127.0.0.1:{port}"')
+    config = config.replace("scrape_interval: 30s", "scrape_interval: 1s")
+    (scratch / "prometheus.yml").write_text(config)
+    api = f"http://127.0.0.1:{prometheus_port}/api/v1"
+
+    def read(path: str) -> Any:
+        with urllib.request.urlopen(f"{api}/{path}", timeout=5) as response:  # noqa: S310 (loopback)
+            return json.loads(response.read())["data"]
+
+    with (logs / "prometheus.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, f"--config.file={scratch / 'prometheus.yml'}", f"--storage.tsdb.path={scratch / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                found = read("query?query=escalations_sweep_heartbeat_age_seconds")["result"]
+                targets = read("targets")["activeTargets"]
+                groups = read("rules")["groups"]
+            except OSError:
+                found, targets, groups = [], [], []
+            if found and targets and targets[0]["health"] == "up":
+                rules = sum(len(group["rules"]) for group in groups)
+                return f"target up, heartbeat age {float(found[0]['value'][1]):.1f} s, {rules} alert rules loaded"
+            time.sleep(1)
+        raise Failed(f"Prometheus did not scrape /metrics within 60 s: {targets}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def gunicorn_workers(master: int) -> set[int]:
     return set(children(master))
 
@@ -611,6 +657,8 @@ def main() -> int:
             f"{metric(samples, 'escalations_by_deadline_state', status='open', deadline_state='due_soon'):.0f}"
         )
         say(f"static: {check_static(browser)} gzip, immutable")
+        scraped = scraped_by_prometheus(port, port + 2, token, scratch, logs)
+        say(f"Prometheus: {scraped}" if scraped else "Prometheus: not installed, not tried")
         status, body = healthz(browser)
         check(status == 200 and body.get("status") == "ok", f"/healthz answered {status} {body}")
         reload_gracefully(browser, runner)

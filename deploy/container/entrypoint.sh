@@ -13,6 +13,12 @@ set -eu
 
 cd "$(dirname "$0")/../.."
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-settings.prod}"
+# A checkout's own virtual environment (the VM layout), whatever PATH the caller has; the image's is
+# on its PATH already.
+if [ -x .venv/bin/python ]; then
+  PATH="$PWD/.venv/bin:$PATH"
+  export PATH
+fi
 
 role="${1:-web}"
 [ "$#" -gt 0 ] && shift

@@ -15,7 +15,6 @@ SOURCE="escalations_ci_backup_${suffix}"
 RESTORED="escalations_ci_restored_${suffix}"
 url_for() { python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN_URL" "$1"; }
 SOURCE_URL="$(url_for "$SOURCE")"
-RESTORED_URL="$(url_for "$RESTORED")"
 work="$(mktemp -d)"
 cleanup() {
   psql "$ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS ${SOURCE} WITH (FORCE)" || true
@@ -34,15 +33,18 @@ app DATABASE_URL="$SOURCE_URL" deploy/container/entrypoint.sh migrate --verbosit
 env DJANGO_SETTINGS_MODULE=settings.dev DATABASE_URL="$SOURCE_URL" python manage.py seeddemo >/dev/null
 env DJANGO_SETTINGS_MODULE=settings.dev DATABASE_URL="$SOURCE_URL" python manage.py sendreminders >/dev/null
 
-echo "== back up (docs/deploy.md, \"Backups\")"
+echo "== back up (docs/deploy.md, \"Backups and restore\", the same commands)"
 DATABASE_MIGRATE_URL="$SOURCE_URL"
-BACKUP="$work/escalations-$(date -u +%Y%m%dT%H%M%SZ).dump"
+cd "$work"
+BACKUP="escalations-$(date -u +%Y%m%dT%H%M%SZ).dump"
 pg_dump --format=custom --no-password --file="$BACKUP" "$DATABASE_MIGRATE_URL"
 ls -l "$BACKUP"
 
-echo "== restore into a new database (docs/deploy.md, \"Restore\")"
+echo "== restore into a new database"
 psql "$ADMIN_URL" -qAtc "CREATE DATABASE ${RESTORED}"
+RESTORED_URL="${DATABASE_MIGRATE_URL%/*}/${RESTORED}"
 pg_restore --exit-on-error --no-password --dbname="$RESTORED_URL" "$BACKUP"
+cd - >/dev/null
 
 echo "== the copy is whole"
 if app DATABASE_URL="$RESTORED_URL" python manage.py help verifyaudit >/dev/null 2>&1; then

@@ -3,7 +3,9 @@ sign-in, sessions and every write stay on the primary (escalations/db_router.py)
 
 The replica here is Django's test mirror of the test database (settings/test.py): a second
 connection to the same data, so the tests can see which connection each query went through. The
-data must be committed to be seen through it: transactional tests.
+data must be committed to be seen through it: transactional tests, with serialized rollback like the
+suite's other transactional tests (a flush that re-created the migrations' rows would collide with
+their restore).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations import db_router
-from escalations.append_only import APPEND_ONLY
+from escalations.append_only import APPEND_ONLY, ensure_triggers
 from escalations.models import AuditEvent, Escalation
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True, databases=["default", "replica"])
 
 ESCALATION_TABLE = '"escalations_escalation"'
 
@@ -31,9 +33,11 @@ ESCALATION_TABLE = '"escalations_escalation"'
 @pytest.fixture(autouse=True)
 def flushable(transactional_db: Any) -> Iterator[None]:
     """A transactional test ends with a flush, which on SQLite deletes row by row, and the audit
-    trail's triggers refuse that. They are dropped just before the flush; the flush's post_migrate
-    signal re-creates them (escalations/append_only.py) for every later test. PostgreSQL flushes by
-    TRUNCATE, which the row triggers do not see."""
+    trail's triggers refuse that: they are dropped just before the flush, and made again at the start
+    of the next test here (the serialized rollback's flush sends no post_migrate, which would).
+    pytest-django runs transactional tests after all others, and those that follow use databases of
+    their own. PostgreSQL flushes by TRUNCATE, which the row triggers do not see."""
+    ensure_triggers()
     yield
     connection = connections["default"]
     if connection.vendor == "sqlite":

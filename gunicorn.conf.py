@@ -57,8 +57,8 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logger_class = "escalations.gunicorn_logging.GunicornLogger"
 # Not loaded in the master: each worker imports the app itself, so a HUP loads new code.
 preload_app = False
-# Worker heartbeat files in memory, not on a disk that may stall.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# Worker heartbeat files in memory, not on a disk that may stall (where /dev/shm is writable).
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
 
 # Prometheus: every worker writes its request and database figures to files in one directory, and
 # /metrics adds them up (escalations/metrics_views.py). Made here when the environment names none.

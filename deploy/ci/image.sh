@@ -20,6 +20,9 @@ buildah images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/escalations-ci-b
 buildah build --isolation chroot --layers --force-rm --format docker --quiet \
   --build-arg "BASE_IMAGE=${base}" --file Containerfile --tag "$IMAGE" . >/dev/null
 echo "built ${IMAGE} ($((SECONDS - started)) s)"
+# Images no tag and no newer build uses (earlier builds' code layers); the cached layers this build
+# stands on (the requirements) are its parents, so they stay.
+buildah rmi --prune >/dev/null 2>&1 || true
 
 # What the image promises before it runs: a non-root user, a health check, the entrypoint.
 buildah inspect --type image "$IMAGE" | .venv/bin/python -c '

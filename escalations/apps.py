@@ -9,10 +9,12 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import tables_signature
+        from . import metrics, tables_signature
         from .append_only import ensure_triggers
 
         tables_signature.install()
+        # Delivery attempts and their lateness, counted for /metrics wherever the sweep runs.
+        metrics.connect()
 
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

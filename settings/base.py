@@ -6,6 +6,7 @@ environment without touching code.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -42,10 +43,16 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_totp",
     "two_factor",
+    # Request and database figures for /metrics (escalations/metrics_views.py adds ours).
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
-    # First: the API answers an oversized or file body in JSON, before anything reads it.
+    # Outermost: times and counts every request, whatever answers it.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id (X-Request-ID) in every log line of this request, and echoed in the response.
+    "escalations.structured_logging.RequestIdMiddleware",
+    # First of the app's own: the API answers an oversized or file body in JSON, before anything reads it.
     "escalations.api.guard.ApiBodyGuardMiddleware",
     # Then, so that no view, session or CSRF code ever sees a request that carries a file.
     "escalations.middleware.RejectFileUploadsMiddleware",
@@ -63,6 +70,8 @@ MIDDLEWARE = [
     "escalations.csrf.SameOriginNullOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in user's id (never their name) in the log lines and the access log.
+    "escalations.structured_logging.UserIdMiddleware",
     # request.user.is_verified(): has this session proven a second factor (escalations/two_factor.py)?
     "django_otp.middleware.OTPMiddleware",
     "escalations.middleware.UserTimezoneMiddleware",
@@ -72,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Then the second factor: a code owed, or an authenticator a lead or admin must set up.
     "escalations.two_factor.TwoFactorGateMiddleware",
+    # Counts responses by view and status; before axes, so that it sees the lockout page axes makes.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a lockout (raised by AxesStandaloneBackend) into the page below.
     "axes.middleware.AxesMiddleware",
 ]
@@ -329,9 +340,43 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-LOGGING = {
+# --- Logs, metrics, errors (docs/deploy.md) ---
+# Log lines: "json" (one object a line, escalations/structured_logging.py; the default under
+# settings.prod) or "text". Each carries the request id, the user's id and the Celery task id.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# The proxies whose X-Request-ID we keep (addresses or networks); from anyone else a new id is made.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+# /metrics: readable with this bearer token, or from these addresses or networks (the direct peer).
+# Neither set: /metrics answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# The one figure that reads a whole index (escalations by status) is recomputed at most this often.
+METRICS_SLOW_CACHE_SECONDS = env.int("METRICS_SLOW_CACHE_SECONDS", default=300)
+# Celery keeps Django's logging (and so the JSON lines and the task id) instead of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "filters": {"context": {"()": "escalations.structured_logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "escalations.structured_logging.JsonFormatter"},
+        "text": {"()": "escalations.structured_logging.TextFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- A read replica for the dashboard and the exports (escalations/db_router.py) ---
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+REPLICA_MIDDLEWARE = "escalations.db_router.ReplicaReadsMiddleware"
+# Reads of our tables go to "replica" only while ReplicaReadsMiddleware has marked the request.
+DATABASE_ROUTERS = ["escalations.db_router.ReplicaRouter"]
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    # After sign-in and URL resolution; before axes, which stays last.
+    MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), REPLICA_MIDDLEWARE)

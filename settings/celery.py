@@ -4,8 +4,13 @@ import os
 
 from celery import Celery
 
+from escalations import structured_logging
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
 
 app = Celery("escalation_tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The task's id in every log line it writes (escalations/structured_logging.py).
+structured_logging.connect_celery_signals()

@@ -1,9 +1,11 @@
 """Production: PostgreSQL and Redis through DATABASE_URL and CELERY_BROKER_URL; secrets from env."""
 
+from pathlib import Path
+
 from csp.constants import NONE, SELF
 
 from .base import *  # noqa: F403
-from .base import DATABASES, INSTALLED_APPS, MIDDLEWARE, env
+from .base import BASE_DIR, DATABASES, INSTALLED_APPS, LOGGING, MIDDLEWARE, env
 
 DEBUG = False
 # Each web process keeps its database connection for a minute instead of opening one per request
@@ -11,11 +13,24 @@ DEBUG = False
 # restart, a failover) before it is used. Celery closes its own around every task whatever this says.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-prometheus's drop-in backends count queries, errors and connections for /metrics.
+_INSTRUMENTED = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+for _database in DATABASES.values():
+    _database["ENGINE"] = _INSTRUMENTED.get(_database["ENGINE"], _database["ENGINE"])
+if "replica" in DATABASES:
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # no default: refuse to start without a real secret
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# Machines ask for these on the internal network, over plain http (the image's health check,
+# Prometheus): answered there instead of redirected. Neither sets a cookie or shows case data.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -57,3 +72,24 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
     },
 }
+
+# --- Serving (gunicorn.conf.py, docs/deploy.md) ---
+# collectstatic writes hashed, compressed files here; whitenoise serves them with far-future caching.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+
+# --- Logs, metrics, errors ---
+# JSON lines by default in production (LOG_FORMAT=text for a person reading a terminal).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# The proxy in front (on this host by default) may pass its X-Request-ID on.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=["127.0.0.1", "::1"])
+# Error reports only when a DSN is given, with case data scrubbed (escalations/error_reporting.py).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from escalations import error_reporting
+
+    error_reporting.init(
+        SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=None),
+    )

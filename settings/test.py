@@ -1,7 +1,7 @@
 """Test settings: fast hashing, in-memory mail; DATABASE_URL may still point at PostgreSQL."""
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR
+from .base import DATABASES, VAR_DIR
 
 VAR_DIR.mkdir(exist_ok=True)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in prod
@@ -16,3 +16,6 @@ WHITENOISE_AUTOREFRESH = True
 WEBHOOK_ALLOW_HTTP_LOOPBACK = True
 # django-axes stays on under test, so that tests prove the lockout (tests/test_lockout.py).
 AXES_ENABLED = True
+# A read replica that is the test database itself (Django's test mirror): tests/test_db_router.py
+# routes the dashboard and exports to it. Unused unless a test adds ReplicaReadsMiddleware.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}

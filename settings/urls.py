@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from two_factor import views as tf
 
-from escalations import export_views, legal_views, notification_views, saved_views, token_views
+from escalations import export_views, legal_views, metrics_views, notification_views, saved_views, token_views
 from escalations import two_factor_views as tfv
 from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
@@ -42,6 +42,7 @@ urlpatterns = [
     path("notifications/<int:pk>/read/", notification_views.mark_read, name="notification_read"),
     path("notifications/<int:pk>/open/", notification_views.open_notification, name="notification_open"),
     path("healthz", notification_views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("api/v1/", include((api_urls.v1_patterns, "api"))),

@@ -193,6 +193,8 @@ def prod_env(*, database_url: str, broker_url: str, smtp_port: int, **settings: 
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp_port),
         LOG_LEVEL="INFO",
+        # Lines end with the message (the soak reads whether a worker's last sweep line is "received").
+        LOG_FORMAT="text",
         PYTHONUNBUFFERED="1",
     )
     env.update(settings)

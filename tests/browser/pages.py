@@ -142,6 +142,7 @@ NOT_PAGES: dict[str, str] = {
     "notification_read": "POST only",
     "notification_open": "POST only (redirects to the escalation)",
     "healthz": "plain-text health check for monitors, no page",
+    "metrics": "Prometheus text for scrapers (token or allowed address), no page",
     "token_revoke": "POST only",
     "api-schema": "the OpenAPI schema (YAML/JSON), read by /api/docs/",
     "saved_views": "POST only (Save view on All escalations)",

@@ -27,6 +27,11 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
+# __Host-: browsers accept these cookies only when Secure, for path "/" and with no Domain, so a
+# sibling subdomain (or a plain-HTTP page of ours) cannot set or overwrite them. Path and domain are
+# Django's defaults ("/", none); the names say the rest.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
 X_FRAME_OPTIONS = "DENY"
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -13,6 +13,11 @@ class EscalationsConfig(AppConfig):
         from .append_only import ensure_triggers
 
         tables_signature.install()
+        # Signal receivers: the sign-in note and the security events (sign-ins, failures, lockouts,
+        # membership and device changes), and the lockout tables' request bodies kept out.
+        from . import lockout, security_events, two_factor  # noqa: F401
+
+        security_events.connect_lockout_signal()
 
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

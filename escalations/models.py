@@ -194,6 +194,18 @@ class AuditAction(models.TextChoices):
     TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor sign-in enabled"
     TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor sign-in disabled"
     BACKUP_CODES_ISSUED = "backup_codes_issued", "Backup codes issued"
+    TWO_FACTOR_VERIFIED = "two_factor_verified", "Two-factor code accepted"
+    TWO_FACTOR_DEVICE_ADDED = "two_factor_device_added", "Two-factor device added"
+    TWO_FACTOR_DEVICE_REMOVED = "two_factor_device_removed", "Two-factor device removed"
+    SIGNED_IN = "signed_in", "Signed in (password)"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    LOCKED_OUT = "locked_out", "Sign-in locked"
+    UNLOCKED = "unlocked", "Sign-in lock lifted"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    TOKEN_CREATED = "token_created", "Service token created"
+    TOKEN_REVOKED = "token_revoked", "Service token revoked"
+    GROUPS_CHANGED = "groups_changed", "Groups changed"
+    TEAM_MEMBERS_CHANGED = "team_members_changed", "Team membership changed"
 
 
 class AuditEvent(models.Model):

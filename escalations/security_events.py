@@ -48,9 +48,10 @@ def _sign_in_failed(
 ) -> None:
     typed = str(credentials.get("username") or "")[:MAX_TYPED_USERNAME]
     step = "code" if sender == WRONG_CODE_SENDER else "password"
-    # After a wrong code the person is known (they gave the password); after a wrong password the
-    # event names no one, so that it reads the same for an unknown username.
-    actor = getattr(request, "user", None) if step == "code" else None
+    # Someone signed in who gets a code or their password wrong (the code step, the password asked
+    # again) is the actor; a wrong password at sign-in names no one, so that the event reads the same
+    # whether or not the username exists.
+    actor = getattr(request, "user", None)
     services.record_account_event(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=AuditAction.SIGN_IN_FAILED,

@@ -6,10 +6,11 @@ backup code; until then that page and signing out are all that open. When REQUIR
 (production), leads and admins without an authenticator are sent to set one up before any other page
 opens. Enrolment and backup codes are django-two-factor-auth's pages; django-otp checks the codes.
 
-Whether the person has an authenticator is read once, at sign-in, into the session (and kept true by
-the pages that add or remove one). Whether they must have one is decided on every request from the
-roles the request's user query already read (escalations.request_context): a moderator made a lead
-mid-session is sent to set one up on their next page, at no extra query.
+Whether the person has an authenticator and whether they must have one are read on every request, in
+the query that reads the request's user with their roles (escalations.request_context), at no extra
+query: a password-only session of someone who has since set one up (in another session, or had one
+added) owes a code from its next page; a moderator made a lead mid-session is sent to set one up on
+their next page; an authenticator an admin removed is asked for no more.
 
 Adding an authenticator is what an attacker with the password alone would do to get past the code
 step, so it needs either a session that has already given a code, or (for a first one) the password
@@ -28,11 +29,9 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
-from django_otp import user_has_device
 
 from .permissions import is_lead
 
-SESSION_KEY = "two_factor"
 # When this session last proved the password (seconds since the epoch): at sign-in, or typed again at
 # /accounts/confirm-password/. A first authenticator may be added only while it is recent.
 PASSWORD_AT_KEY = "password_proven_at"  # noqa: S105 - a session key's name, not a password
@@ -49,19 +48,17 @@ def required_for(user: Any) -> bool:
     return bool(user.is_superuser or user.is_staff or is_lead(user))
 
 
-def remember(request: HttpRequest, user: Any) -> None:
-    """Note in the session whether this person has an authenticator (one query)."""
-    request.session[SESSION_KEY] = {"device": user_has_device(user, confirmed=True)}
+def has_device(user: Any) -> bool:
+    """A confirmed authenticator (or backup codes): read with the request's user, else one query."""
+    from . import request_context
+
+    return request_context.read(user).has_device
 
 
 def state(request: HttpRequest) -> State:
     """What the signed-in person still owes: nothing, a code, or setting up an authenticator."""
     user: Any = request.user
-    noted = request.session.get(SESSION_KEY)
-    if not isinstance(noted, dict) or "device" not in noted:
-        remember(request, user)
-        noted = request.session[SESSION_KEY]
-    if noted["device"]:
+    if has_device(user):
         return "ok" if user.is_verified() else "verify"
     return "enroll" if required_for(user) else "ok"
 
@@ -87,20 +84,18 @@ def forget_password_proof(request: HttpRequest) -> None:
 def enrolment_needs(request: HttpRequest) -> Literal["nothing", "code", "password"]:
     """What this session must still prove before it may add an authenticator: nothing (it gave a code
     in this session, or it has none yet and gave the password moments ago), a code (it has an
-    authenticator and has not used it: the code page, never enrolment), or the password again.
-    Reads the devices afresh (one query): the session's note may predate a change elsewhere."""
+    authenticator and has not used it: the code page, never enrolment), or the password again."""
     user: Any = request.user
     if user.is_verified():
         return "nothing"
-    if user_has_device(user, confirmed=True):
+    if has_device(user):
         return "code"
     return "nothing" if password_is_fresh(request) else "password"
 
 
-@receiver(user_logged_in, dispatch_uid="escalations.two_factor.remember")
-def _remember_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+@receiver(user_logged_in, dispatch_uid="escalations.two_factor.password_proven")
+def _password_proven_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
-        remember(request, user)
         note_password_proven(request)
 
 

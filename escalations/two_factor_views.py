@@ -1,8 +1,7 @@
 """The two-factor pages: the code step after the password, the password asked again before a first
 authenticator is added, and django-two-factor-auth's enrolment, backup-code and disable pages, each
-adapted to write the audit trail and to keep the session's two-factor note (escalations.two_factor)
-true. Turning two factors off and new backup codes take a current code typed on that form; a wrong
-code anywhere counts toward the sign-in lockout."""
+adapted to write the audit trail. Turning two factors off and new backup codes take a current code
+typed on that form; a wrong code anywhere counts toward the sign-in lockout."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
-from django_otp import user_has_device
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -113,10 +111,6 @@ class VerifyView(FormView):
     form_class = CodeForm
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if two_factor.state(request) == "verify" and not user_has_device(request.user, confirmed=True):
-            # An admin removed the authenticator since sign-in (the lost-phone procedure): no code
-            # can come, so the session's note is renewed and the gate says what is owed now.
-            two_factor.remember(request, request.user)
         if two_factor.state(request) != "verify":
             return HttpResponseRedirect(_safe_next(request))
         return super().dispatch(request, *args, **kwargs)
@@ -259,7 +253,6 @@ class EnrolView(tf.SetupView):
         with transaction.atomic(), devices_audited_by_view():
             response = super().done(form_list, **kwargs)
             _audit(self.request, AuditAction.TWO_FACTOR_ENABLED, method="authenticator app (TOTP)")
-        two_factor.remember(self.request, self.request.user)
         two_factor.forget_password_proof(self.request)
         return response
 
@@ -331,7 +324,6 @@ class DisableView(tf.DisableView):
         with transaction.atomic(), devices_audited_by_view():
             response = super().form_valid(form)
             _audit(self.request, AuditAction.TWO_FACTOR_DISABLED, confirmed_with=_method(form.device))
-        two_factor.remember(self.request, self.request.user)
         return response
 
     def form_invalid(self, form: Any) -> HttpResponse:

@@ -73,6 +73,10 @@ def test_wrong_current_passwords_count_toward_the_lockout(moderator: Any) -> Non
     locked = change(client, "guess-5", NEW)
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
+    failed = AuditEvent.objects.filter(action=AuditAction.SIGN_IN_FAILED)
+    assert failed.count() == 5
+    assert all(e.actor == moderator and e.changes["path"] == PAGE for e in failed), "the signed-in person tried"
+    assert AuditEvent.objects.filter(action=AuditAction.LOCKED_OUT).count() == 1
     _, again = sign_in("mod")
     assert again.status_code == 429
 

@@ -91,6 +91,28 @@ def test_a_session_owing_a_code_reaches_only_the_code_page_and_sign_out(enrolled
     assert "_auth_user_id" not in client.session
 
 
+def test_a_session_opened_before_an_authenticator_was_added_elsewhere_owes_a_code(moderator: Any) -> None:
+    """The password-only session of someone who then set up an authenticator in another session (or
+    had one added) gets no further without a code: whether they have one is read on every request."""
+    older, _ = sign_in(moderator.username)
+    assert older.get("/escalations/mine/").status_code == 200
+    enrol(moderator)
+    page = older.get("/escalations/mine/")
+    assert page.status_code == 302 and page["Location"].startswith(VERIFY)
+    assert older.get("/api/v1/escalations/").status_code == 403
+
+
+def test_an_authenticator_removed_by_an_admin_asks_for_no_more_code(moderator: Any) -> None:
+    device = enrol(moderator)
+    client, _ = sign_in(moderator.username)
+    assert client.get("/escalations/mine/")["Location"].startswith(VERIFY)
+    TOTPDevice.objects.filter(pk=device.pk).delete()
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    StaticDevice.objects.filter(user=moderator).delete()
+    assert client.get("/escalations/mine/").status_code == 200
+
+
 # --- the first device: the password given moments ago -------------------------------------------------
 
 

@@ -62,3 +62,9 @@ urlpatterns = [
     path("help/", legal_views.HelpView.as_view(), name="help"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON under /api/, Django's pages elsewhere (escalations/api/error_pages.py).
+handler400 = "escalations.api.error_pages.bad_request"
+handler403 = "escalations.api.error_pages.permission_denied"
+handler404 = "escalations.api.error_pages.page_not_found"
+handler500 = "escalations.api.error_pages.server_error"

@@ -78,6 +78,21 @@ def _record_unlock(username: str, failures: int) -> None:
     )
 
 
+# axes keeps the username in a column of 255 characters; Django's sign-in form does not enforce its
+# own 150 (the limit is set after the field is made), so a longer one typed there reached the database
+# whole (a 500 on PostgreSQL). Cut here, it is still counted, and no real username is that long.
+AXES_USERNAME_MAX = 255
+
+
+def username_for_lockout(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """settings.AXES_USERNAME_CALLABLE: the username axes counts failures for (as axes' own rule:
+    from the credentials, else the form), cut to what its tables hold."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    source = credentials if credentials else getattr(request, "POST", {})
+    username = source.get(field) if source else None
+    return None if username is None else str(username)[:AXES_USERNAME_MAX]
+
+
 def may_unlock(actor: Any) -> bool:
     """Leads and admins lift locks."""
     return bool(actor is not None and actor.is_active and (actor.is_superuser or actor.is_staff or is_lead(actor)))

@@ -176,6 +176,8 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # code is right (escalations/lockout.py), so that wrong codes are not wiped by the right password.
 AXES_RESET_ON_SUCCESS = True
 AXES_HANDLER = "escalations.lockout.LockoutHandler"
+# The username as axes reads it, cut to the 255 characters its tables hold (escalations/lockout.py).
+AXES_USERNAME_CALLABLE = "escalations.lockout.username_for_lockout"
 # Attempts while locked do not push the end of the lock back: the page can say when to try again.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The sign-in page's lockout message, saying when the lock ends (registration/locked_out.html), 429.

@@ -87,7 +87,7 @@ AXES_USERNAME_MAX = 255
 def username_for_lockout(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
     """settings.AXES_USERNAME_CALLABLE: the username axes counts failures for (as axes' own rule:
     from the credentials, else the form), cut to what its tables hold."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field = str(getattr(settings, "AXES_USERNAME_FORM_FIELD", "username"))  # set by axes.conf
     source = credentials if credentials else getattr(request, "POST", {})
     username = source.get(field) if source else None
     return None if username is None else str(username)[:AXES_USERNAME_MAX]

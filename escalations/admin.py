@@ -1,11 +1,17 @@
 """The admin manages people, groups and teams. Escalations and audit events are read-only here: every change
-to an escalation goes through escalations.services (validation, audit event), and nobody deletes one."""
+to an escalation goes through escalations.services (validation, audit event), and nobody deletes one.
+Membership changes made here are audited by escalations.security_events; sign-in locks are lifted
+through escalations.lockout, which audits each unlock."""
 
 from typing import Any
 
-from django.contrib import admin
+import axes.admin  # registers axes' admin first, so that ours replaces its AccessAttempt page
+from axes.models import AccessAttempt
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from .lockout import unlock_account
 from .models import (
     AuditEvent,
     Delivery,
@@ -86,3 +92,28 @@ class DeliveryAttemptAdmin(ReadOnlyAdmin):
 @admin.register(SweepHeartbeat)
 class SweepHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("name", "last_started_at", "last_finished_at")
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(axes.admin.AccessAttemptAdmin):
+    """axes' page of failed sign-ins, where deleting rows lifts a lock: every deletion goes through
+    lockout.unlock_account (an audit event per username), and "Lift the lock" says what it does."""
+
+    actions = ["lift_locks", *axes.admin.AccessAttemptAdmin.actions]
+
+    @admin.action(description="Lift the sign-in lock of the selected usernames")
+    def lift_locks(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        names = sorted({name for name in queryset.values_list("username", flat=True) if name is not None})
+        for name in names:
+            unlock_account(actor=request.user, username=name)
+        self.message_user(request, f"Sign-in unlocked for {', '.join(names) or 'nobody'}.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
+        unlock_account(actor=request.user, username=obj.username or "")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        for name in sorted({name or "" for name in queryset.values_list("username", flat=True)}):
+            unlock_account(actor=request.user, username=name)

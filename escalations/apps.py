@@ -15,6 +15,11 @@ class EscalationsConfig(AppConfig):
         tables_signature.install()
         # Delivery attempts and their lateness, counted for /metrics wherever the sweep runs.
         metrics.connect()
+        # Signal receivers: the sign-in note and the security events (sign-ins, failures, lockouts,
+        # membership and device changes), and the lockout tables' request bodies kept out.
+        from . import lockout, security_events, two_factor  # noqa: F401
+
+        security_events.connect_lockout_signal()
 
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

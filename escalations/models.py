@@ -197,6 +197,18 @@ class AuditAction(models.TextChoices):
     # About a person's webhook (escalation is empty): where reminders go, and the key that signs them.
     WEBHOOK_URL_CHANGED = "webhook_url_changed", "Webhook URL changed"
     WEBHOOK_SECRET_REPLACED = "webhook_secret_replaced", "Webhook signing secret replaced"
+    TWO_FACTOR_VERIFIED = "two_factor_verified", "Two-factor code accepted"
+    TWO_FACTOR_DEVICE_ADDED = "two_factor_device_added", "Two-factor device added"
+    TWO_FACTOR_DEVICE_REMOVED = "two_factor_device_removed", "Two-factor device removed"
+    SIGNED_IN = "signed_in", "Signed in (password)"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    LOCKED_OUT = "locked_out", "Sign-in locked"
+    UNLOCKED = "unlocked", "Sign-in lock lifted"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    TOKEN_CREATED = "token_created", "Service token created"
+    TOKEN_REVOKED = "token_revoked", "Service token revoked"
+    GROUPS_CHANGED = "groups_changed", "Groups changed"
+    TEAM_MEMBERS_CHANGED = "team_members_changed", "Team membership changed"
 
 
 class AuditEvent(models.Model):

@@ -1,8 +1,8 @@
 """What every page needs to know about the signed-in person, read in one query as the request starts:
-the user row itself, their roles, their time zone, the bell's unread count and when the reminder
-sweep last finished (the leads' stale-sweep banner). Five one-row lookups; as one query they cost one
-round trip instead of five on every page. Read per request, so a role taken away counts from the
-next one.
+the user row itself, their roles, their time zone, the bell's unread count, when the reminder sweep
+last finished (the leads' stale-sweep banner) and whether they have an authenticator (the two-factor
+gate). Six one-row lookups; as one query they cost one round trip instead of six on every page. Read
+per request, so a role taken away, or an authenticator added or removed, counts from the next one.
 
 The session's user is read here too (escalations.auth_backends.PersonBackend.get_user), so that
 authentication and these facts share the query; a user that reached the request another way (a
@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from .permissions import remember_roles
 
-FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep")
+FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep", "_has_device")
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,16 @@ class PersonFacts:
     time_zone: str | None  # None without a profile
     unread_notifications: int
     last_sweep: datetime | None  # None when no sweep has ever finished
+    # A confirmed two-factor device (authenticator app or backup codes), as django_otp.user_has_device.
+    has_device: bool = False
 
 
 def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     """A row per group the user is in (one row without a group: the joins are outer), each holding
     `user_fields`, then the group's name, the profile's zone and the two counts."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from .models import Notification, SweepHeartbeat
     from .reminders import HEARTBEAT
 
@@ -48,7 +53,12 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     return list(
         get_user_model()
         .objects.filter(pk=user_id)
-        .annotate(_unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0), _last_sweep=Subquery(last_sweep))
+        .annotate(
+            _unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0),
+            _last_sweep=Subquery(last_sweep),
+            _has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+            | Exists(StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        )
         .values_list(*user_fields, *FACTS)
     )
 
@@ -56,7 +66,7 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
 def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
     """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
-    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3]) if rows else PersonFacts(None, 0, None)
+    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3], bool(rows[0][4])) if rows else PersonFacts(None, 0, None)
     user._person_facts = facts
     return facts
 

@@ -552,9 +552,12 @@ def amend_breach(
     return _change(actor, Action.AMEND_BREACH, escalation_id, version, AuditAction.BREACH_AMENDED, mutate)
 
 
-def record_account_event(*, actor: User, action: str, changes: dict[str, Any] | None = None) -> AuditEvent:
-    """Changes to how a person signs in (two-factor on or off, new backup codes) go in the audit
-    trail too; they belong to no escalation. The codes themselves are never written down."""
+def record_account_event(*, actor: User | None, action: str, changes: dict[str, Any] | None = None) -> AuditEvent:
+    """Security events about accounts rather than escalations (sign-ins and failures, lockouts and
+    unlocks, two-factor and password changes, tokens, membership, webhook settings) go in the audit
+    trail too; they belong to no escalation. `actor` is None when no one signed in acted (a failed
+    sign-in, a shell or a command); `changes` names whom it is about. Never a secret: no password,
+    code or token is written down."""
     return AuditEvent.objects.create(
         escalation=None,
         actor=actor,

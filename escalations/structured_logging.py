@@ -128,7 +128,7 @@ class RequestIdMiddleware:
         from django.core.signals import request_finished
 
         self.get_response = get_response
-        self.trusted = parse_networks(getattr(settings, "TRUSTED_PROXY_IPS", []))
+        self.trusted = parse_networks(getattr(settings, "TRUSTED_PROXIES", []))
         request_finished.connect(clear_request_context, dispatch_uid="escalations_clear_request_context")
 
     def __call__(self, request: Any) -> Any:

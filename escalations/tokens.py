@@ -1,5 +1,6 @@
 """Service tokens for machines: created by leads, named, scoped, expiring, stored as a hash only,
-shown once, revocable, last use recorded."""
+shown once, revocable, last use recorded. Creating and revoking one are audit events (never the
+secret: its name, scope, expiry and the first characters that tell it apart)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import validation
-from .models import ServiceToken, TokenScope
+from . import services, validation
+from .models import AuditAction, ServiceToken, TokenScope
 from .permissions import Action, require
 
 TOKEN_PREFIX = "esct_"  # noqa: S105 - a public marker that tells tokens apart, not a secret
@@ -55,17 +56,32 @@ def create_token(*, actor: Any, name: str, scope: str, expires_at: datetime) -> 
                 key_hash=_hash(raw),
                 expires_at=expires_at,
             )
+            services.record_account_event(actor=actor, action=AuditAction.TOKEN_CREATED, changes=_described(token))
     except IntegrityError:
         raise ValidationError({"name": [f"A token named {name!r} already exists; choose another name."]}) from None
     return token, raw
 
 
+def _described(token: ServiceToken) -> dict[str, Any]:
+    return {
+        "token": token.name,
+        "prefix": token.prefix,
+        "scope": token.scope,
+        "expires_at": token.expires_at.isoformat(),
+        "created_by": token.created_by.get_username(),
+    }
+
+
 def revoke_token(*, actor: Any, token_id: int) -> ServiceToken:
+    """Revoke the token (audited once: revoking a revoked token changes nothing). Raises
+    PermissionDenied, ServiceToken.DoesNotExist."""
     require(actor, Action.MANAGE_TOKENS)
-    token = ServiceToken.objects.get(pk=token_id)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        token = ServiceToken.objects.select_for_update().select_related("created_by").get(pk=token_id)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            services.record_account_event(actor=actor, action=AuditAction.TOKEN_REVOKED, changes=_described(token))
     return token
 
 

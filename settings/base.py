@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: times and counts every request, whatever answers it.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything reads them: X-Forwarded-Proto (and X-Request-ID) count only from TRUSTED_PROXIES.
+    "escalations.trusted_proxy.TrustedProxyMiddleware",
     # The request id (X-Request-ID) in every log line of this request, and echoed in the response.
     "escalations.structured_logging.RequestIdMiddleware",
     # First of the app's own: the API answers an oversized or file body in JSON, before anything reads it.
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     # Then, so that no view, session or CSRF code ever sees a request that carries a file.
     "escalations.middleware.RejectFileUploadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Permissions-Policy on every response (PERMISSIONS_POLICY below).
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Every answer after static files (which keep whitenoise's caching) is no-store unless its view
     # chose a cache policy: pages and API answers hold case data.
@@ -72,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in user's id (never their name) in the log lines and the access log.
     "escalations.structured_logging.UserIdMiddleware",
+    # The signed-in person is the actor of the audit events that model signals write (membership).
+    "escalations.acting_person.ActingPersonMiddleware",
     # request.user.is_verified(): has this session proven a second factor (escalations/two_factor.py)?
     "django_otp.middleware.OTPMiddleware",
     "escalations.middleware.UserTimezoneMiddleware",
@@ -136,6 +142,21 @@ AUTH_PASSWORD_VALIDATORS = [
 # Our URLs name escalations: no other site learns them from a Referer header, and our own pages
 # need none (escalations/csrf.py explains the CSRF side).
 SECURE_REFERRER_POLICY = "no-referrer"
+# No page of ours uses a camera, microphone, location or any other device or sensor: browsers refuse
+# them to every page and frame of the site (django-permissions-policy sends the header).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics", "camera",
+        "clipboard-read", "display-capture", "encrypted-media", "fullscreen", "geolocation", "gyroscope",
+        "hid", "idle-detection", "interest-cohort", "local-fonts", "magnetometer", "microphone", "midi",
+        "payment", "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "serial",
+        "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+# The TLS proxy(s) whose X-Forwarded-Proto is believed (escalations/trusted_proxy.py): addresses or
+# networks, comma-separated. By default a proxy on this host; from anyone else the header is dropped.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
@@ -163,17 +184,21 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 # axes.W006 warns that a lock without the IP can be dodged by rotating user agents: not so for a
 # username-only lock, whose failures axes sums over every (address, user agent) row of the username.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-# A successful sign-in forgets the earlier failures.
+# A successful sign-in forgets the earlier failures: for someone with an authenticator, only once the
+# code is right (escalations/lockout.py), so that wrong codes are not wiped by the right password.
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "escalations.lockout.LockoutHandler"
 # Attempts while locked do not push the end of the lock back: the page can say when to try again.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The sign-in page's lockout message, saying when the lock ends (registration/locked_out.html), 429.
 AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
-# What axes records (and locks on) as the username: cut to the longest a real one is, and never file
-# content written as text (escalations/lockout_username.py).
+# What axes records (and locks on) as the username: cut to the longest a real one is (its column holds
+# 255; no account's is over 150), and never file content written as text (escalations/lockout_username.py).
 AXES_USERNAME_CALLABLE = "escalations.lockout_username.username_for_lockout"
+# The lockout tables keep no request body at all (escalations/lockout.py empties axes' GET/POST copies
+# before they are saved).
 # Two-factor sign-in (escalations/two_factor.py). With REQUIRE_2FA (on in production), leads and
 # admins must set up an authenticator app before any page opens; anyone may choose to. Whoever has
 # one gives a code (or a backup code) after the password, at every sign-in.
@@ -182,6 +207,9 @@ TWO_FACTOR_ISSUER = env("TWO_FACTOR_ISSUER", default="Escalation tracker")
 OTP_TOTP_ISSUER = TWO_FACTOR_ISSUER
 # The code is accepted one 30-second step early or late (clock drift on phones), never reused.
 OTP_TOTP_TOLERANCE = 1
+# A first authenticator may be added within this many minutes of giving the password in the session
+# (at sign-in, or typed again at /accounts/confirm-password/): a session left open cannot add one.
+TWO_FACTOR_PASSWORD_FRESH_MINUTES = env.int("TWO_FACTOR_PASSWORD_FRESH_MINUTES", default=10)
 # Idle sessions end: requests push the session's end back (escalations/idle_session.py, which
 # writes the session at most once a minute), so it runs out IDLE_SESSION_MINUTES after the last
 # one, up to a minute sooner (and the person signs in again).
@@ -345,8 +373,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # settings.prod) or "text". Each carries the request id, the user's id and the Celery task id.
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-# The proxies whose X-Request-ID we keep (addresses or networks); from anyone else a new id is made.
-TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+# X-Request-ID is kept only from TRUSTED_PROXIES (above); from anyone else a new id is made.
 # /metrics: readable with this bearer token, or from these addresses or networks (the direct peer).
 # Neither set: /metrics answers 404.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")

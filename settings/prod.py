@@ -42,6 +42,11 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
+# __Host-: browsers accept these cookies only when Secure, for path "/" and with no Domain, so a
+# sibling subdomain (or a plain-HTTP page of ours) cannot set or overwrite them. Path and domain are
+# Django's defaults ("/", none); the names say the rest.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
 X_FRAME_OPTIONS = "DENY"
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -81,8 +86,6 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 # JSON lines by default in production (LOG_FORMAT=text for a person reading a terminal).
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
-# The proxy in front (on this host by default) may pass its X-Request-ID on.
-TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=["127.0.0.1", "::1"])
 # Error reports only when a DSN is given, with case data scrubbed (escalations/error_reporting.py).
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:

@@ -4,22 +4,32 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from two_factor import views as tf
 
-from escalations import export_views, legal_views, metrics_views, notification_views, saved_views, token_views
+from escalations import (
+    export_views,
+    legal_views,
+    metrics_views,
+    notification_views,
+    password_views,
+    saved_views,
+    token_views,
+)
 from escalations import two_factor_views as tfv
 from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
 from escalations.dashboard_views import DashboardView
+from escalations.security_event_views import SecurityEventsView
 from escalations.sign_out_views import SignOutView
-from escalations.two_factor import step
+from escalations.two_factor import open_while
 from escalations.views import ProfileView
 
 # django-two-factor-auth's pages under our own paths (its own login wizard is not used: signing in
 # stays /accounts/login/, escalations/two_factor.py). The names are the ones its views reverse.
+# open_while: what a session that still owes a code ("verify") or an authenticator ("enroll") may open.
 two_factor_patterns = [
     path("", tf.ProfileView.as_view(), name="profile"),
-    path("setup/", step(tfv.EnrolView.as_view()), name="setup"),
-    path("setup/qrcode/", step(tfv.QRCodeView.as_view()), name="qr"),
-    path("setup/complete/", step(tfv.SetupCompleteView.as_view()), name="setup_complete"),
+    path("setup/", open_while("enroll")(tfv.EnrolView.as_view()), name="setup"),
+    path("setup/qrcode/", open_while("enroll")(tfv.QRCodeView.as_view()), name="qr"),
+    path("setup/complete/", tfv.SetupCompleteView.as_view(), name="setup_complete"),
     path("backup-codes/", tfv.BackupCodesView.as_view(), name="backup_tokens"),
     path("disable/", tfv.DisableView.as_view(), name="disable"),
 ]
@@ -28,8 +38,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="escalations:mine", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/login/verify/", tfv.verify, name="two_factor_verify"),
-    path("accounts/logout/", step(SignOutView.as_view()), name="logout"),
+    path("accounts/logout/", open_while("verify", "enroll")(SignOutView.as_view()), name="logout"),
+    path("accounts/confirm-password/", tfv.confirm_password, name="confirm_password"),
+    path("accounts/password/", password_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/two-factor/", include((two_factor_patterns, "two_factor"))),
+    path("security-events/", SecurityEventsView.as_view(), name="security_events"),
     path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/profile/test/<str:channel>/", notification_views.send_test, name="profile_test_channel"),
     path(

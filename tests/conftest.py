@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from escalations import services
-from escalations.models import Escalation, IncidentType, Priority
+from escalations.models import AuditAction, AuditEvent, Escalation, IncidentType, Priority
 
 # Names of services (postgres, redis, chromium) whose absence must fail the run instead of skipping
 # it: .ci/run sets this so that CI never passes by skipping.
@@ -52,6 +52,15 @@ class FormClient(Client):
                 path, urlencode(data or {}, doseq=True), content_type="application/x-www-form-urlencoded", **extra
             )
         return super().post(path, data, content_type=content_type, **extra)
+
+
+def escalation_trail() -> Any:
+    """The audit events of escalations and exports: the whole trail but the security events about
+    accounts (sign-ins, group changes, tokens, ...; tests/test_security_events.py pins those), which
+    signing in or making a user with a role now writes too."""
+    from django.db.models import Q
+
+    return AuditEvent.objects.filter(Q(escalation__isnull=False) | Q(action=AuditAction.EXPORTED))
 
 
 @pytest.fixture

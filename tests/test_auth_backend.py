@@ -5,10 +5,14 @@ password changed is signed out at their next request; a role taken away counts f
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from escalations import request_context
@@ -78,10 +82,30 @@ def test_a_deactivated_user_is_signed_out_at_the_next_request(moderator: Any) ->
     assert _sent_to_sign_in(client)
 
 
+def _session_without_a_sign_in(user: Any) -> FormClient:
+    """A live session of `user` that no sign-in of this app wrote (one from before sign-ins were
+    audit events): signing in now names the person in the audit trail, which keeps them."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), BACKEND
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    client = FormClient()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    assert client.get(PAGE).status_code == 200
+    return client
+
+
 def test_a_deleted_user_is_signed_out_at_the_next_request(moderator: Any) -> None:
-    client = _signed_in(moderator)
+    client = _session_without_a_sign_in(moderator)
     get_user_model().objects.filter(pk=moderator.pk).delete()
     assert _sent_to_sign_in(client)
+
+
+def test_someone_who_signed_in_is_kept_for_the_audit_trail(moderator: Any) -> None:
+    """Their sign-in is an audit event naming them: they are deactivated, never deleted."""
+    _signed_in(moderator)
+    with pytest.raises(ProtectedError):
+        get_user_model().objects.filter(pk=moderator.pk).delete()
 
 
 def test_a_password_changed_elsewhere_signs_the_session_out(moderator: Any) -> None:

@@ -146,3 +146,57 @@ def test_api_docs_page_has_no_inline_script(moderator: Any) -> None:
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
     assert "/api/schema/" in script.content.decode()
+
+
+# Runs in the child: sign in over HTTPS under settings.prod and print every cookie set on the way,
+# with the attributes a browser checks for the __Host- prefix, and the answer's Permissions-Policy.
+COOKIE_PROBE = textwrap.dedent(
+    """
+    import json
+    import django
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client, override_settings
+    call_command("migrate", verbosity=0)
+    get_user_model().objects.create_user("probe", password="probe-password-0123456789")
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    cookies = {}
+    with override_settings(STORAGES=storages):
+        browser = Client()
+        page = browser.get("/accounts/login/", secure=True)
+        signed_in = browser.post(
+            "/accounts/login/",
+            "username=probe&password=probe-password-0123456789",
+            content_type="application/x-www-form-urlencoded",
+            secure=True,
+        )
+    for response in (page, signed_in):
+        for name, morsel in response.cookies.items():
+            cookies[name] = {
+                "secure": bool(morsel["secure"]), "path": morsel["path"], "domain": morsel["domain"],
+            }
+    print(json.dumps({
+        "signed_in": signed_in.status_code, "cookies": cookies,
+        "permissions_policy": page.headers.get("Permissions-Policy", ""),
+    }))
+    """
+)
+
+
+def test_prod_cookies_carry_the_host_prefix() -> None:
+    """__Host-: the browser keeps the cookie only if Secure, path "/", no Domain, so no sibling
+    subdomain and no plain-HTTP page can plant or overwrite our session or CSRF cookie."""
+    result = _run(["-c", COOKIE_PROBE], DJANGO_SETTINGS_MODULE="settings.prod")
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    print(json.dumps(probe, indent=2))
+    assert probe["signed_in"] == 302
+    assert set(probe["cookies"]) == {"__Host-csrftoken", "__Host-sessionid"}
+    for name, attributes in probe["cookies"].items():
+        assert attributes == {"secure": True, "path": "/", "domain": ""}, name
+    assert "camera=()" in probe["permissions_policy"]

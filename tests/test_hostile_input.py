@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from escalations import legal_services, policy, services
 from escalations.encoded_content import ENCODED_DATA_LIMIT, find_encoded_content
 from escalations.models import (
+    AuditAction,
     AuditEvent,
     BreachReason,
     Destination,
@@ -59,7 +60,7 @@ from escalations.models import (
     Priority,
     UserProfile,
 )
-from tests.conftest import FormClient, escalation_data
+from tests.conftest import FormClient, escalation_data, escalation_trail
 from tests.encoded_media import ENCODINGS, MEDIA, noise
 from tests.support import Facts
 
@@ -398,7 +399,8 @@ def world() -> dict[str, Any]:
     """Everything a write could touch, to compare before and after a refused one."""
     return {
         "escalations": list(Escalation.objects.order_by("pk").values()),
-        "audit": AuditEvent.objects.count(),
+        # The escalations' trail; a refused sign-in writes its own security event (checked there).
+        "audit": escalation_trail().count(),
         "evidence": list(EvidenceItem.objects.order_by("pk").values()),
         "destination_reports": list(DestinationReport.objects.order_by("pk").values()),
         "legal_requests": list(LegalRequest.objects.order_by("pk").values()),
@@ -831,6 +833,10 @@ def test_profile_form_takes_hostile_input(people: dict[str, Any], data: st.DataO
 # --- signing in: password, the code step, enrolment --------------------------------------------------
 
 
+def _last_event_pk() -> int:
+    return AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
 def _signed_in_client(user: Any) -> FormClient:
     client = FormClient()
     client.force_login(user)  # after any device is made: the session notes it at sign-in
@@ -852,7 +858,7 @@ def test_sign_in_forms_take_hostile_input(people: dict[str, Any], data: st.DataO
         if step == "password":
             client = FormClient()
             body = form_body(data.draw, {"username": field_text, "password": field_text, "next": field_text})
-            before = world()
+            before, last_event = world(), _last_event_pk()
             response = send(client, "post", "/accounts/login/", body)
             assert response.status_code in (200, 429), response.status_code
             assert "_auth_user_id" not in client.session
@@ -861,7 +867,7 @@ def test_sign_in_forms_take_hostile_input(people: dict[str, Any], data: st.DataO
             TOTPDevice.objects.create(user=user, name="default", confirmed=True)
             client = _signed_in_client(user)
             body = form_body(data.draw, {"otp_token": field_text, "next": field_text})
-            before = world()
+            before, last_event = world(), _last_event_pk()
             response = send(client, "post", "/accounts/login/verify/", body)
             assert response.status_code in (200, 429), response.status_code
             gate = send(client, "get", "/escalations/mine/")
@@ -873,11 +879,14 @@ def test_sign_in_forms_take_hostile_input(people: dict[str, Any], data: st.DataO
             send(client, "post", "/accounts/two-factor/setup/", {"enrol_view-current_step": "welcome"})
             body = form_body(data.draw, {"generator-token": field_text})
             body["enrol_view-current_step"] = "generator"
-            before = world()
+            before, last_event = world(), _last_event_pk()
             response = send(client, "post", "/accounts/two-factor/setup/", body)
             assert response.status_code == 200, response.status_code
         check_write(f"POST {step} step", before, accepted=False)
         assert TOTPDevice.objects.count() == devices_before + (1 if step == "code" else 0)
+        # What a refused sign-in writes is a failed sign-in (or the lock it caused), never more.
+        written = set(AuditEvent.objects.filter(pk__gt=last_event).values_list("action", flat=True))
+        assert written <= {AuditAction.SIGN_IN_FAILED, AuditAction.LOCKED_OUT}, written
 
 
 # --- list filters (GET query strings) ---------------------------------------------------------------

@@ -146,3 +146,17 @@ def test_force_login_still_works(role: str, request: Any, client_for: Any) -> No
     """Tests sign in with force_login, which never calls authenticate() (axes needs a request)."""
     user = request.getfixturevalue(role)
     assert client_for(user).get("/escalations/").status_code == 200
+
+
+def test_an_overlong_username_is_counted_not_a_server_error(db: Any) -> None:
+    """Django's sign-in form does not enforce the username's length; axes' table holds 255 characters
+    (PostgreSQL refused more: a 500). Cut to 255, the failures still count and lock."""
+    typed = "a" * 300
+    client = FormClient()
+    with time_machine.travel(T0, tick=False):
+        for attempt in range(4):
+            response = sign_in(client, typed, f"wrong-{attempt}")
+            assert response.status_code == 200
+            assert "Please enter a correct username and password" in response.content.decode()
+        assert sign_in(client, typed, "wrong-5").status_code == 429
+    assert AccessAttempt.objects.get().username == "a" * 255

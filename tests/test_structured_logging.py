@@ -49,7 +49,7 @@ def test_each_response_carries_a_new_request_id(db: Any) -> None:
 
 
 def test_an_incoming_request_id_is_kept_only_from_a_trusted_proxy(db: Any, settings: Any) -> None:
-    settings.TRUSTED_PROXY_IPS = ["10.0.0.5"]
+    settings.TRUSTED_PROXIES = ["10.0.0.5"]
     proxied = FormClient(REMOTE_ADDR="10.0.0.5").get("/healthz", headers={"X-Request-ID": REQUEST_ID})
     assert proxied["X-Request-ID"] == REQUEST_ID
     direct = FormClient(REMOTE_ADDR="198.51.100.7").get("/healthz", headers={"X-Request-ID": REQUEST_ID})

@@ -18,6 +18,7 @@ from django.utils import timezone
 from escalations import tokens
 from escalations.api.auth import ServiceTokenThrottle
 from escalations.models import AuditEvent, Escalation, ServiceToken
+from tests.conftest import escalation_trail
 
 API = "/api/v1/escalations/"
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -174,7 +175,7 @@ def test_write_scope_writes_as_the_creator_named_by_the_token(lead: Any) -> None
     _, raw = make_token(lead, scope="write", name="ingest")
     response = create_escalation(bearer(raw))
     assert response.status_code == 201
-    event = AuditEvent.objects.get()
+    event = escalation_trail().get()
     assert (event.actor, event.via) == (lead, "token:ingest")
 
 
@@ -292,7 +293,7 @@ def test_a_token_wins_over_a_session_and_needs_no_csrf(lead: Any, moderator: Any
     client = Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {raw}"})
     client.force_login(moderator)
     assert create_escalation(client).status_code == 201
-    assert AuditEvent.objects.get().via == "token:machine"
+    assert escalation_trail().get().via == "token:machine"
 
 
 # --- throttling -----------------------------------------------------------------------------------

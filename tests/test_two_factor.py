@@ -262,13 +262,17 @@ def test_a_wrong_enrolment_code_is_named(lead: Any) -> None:
 def test_backup_codes_are_issued_and_audited_without_the_codes(lead: Any) -> None:
     client, _ = sign_in(lead.username)
     _enrol_through_pages(client, T0)
-    response = client.post("/accounts/two-factor/backup-codes/")
-    assert response.status_code == 302
-    page = client.get("/accounts/two-factor/backup-codes/").content.decode()
+    device = TOTPDevice.objects.get(user=lead)
+    # New codes take a current code (the next step's: the enrolment used this one).
+    response = client.post(
+        "/accounts/two-factor/backup-codes/", {"otp_token": code_at(device, T0 + timedelta(seconds=30))}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page)
     assert len(codes) == 10
     event = AuditEvent.objects.get(action=AuditAction.BACKUP_CODES_ISSUED)
-    assert event.changes == {"codes": 10}
+    assert event.changes == {"codes": 10, "confirmed_with": "authenticator app (TOTP)"}
     assert not any(code in str(event.changes) for code in codes)
 
     # One of them signs in instead of the app.
@@ -286,7 +290,10 @@ def test_turning_it_off_is_audited_and_a_lead_must_set_it_up_again(lead: Any) ->
     assert refused.status_code == 200
     assert "Yes, I am sure: tick it to turn two-factor sign-in off." in refused.content.decode()
     assert TOTPDevice.objects.filter(user=lead).exists()
-    done = client.post("/accounts/two-factor/disable/", {"understand": "on"})
+    device = TOTPDevice.objects.get(user=lead)
+    done = client.post(
+        "/accounts/two-factor/disable/", {"understand": "on", "otp_token": code_at(device, T0 + timedelta(seconds=30))}
+    )
     assert done.status_code == 302
     assert not TOTPDevice.objects.filter(user=lead).exists()
     assert AuditEvent.objects.filter(action=AuditAction.TWO_FACTOR_DISABLED, actor=lead).count() == 1

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from escalations import policy, services
 from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status, UserProfile
+from tests.conftest import escalation_trail
 from tests.encoded_media import TINY_PNG_BASE64
 
 NEW_YORK = "America/New_York"
@@ -188,7 +189,7 @@ def test_create_bad_input_shows_a_message_on_the_field(
     response = client_for(moderator).post("/escalations/new/", form_data(**overrides))
     assert_field_error(response, field, message)
     assert Escalation.objects.count() == 0
-    assert AuditEvent.objects.count() == 0
+    assert escalation_trail().count() == 0
 
 
 def test_duplicate_reference_is_allowed_but_warned_and_linked(

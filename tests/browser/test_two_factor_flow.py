@@ -47,9 +47,11 @@ def browser(strict_app: str) -> Iterator[Browser]:
             chromium.close()
 
 
-def _code(secret_b32: str) -> str:
+def _code(secret_b32: str, ahead: int = 0) -> str:
+    """The code the app shows now, or `ahead` 30-second steps later (a code works once: the next one
+    is accepted too, a step of clock drift)."""
     generator = TOTP(b32decode(secret_b32), step=30, t0=0, digits=6)
-    generator.time = int(datetime.now(UTC).timestamp())
+    generator.time = int(datetime.now(UTC).timestamp()) + 30 * ahead
     return f"{generator.token():06d}"
 
 
@@ -107,17 +109,26 @@ def test_lead_sets_up_two_factor_and_signs_in_with_a_code(browser: Browser, stri
         shot("04-on")
 
         page.click("a:has-text('Get backup codes')")
+        # New codes take a current code: refused without one, then given the next step's.
+        page.click("button:has-text('Get new backup codes')")
+        expect(page.locator("#field-otp_token .field-errors")).to_contain_text("Code: enter the 6-digit code")
+        page.fill("#id_otp_token", _code(secret, ahead=1))
         page.click("button:has-text('Get new backup codes')")
         codes = [c.strip() for c in page.locator("#backup-codes code").all_inner_texts()]
         assert len(codes) == 10
         shot("05-backup-codes")
+        # Shown once: the page opened again says how many are left, not which.
+        page.goto(f"{strict_app}/accounts/two-factor/backup-codes/")
+        expect(page.locator("#backup-codes")).to_have_count(0)
+        expect(page.locator("main")).to_contain_text("You have 10 unused backup codes")
 
         page.goto(f"{strict_app}/accounts/two-factor/")
         expect(page.locator("h1")).to_have_text("Two-factor sign-in")
         shot("05b-manage")
         page.goto(f"{strict_app}/accounts/two-factor/disable/")
         page.click("button[type=submit]:has-text('Turn off')")
-        expect(page.locator(".field-errors")).to_contain_text("Yes, I am sure: tick it")
+        expect(page.locator("#field-understand .field-errors")).to_contain_text("Yes, I am sure: tick it")
+        expect(page.locator("#field-otp_token .field-errors")).to_contain_text("Code: enter the 6-digit code")
         shot("05c-disable-refused")
 
         page.goto(f"{strict_app}/dashboard/")

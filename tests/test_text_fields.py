@@ -28,6 +28,8 @@ from escalations import legal_services, services
 from escalations.models import (
     AccessKind,
     AccessLog,
+    AuditAction,
+    AuditEvent,
     BreachReason,
     Destination,
     Escalation,
@@ -146,6 +148,8 @@ def _world() -> dict[str, Any]:
     # A form shown again with its errors records that the person saw the escalation (need-to-know); that
     # row holds who and when, never what was typed. Exports' rows, which carry a query, still count.
     counts["escalations.AccessLog"] = AccessLog.objects.exclude(kind=AccessKind.VIEWED).count()
+    # Some paths sign their client in first: that sign-in is a security event, not the refused write.
+    counts["escalations.AuditEvent"] = AuditEvent.objects.exclude(action=AuditAction.SIGNED_IN).count()
     values: dict[str, list[dict[str, Any]]] = {
         m._meta.label: [dict(row) for row in m._default_manager.order_by("pk").values()]
         for m in (Escalation, UserProfile, Team, ServiceToken, SavedView, Group)

@@ -38,7 +38,8 @@ def secret_of(user: Any) -> str:
 
 
 def events(user: Any) -> list[tuple[str, dict[str, Any]]]:
-    rows = AuditEvent.objects.filter(actor=user, escalation=None).order_by("pk")
+    # The person's webhook events (signing in is a security event of its own).
+    rows = AuditEvent.objects.filter(actor=user, escalation=None).exclude(action=AuditAction.SIGNED_IN).order_by("pk")
     return [(e.action, e.changes) for e in rows]
 
 

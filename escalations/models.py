@@ -8,9 +8,12 @@ escalations.services, so that lists and sweeps select by index instead of comput
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+
+from . import audit_digest
 
 
 class IncidentType(models.TextChoices):
@@ -194,11 +197,20 @@ class AuditAction(models.TextChoices):
     TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor sign-in enabled"
     TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor sign-in disabled"
     BACKUP_CODES_ISSUED = "backup_codes_issued", "Backup codes issued"
+    # Removing a value that must not be kept (escalations.redaction): a lead asks, an admin decides.
+    REDACTION_REQUESTED = "redaction_requested", "Redaction requested"
+    REDACTED = "redacted", "Redacted"
+    REDACTION_REFUSED = "redaction_refused", "Redaction refused"
 
 
 class AuditEvent(models.Model):
     """Who did what to which escalation, and when. Append-only: database triggers refuse UPDATE and
-    DELETE (migration 0002), and the app never attempts either."""
+    DELETE (escalations.append_only), except an approved redaction's rewrite of a value to its marker.
+
+    Chained (escalations.audit_digest): the app writes `payload_digest`; the database's insert trigger
+    sets `chain`, `seq` and `chain_digest` and moves the chain's head (ChainHead), whatever values
+    the INSERT carried, so that `python manage.py verifyaudit` finds a row removed, edited, forged
+    or back-dated."""
 
     # Empty for events about many escalations at once (an export of a list or a report).
     escalation = models.ForeignKey(
@@ -213,14 +225,37 @@ class AuditEvent(models.Model):
     version = models.PositiveIntegerField(help_text="The escalation's version after this change.")
     # How the actor acted when not in person: "token:<name>" for a service token.
     via = models.CharField(max_length=120, blank=True)
+    # Set by the database's insert trigger (whatever the INSERT says): the escalation's id, or minus
+    # the actor's id for an event about no escalation; the row's number in that chain; the link.
+    chain = models.BigIntegerField(default=0, editable=False)
+    seq = models.BigIntegerField(default=0, editable=False)
+    payload_digest = models.CharField(max_length=64, default="", editable=False)
+    chain_digest = models.CharField(max_length=64, default="", editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["escalation", "at"], name="audit_escalation_at")]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="auditevent_chain_seq")]
 
     def __str__(self) -> str:
         subject = format_key(self.escalation_id) if self.escalation_id else "(many)"
         return f"{subject} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            # Digest exactly what will be stored and read back.
+            self.changes = audit_digest.json_safe(self.changes)
+            self.payload_digest = audit_digest.audit_payload_digest(
+                escalation_id=self.escalation_id,
+                actor_id=self.actor_id,
+                at=self.at,
+                action=self.action,
+                changes=self.changes,
+                reason=self.reason,
+                version=self.version,
+                via=self.via,
+            )
+        super().save(*args, **kwargs)
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -476,6 +511,12 @@ class AccessLog(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     # How the reader came when not in person: "token:<name>" for a service token.
     via = models.CharField(max_length=120, blank=True)
+    # Chained like AuditEvent: the escalation's chain, or minus the reader's id for a read of no
+    # single escalation; set by the database's insert trigger.
+    chain = models.BigIntegerField(default=0, editable=False)
+    seq = models.BigIntegerField(default=0, editable=False)
+    payload_digest = models.CharField(max_length=64, default="", editable=False)
+    chain_digest = models.CharField(max_length=64, default="", editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -485,6 +526,7 @@ class AccessLog(models.Model):
             models.Index(fields=["user", "at"], name="accesslog_user_at"),
             models.Index(fields=["escalation", "at"], name="accesslog_escalation_at"),
         ]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="accesslog_chain_seq")]
 
     def __str__(self) -> str:
         subject = format_key(self.escalation_id) if self.escalation_id else self.what
@@ -493,6 +535,16 @@ class AccessLog(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None and not self._state.adding:
             raise PermissionError("the access log is append-only: UPDATE refused")
+        self.payload_digest = audit_digest.access_payload_digest(
+            user_id=self.user_id,
+            at=self.at,
+            kind=self.kind,
+            escalation_id=self.escalation_id,
+            what=self.what,
+            query=self.query,
+            ip_address=self.ip_address,
+            via=self.via,
+        )
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
@@ -502,6 +554,10 @@ class AccessLog(models.Model):
     def escalation_key(self) -> str:
         return format_key(self.escalation_id) if self.escalation_id else ""
 
+
+# The chains' heads, the integrity checks and redaction requests; at the end, since they refer to
+# Escalation.
+from .audit_models import AuditVerification, ChainHead, ChainLog, RedactionRequest  # noqa: E402, F401
 
 # After the report (issue 6); at the end, since they refer to Escalation.
 from .legal_models import (  # noqa: E402, F401

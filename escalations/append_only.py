@@ -91,9 +91,12 @@ def _sqlite(table: Table, chained: bool) -> list[str]:
         )
         return statements
     payload = (*table.fixed, *table.redactable)
-    # The insert trigger's own UPDATE, once per row: only the chain columns of an unchained row.
+    # The insert trigger's own UPDATE of the row it chained: only the chain columns, and only to the
+    # values of the chain's head, which the trigger has just moved to this row.
+    new_chain = table.chain_sql
     sealing = (
-        f"OLD.chain_digest = '' AND NEW.chain_digest <> '' AND "
+        f"NEW.chain = {new_chain} AND EXISTS (SELECT 1 FROM {HEADS} h WHERE h.log = '{table.log}' "
+        "AND h.chain = NEW.chain AND h.seq = NEW.seq AND h.digest = NEW.chain_digest) AND "
         f"{_sqlite_same(tuple(c for c in payload if c not in ('chain', 'seq')))}"
     )
     marker_written = " AND ".join(f"(NEW.{c} IS OLD.{c} OR instr(NEW.{c}, r.marker) > 0)" for c in table.redactable)

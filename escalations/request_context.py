@@ -1,7 +1,8 @@
 """What every page needs to know about the signed-in person, read in one query as the request starts:
-the user row itself, their roles, their time zone, the bell's unread count and when the reminder
-sweep last finished (the leads' stale-sweep banner). Five one-row lookups; as one query they cost one
-round trip instead of five on every page. Read per request, so a role taken away counts from the
+the user row itself, their roles, their time zone, the bell's unread count, when the reminder
+sweep last finished (the leads' stale-sweep banner) and what the audit trail's last integrity check
+found (the leads' broken-trail banner). Six one-row lookups; as one query they cost one round trip
+instead of six on every page. Read per request, so a role taken away counts from the
 next one.
 
 The session's user is read here too (escalations.auth_backends.PersonBackend.get_user), so that
@@ -21,7 +22,7 @@ from django.http import HttpRequest
 
 from .permissions import remember_roles
 
-FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep")
+FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep", "_audit_ok", "_audit_at", "_audit_break")
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,16 @@ class PersonFacts:
     time_zone: str | None  # None without a profile
     unread_notifications: int
     last_sweep: datetime | None  # None when no sweep has ever finished
+    # The audit trail's last integrity check: ok (None: never checked), when, its first broken link.
+    audit_ok: bool | None = None
+    audit_checked_at: datetime | None = None
+    audit_first_break: str = ""
 
 
 def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     """A row per group the user is in (one row without a group: the joins are outer), each holding
-    `user_fields`, then the group's name, the profile's zone and the two counts."""
-    from .models import Notification, SweepHeartbeat
+    `user_fields`, then the group's name, the profile's zone, the two counts and the last check."""
+    from .models import AuditVerification, Notification, SweepHeartbeat
     from .reminders import HEARTBEAT
 
     unread = (
@@ -45,10 +50,17 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
         .values("n")
     )
     last_sweep = SweepHeartbeat.objects.filter(name=HEARTBEAT).values("last_finished_at")[:1]
+    checks = AuditVerification.objects.order_by("-finished_at", "-pk")
     return list(
         get_user_model()
         .objects.filter(pk=user_id)
-        .annotate(_unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0), _last_sweep=Subquery(last_sweep))
+        .annotate(
+            _unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0),
+            _last_sweep=Subquery(last_sweep),
+            _audit_ok=Subquery(checks.values("ok")[:1]),
+            _audit_at=Subquery(checks.values("finished_at")[:1]),
+            _audit_break=Subquery(checks.values("first_break")[:1]),
+        )
         .values_list(*user_fields, *FACTS)
     )
 
@@ -56,7 +68,7 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
 def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
     """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
-    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3]) if rows else PersonFacts(None, 0, None)
+    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3], *rows[0][4:7]) if rows else PersonFacts(None, 0, None)
     user._person_facts = facts
     return facts
 

@@ -64,7 +64,19 @@ ACCESS = Table(
     log="access",
     chain_sql="coalesce(NEW.escalation_id, -NEW.user_id)",
     redactable=("query",),
-    fixed=("id", "user_id", "at", "kind", "escalation_id", "what", "ip_address", "via", "chain", "seq", "payload_digest"),
+    fixed=(
+        "id",
+        "user_id",
+        "at",
+        "kind",
+        "escalation_id",
+        "what",
+        "ip_address",
+        "via",
+        "chain",
+        "seq",
+        "payload_digest",
+    ),
 )
 VERIFICATION = Table("escalations_auditverification", "auditverification", "integrity checks")
 APPEND_ONLY = (AUDIT, ACCESS, VERIFICATION)
@@ -95,13 +107,13 @@ def _sqlite(table: Table, chained: bool) -> list[str]:
     # values of the chain's head, which the trigger has just moved to this row.
     new_chain = table.chain_sql
     sealing = (
-        f"NEW.chain = {new_chain} AND EXISTS (SELECT 1 FROM {HEADS} h WHERE h.log = '{table.log}' "
+        f"NEW.chain = {new_chain} AND EXISTS (SELECT 1 FROM {HEADS} h WHERE h.log = '{table.log}' "  # noqa: S608
         "AND h.chain = NEW.chain AND h.seq = NEW.seq AND h.digest = NEW.chain_digest) AND "
         f"{_sqlite_same(tuple(c for c in payload if c not in ('chain', 'seq')))}"
     )
     marker_written = " AND ".join(f"(NEW.{c} IS OLD.{c} OR instr(NEW.{c}, r.marker) > 0)" for c in table.redactable)
     redaction = (
-        f"{_sqlite_same((*table.fixed, 'chain_digest'))} AND EXISTS (SELECT 1 FROM {REDACTIONS} r "
+        f"{_sqlite_same((*table.fixed, 'chain_digest'))} AND EXISTS (SELECT 1 FROM {REDACTIONS} r "  # noqa: S608
         "WHERE r.approved_at IS NOT NULL AND r.approved_by_id IS NOT NULL AND r.approved_by_id <> r.requested_by_id "
         "AND r.marker <> '' AND (OLD.escalation_id IS NULL OR r.escalation_id = OLD.escalation_id) "
         f"AND {marker_written})"
@@ -124,7 +136,7 @@ def _sqlite(table: Table, chained: bool) -> list[str]:
                seq = (SELECT seq FROM {HEADS} WHERE {head}),
                chain_digest = (SELECT digest FROM {HEADS} WHERE {head})
                WHERE id = NEW.id;
-           END;""",
+           END;""",  # noqa: S608 (built from this module's constants, never from input)
     ]
     return statements
 
@@ -172,7 +184,7 @@ LANGUAGE sql STABLE AS $$
      AND r.approved_by_id <> r.requested_by_id AND r.marker <> ''
      AND (row_escalation IS NULL OR r.escalation_id = row_escalation)
 $$;
-"""
+"""  # noqa: S608
 
 
 def _pg_row(prefix: str, columns: tuple[str, ...]) -> str:
@@ -180,7 +192,9 @@ def _pg_row(prefix: str, columns: tuple[str, ...]) -> str:
 
 
 def _postgresql(table: Table, chained: bool, schema: str) -> list[str]:
-    refuse = f"RAISE EXCEPTION '{table.noun} are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';"
+    refuse = (
+        f"RAISE EXCEPTION '{table.noun} are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';"
+    )
     if not (chained and table.log):
         return [
             f"""CREATE OR REPLACE FUNCTION escalations_{table.short}_refuse() RETURNS trigger AS $$
@@ -192,9 +206,7 @@ def _postgresql(table: Table, chained: bool, schema: str) -> list[str]:
                FOR EACH ROW EXECUTE FUNCTION escalations_{table.short}_refuse();""",
         ]
     fixed = (*table.fixed, "chain_digest")
-    removed = " AND ".join(
-        f"escalations_only_removed(OLD.{c}::text, NEW.{c}::text, marker)" for c in table.redactable
-    )
+    removed = " AND ".join(f"escalations_only_removed(OLD.{c}::text, NEW.{c}::text, marker)" for c in table.redactable)
     definer = f"SECURITY DEFINER SET search_path = {schema}, pg_temp"
     head = f"log = '{table.log}' AND chain = chain_key"
     params = ", ".join(f"p_{c} {'jsonb' if c == 'changes' else 'text'}" for c in table.redactable)
@@ -237,7 +249,7 @@ def _postgresql(table: Table, chained: bool, schema: str) -> list[str]:
              UPDATE {HEADS} SET seq = NEW.seq, digest = NEW.chain_digest WHERE {head};
              RETURN NEW;
            END;
-           $$;""",
+           $$;""",  # noqa: S608
         f"REVOKE ALL ON FUNCTION escalations_{table.short}_chain() FROM PUBLIC;",
         f"""CREATE OR REPLACE TRIGGER {table.short}_chain BEFORE INSERT ON {table.name}
            FOR EACH ROW EXECUTE FUNCTION escalations_{table.short}_chain();""",
@@ -254,7 +266,7 @@ def _postgresql(table: Table, chained: bool, schema: str) -> list[str]:
              END IF;
              PERFORM set_config('escalations.redaction_request', '', true);
            END;
-           $$;""",
+           $$;""",  # noqa: S608
         f"REVOKE ALL ON FUNCTION escalations_redact_{table.short}(bigint, bigint, {_pg_types(table)}) FROM PUBLIC;",
     ]
 

@@ -142,18 +142,22 @@ def _logs() -> tuple[_Log, _Log]:
         _Log(
             ChainLog.AUDIT,
             "event",
-            lambda: AuditEvent.objects.order_by("chain", "seq")
-            .values_list(*_HEAD, *_AUDIT_FIELDS)
-            .iterator(chunk_size=CHUNK),
+            lambda: (
+                AuditEvent.objects.order_by("chain", "seq")
+                .values_list(*_HEAD, *_AUDIT_FIELDS)
+                .iterator(chunk_size=CHUNK)
+            ),
             lambda row: audit_digest.audit_chain_of(row[6], row[7]),
             _audit_payload,
         ),
         _Log(
             ChainLog.ACCESS,
             "access-log row",
-            lambda: AccessLog.objects.order_by("chain", "seq")
-            .values_list(*_HEAD, *_ACCESS_FIELDS)
-            .iterator(chunk_size=CHUNK),
+            lambda: (
+                AccessLog.objects.order_by("chain", "seq")
+                .values_list(*_HEAD, *_ACCESS_FIELDS)
+                .iterator(chunk_size=CHUNK)
+            ),
             lambda row: audit_digest.access_chain_of(row[8], row[6]),
             _access_payload,
         ),
@@ -192,7 +196,9 @@ def _redactions(result: Result, names: _Names) -> dict[tuple[str, int], str]:
     )
     rewritten: dict[tuple[str, int], str] = {}
     events = (
-        AuditEvent.objects.filter(action=AuditAction.REDACTED).order_by("at", "pk").values_list("pk", "chain", "seq", "changes")
+        AuditEvent.objects.filter(action=AuditAction.REDACTED)
+        .order_by("at", "pk")
+        .values_list("pk", "chain", "seq", "changes")
     )
     for pk, chain, seq, changes in events:
         details = changes if isinstance(changes, dict) else {}
@@ -257,14 +263,18 @@ def _walk_chain(
     where = names.chain(chain)
     if head is None:
         breaks.append(
-            Break(where, f"{spec.noun}s with no chain head (written while the chain trigger was off, or the head removed)")
+            Break(
+                where, f"{spec.noun}s with no chain head (written while the chain trigger was off, or the head removed)"
+            )
         )
     elif head[1] > last_seq:
         gone = _span(last_seq + 1, head[1], spec.noun)
         breaks.append(Break(where, f"the chain head says #{head[1]}: {spec.noun} {gone} gone (deleted or truncated)"))
     elif head[1] < last_seq:
         beyond = _span(head[1] + 1, last_seq, spec.noun)
-        breaks.append(Break(where, f"{spec.noun} {beyond} beyond the chain head #{head[1]} (written outside the chain)"))
+        breaks.append(
+            Break(where, f"{spec.noun} {beyond} beyond the chain head #{head[1]} (written outside the chain)")
+        )
     elif head[2] != previous:
         breaks.append(Break(where, f"the chain head's digest differs from {spec.noun} #{last_seq}'s"))
     return breaks
@@ -285,7 +295,10 @@ def _walk(spec: _Log, rewritten: dict[tuple[str, int], str], skew: timedelta, re
         remember(head)
         if head[1] > 0:
             broken.append(
-                Break(names.chain(head[0]), f"the chain head says {head[1]} {spec.noun}s; none is left (deleted or truncated)")
+                Break(
+                    names.chain(head[0]),
+                    f"the chain head says {head[1]} {spec.noun}s; none is left (deleted or truncated)",
+                )
             )
 
     broken: list[Break] = []
@@ -314,7 +327,10 @@ def _compare_with_last_check(result: Result) -> None:
     if last is None:
         return
     when = f"{last.finished_at:%Y-%m-%d %H:%M}Z"
-    for tally, before, noun in ((result.audit, last.events, "audit events"), (result.access, last.access_rows, "access-log rows")):
+    for tally, before, noun in (
+        (result.audit, last.events, "audit events"),
+        (result.access, last.access_rows, "access-log rows"),
+    ):
         if tally.rows < before:
             tally.broken += 1
             result.breaks.append(

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from two_factor import views as tf
 
-from escalations import export_views, legal_views, notification_views, saved_views, token_views
+from escalations import export_views, legal_views, notification_views, redaction_views, saved_views, token_views
 from escalations import two_factor_views as tfv
 from escalations.access_log_views import AccessLogView
 from escalations.api import urls as api_urls
@@ -55,5 +55,9 @@ urlpatterns = [
     ),
     path("legal-requests/<int:pk>/close/", legal_views.CloseLegalRequestView.as_view(), name="legal_request_close"),
     path("help/", legal_views.HelpView.as_view(), name="help"),
+    path("redactions/", redaction_views.redaction_list, name="redactions"),
+    path("redactions/<int:pk>/", redaction_views.redaction_detail, name="redaction_detail"),
+    path("redactions/<int:pk>/approve/", redaction_views.redaction_approve, name="redaction_approve"),
+    path("redactions/<int:pk>/refuse/", redaction_views.redaction_refuse, name="redaction_refuse"),
     path("admin/", admin.site.urls),
 ]

@@ -101,7 +101,10 @@ def test_each_row_is_numbered_and_linked_in_its_own_chain(trail: Any, lead: Any)
     head = ChainHead.objects.get(log="audit", chain=trail.pk)
     assert (head.seq, head.digest) == (3, previous)
     # Rows about no escalation are chained per person: the lead's export and two-factor event.
-    assert list(AuditEvent.objects.filter(escalation=None).values_list("chain", "seq")) == [(-lead.pk, 1), (-lead.pk, 2)]
+    assert list(AuditEvent.objects.filter(escalation=None).values_list("chain", "seq")) == [
+        (-lead.pk, 1),
+        (-lead.pk, 2),
+    ]
     views = AccessLog.objects.filter(escalation=trail).order_by("seq")
     assert list(views.values_list("chain", "seq")) == [(trail.pk, 1), (trail.pk, 2)]
 
@@ -128,7 +131,9 @@ def test_an_edited_event_is_named(trail: Any) -> None:
         cursor.execute("UPDATE escalations_auditevent SET reason = 'nothing to see' WHERE id = %s", [second.pk])
     whole, out = verifyaudit()
     assert not whole
-    assert f"first broken link: {trail.key} event #2 (id {second.pk}): payload digest mismatch (the row was edited)" in out
+    assert (
+        f"first broken link: {trail.key} event #2 (id {second.pk}): payload digest mismatch (the row was edited)" in out
+    )
     assert "audit chain: events=5 verified=4 broken=1" in out
 
 
@@ -157,7 +162,7 @@ def test_an_edited_event_whose_digest_was_recomputed_breaks_the_chain(trail: Any
 
 
 def test_a_deleted_event_is_named(trail: Any) -> None:
-    first, second, third = events(trail)
+    _, second, third = events(trail)
     with as_owner_without_triggers("escalations_auditevent") as cursor:
         cursor.execute("DELETE FROM escalations_auditevent WHERE id = %s", [second.pk])
     whole, out = verifyaudit()
@@ -231,8 +236,9 @@ def test_a_forged_event_inserted_with_the_triggers_off_is_named(trail: Any) -> N
     at = events(trail)[2].at + timedelta(seconds=1)
     with as_owner_without_triggers("escalations_auditevent") as cursor:
         cursor.execute(
-            "INSERT INTO escalations_auditevent (escalation_id, actor_id, at, action, changes, reason, version, via,"
-            " chain, seq, payload_digest, chain_digest) VALUES (%s, NULL, %s, 'closed', '{}', '', 4, '', %s, 4, %s, %s)",
+            "INSERT INTO escalations_auditevent (escalation_id, actor_id, at, action, changes, reason, version,"
+            " via, chain, seq, payload_digest, chain_digest)"
+            " VALUES (%s, NULL, %s, 'closed', '{}', '', 4, '', %s, 4, %s, %s)",
             [trail.pk, at, trail.pk, "a" * 64, "b" * 64],
         )
     whole, out = verifyaudit()

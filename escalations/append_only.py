@@ -15,7 +15,8 @@ code (or person at a SQL prompt) writes to them.
   text is the old with parts replaced by the marker (it can only remove, never write). SQLite, the
   single-user embedded database, checks that the marker appears and nothing but those columns
   changed.
-- integrity checks (escalations_auditverification) are plainly append-only.
+- integrity checks and acknowledged breaks (escalations_auditverification,
+  escalations_auditbreakacknowledgement) are plainly append-only.
 
 TRUNCATE is refused by privileges (the app role has none); the heads in their own table say how
 many rows there were, so verifyaudit notices one the owner ran.
@@ -79,7 +80,8 @@ ACCESS = Table(
     ),
 )
 VERIFICATION = Table("escalations_auditverification", "auditverification", "integrity checks")
-APPEND_ONLY = (AUDIT, ACCESS, VERIFICATION)
+ACKNOWLEDGEMENTS = Table("escalations_auditbreakacknowledgement", "auditbreakack", "acknowledged breaks")
+APPEND_ONLY = (AUDIT, ACCESS, VERIFICATION, ACKNOWLEDGEMENTS)
 
 
 # --- SQLite ----------------------------------------------------------------------------------------

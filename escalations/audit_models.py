@@ -68,6 +68,24 @@ class AuditVerification(models.Model):
         return f"{'ok' if self.ok else 'BROKEN'} at {self.finished_at:%Y-%m-%d %H:%M:%S}Z"
 
 
+class AuditBreakAcknowledgement(models.Model):
+    """An admin's record that breaks found by verifyaudit were looked into (`verifyaudit
+    --acknowledge`): later checks list them as acknowledged, not broken, so that the banner and
+    /healthz speak of new breaks only. Append-only; the act is an audit event too."""
+
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    # The breaks as verifyaudit names them ("ESC-000123 event #7 (id 991): ...").
+    breaks = models.JSONField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{len(self.breaks)} break(s) acknowledged at {self.at:%Y-%m-%d %H:%M}Z"
+
+
 class RedactionRequest(models.Model):
     """A lead asks that values on one escalation be removed everywhere; an admin (someone else)
     approves or refuses. The values themselves are never stored here: only which fields."""

@@ -42,6 +42,7 @@ from . import audit_digest
 from .models import (
     AccessLog,
     AuditAction,
+    AuditBreakAcknowledgement,
     AuditEvent,
     AuditVerification,
     ChainHead,
@@ -65,6 +66,7 @@ CLAIM_TIMEOUT = timedelta(hours=1)
 class Break:
     where: str
     problem: str
+    log: str = ChainLog.AUDIT
 
     def __str__(self) -> str:
         return f"{self.where}: {self.problem}"
@@ -83,6 +85,8 @@ class Result:
     access: Tally = field(default_factory=Tally)
     chains: int = 0
     breaks: list[Break] = field(default_factory=list)
+    # Breaks an admin acknowledged (verifyaudit --acknowledge): listed, not counted as broken.
+    acknowledged: list[Break] = field(default_factory=list)
     heads_digest: str = ""
 
     @property
@@ -90,10 +94,15 @@ class Result:
         return not self.breaks
 
     def lines(self) -> list[str]:
-        return [
-            f"audit chain: events={self.audit.rows} verified={self.audit.verified} broken={self.audit.broken}",
-            f"access log chain: rows={self.access.rows} verified={self.access.verified} broken={self.access.broken}",
-        ]
+        lines = []
+        for tally, log, first in (
+            (self.audit, ChainLog.AUDIT, "audit chain: events"),
+            (self.access, ChainLog.ACCESS, "access log chain: rows"),
+        ):
+            line = f"{first}={tally.rows} verified={tally.verified} broken={tally.broken}"
+            known = sum(1 for b in self.acknowledged if b.log == log)
+            lines.append(f"{line} acknowledged={known}" if known else line)
+        return lines
 
 
 @dataclass(frozen=True)
@@ -221,7 +230,6 @@ def _redactions(result: Result, names: _Names) -> dict[tuple[str, int], str]:
     for pk, chain, seq, changes in events:
         details = changes if isinstance(changes, dict) else {}
         if details.get("request_id") not in approved:
-            result.audit.broken += 1
             result.breaks.append(
                 Break(
                     f"{names.chain(chain)} event #{seq} (id {pk})",
@@ -273,7 +281,9 @@ def _walk_chain(
                 "back-dated"
             )
         if problems:
-            breaks.append(Break(f"{names.chain(chain)} {spec.noun} #{seq} (id {row_id})", "; ".join(problems)))
+            breaks.append(
+                Break(f"{names.chain(chain)} {spec.noun} #{seq} (id {row_id})", "; ".join(problems), spec.log)
+            )
         else:
             tally.verified += 1
         previous, expected, last_seq = chain_digest, seq + 1, seq
@@ -333,8 +343,7 @@ def _walk(spec: _Log, rewritten: dict[tuple[str, int], str], skew: timedelta, re
     while head is not None:
         orphan(head)
         head = next(heads, None)
-    tally.broken += len(broken)
-    result.breaks += broken
+    result.breaks += [Break(b.where, b.problem, spec.log) for b in broken]
     result.heads_digest = hashlib.sha256(f"{result.heads_digest}{digest.hexdigest()}".encode()).hexdigest()
 
 
@@ -350,12 +359,12 @@ def _compare_with_last_check(result: Result) -> None:
         (result.access, last.access_rows, "access-log rows"),
     ):
         if tally.rows < before:
-            tally.broken += 1
             result.breaks.append(
                 Break(
                     noun.capitalize(),
                     f"{before - tally.rows} fewer than the check of {when} counted ({before}, now {tally.rows}): "
                     "rows were removed together with their chain heads",
+                    ChainLog.AUDIT if tally is result.audit else ChainLog.ACCESS,
                 )
             )
 
@@ -369,7 +378,40 @@ def verify() -> Result:
     for spec in _logs():
         _walk(spec, rewritten, skew, result, names)
     _compare_with_last_check(result)
+    known = set(itertools.chain.from_iterable(AuditBreakAcknowledgement.objects.values_list("breaks", flat=True)))
+    result.acknowledged = [b for b in result.breaks if str(b) in known]
+    result.breaks = [b for b in result.breaks if str(b) not in known]
+    result.audit.broken = sum(1 for b in result.breaks if b.log == ChainLog.AUDIT)
+    result.access.broken = sum(1 for b in result.breaks if b.log == ChainLog.ACCESS)
     return result
+
+
+def acknowledge(result: Result, *, by: Any, reason: str) -> AuditBreakAcknowledgement:
+    """An admin records that the breaks in `result` were looked into: later checks list them as
+    acknowledged and raise nothing for them (new breaks still do). Audited."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from .permissions import is_admin
+
+    if not is_admin(by):
+        raise PermissionDenied("Only an admin (staff) acknowledges breaks in the audit trail.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Say what was found and done (--reason).")
+    if not result.breaks:
+        raise ValidationError("Nothing is broken: there is nothing to acknowledge.")
+    breaks = [str(b) for b in result.breaks]
+    now = timezone.now()
+    AuditEvent.objects.create(
+        escalation=None,
+        actor=by,
+        at=now,
+        action=AuditAction.AUDIT_BREAK_ACKNOWLEDGED,
+        changes={"breaks": breaks},
+        reason=reason,
+        version=0,
+    )
+    return AuditBreakAcknowledgement.objects.create(at=now, by=by, reason=reason, breaks=breaks)
 
 
 def record(result: Result, *, started_at: datetime, source: str) -> AuditVerification:

@@ -201,6 +201,8 @@ class AuditAction(models.TextChoices):
     REDACTION_REQUESTED = "redaction_requested", "Redaction requested"
     REDACTED = "redacted", "Redacted"
     REDACTION_REFUSED = "redaction_refused", "Redaction refused"
+    # About the audit trail itself (escalation is empty): breaks an admin looked into.
+    AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
 
 
 class AuditEvent(models.Model):
@@ -557,7 +559,13 @@ class AccessLog(models.Model):
 
 # The chains' heads, the integrity checks and redaction requests; at the end, since they refer to
 # Escalation.
-from .audit_models import AuditVerification, ChainHead, ChainLog, RedactionRequest  # noqa: E402, F401
+from .audit_models import (  # noqa: E402, F401
+    AuditBreakAcknowledgement,
+    AuditVerification,
+    ChainHead,
+    ChainLog,
+    RedactionRequest,
+)
 
 # After the report (issue 6); at the end, since they refer to Escalation.
 from .legal_models import (  # noqa: E402, F401

@@ -68,7 +68,12 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
 def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
     """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
-    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3], *rows[0][4:7]) if rows else PersonFacts(None, 0, None)
+    facts = PersonFacts(None, 0, None)
+    if rows:
+        zone, unread, last_sweep, audit_ok, audit_at, audit_break = rows[0][1:7]
+        # No check yet: every audit fact is empty (the subqueries found no row).
+        ok = None if audit_ok is None else bool(audit_ok)
+        facts = PersonFacts(zone, unread, last_sweep, ok, audit_at, audit_break or "")
     user._person_facts = facts
     return facts
 

@@ -381,3 +381,38 @@ def test_a_check_that_cannot_run_never_stops_the_reminders(trail: Any, monkeypat
         reminders.sweep()
         assert reminders.last_sweep() == T0
     assert not AuditVerification.objects.exists()
+
+
+# --- after an incident -----------------------------------------------------------------------------------
+
+
+def test_an_admin_acknowledges_what_was_looked_into_and_only_new_breaks_count(trail: Any, make_user: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("admin", password="correct-horse-battery", is_staff=True)
+    _, second, third = events(trail)
+    with as_owner_without_triggers("escalations_auditevent") as cursor:
+        cursor.execute("UPDATE escalations_auditevent SET reason = 'rewritten' WHERE id = %s", [second.pk])
+    assert not verifyaudit()[0]
+
+    whole, out = verifyaudit("--acknowledge", "--by", "leader", "--reason", "Looked into it.")
+    assert not whole and "Only an admin" in out
+    whole, out = verifyaudit("--acknowledge", "--by", "admin", "--reason", "")
+    assert not whole and "--reason" in out
+
+    whole, out = verifyaudit("--acknowledge", "--by", "admin", "--reason", "Restored from backup; see INC-42.")
+    assert whole, out
+    assert "acknowledged 1 break(s) by admin" in out
+    assert "audit chain: events=6 verified=5 broken=0 acknowledged=1" in out
+    assert f"acknowledged: {trail.key} event #2 (id {second.pk}): payload digest mismatch" in out
+    assert AuditEvent.objects.filter(action="audit_break_acknowledged", actor__username="admin").exists()
+    assert health()[1]["audit"] == "ok"
+
+    # A new break still counts.
+    with as_owner_without_triggers("escalations_auditevent") as cursor:
+        cursor.execute("UPDATE escalations_auditevent SET reason = 'again' WHERE id = %s", [third.pk])
+    whole, out = verifyaudit()
+    assert not whole
+    assert "audit chain: events=6 verified=4 broken=1 acknowledged=1" in out
+    assert f"first broken link: {trail.key} event #3 (id {third.pk})" in out
+    assert health()[1]["audit"] == "broken"

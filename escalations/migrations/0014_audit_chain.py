@@ -155,6 +155,24 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
+            name="AuditBreakAcknowledgement",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField()),
+                ("reason", models.TextField()),
+                ("breaks", models.JSONField()),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-at", "-pk"],
+            },
+        ),
+        migrations.CreateModel(
             name="ChainHead",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
@@ -248,6 +266,7 @@ class Migration(migrations.Migration):
                     ("redaction_requested", "Redaction requested"),
                     ("redacted", "Redacted"),
                     ("redaction_refused", "Redaction refused"),
+                    ("audit_break_acknowledged", "Audit trail break acknowledged"),
                 ],
                 max_length=32,
             ),

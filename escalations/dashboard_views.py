@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from . import charts, dashboard
+from . import access_log, charts, dashboard
 from .permissions import Action
 from .views import RoleRequiredMixin
 
@@ -95,6 +95,10 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             period = dashboard.Period.last_days(DEFAULT_DAYS, now, tz)
         target_hours = float(settings.REPORT_TARGET_HOURS)
         data = dashboard.build(period, now, target_hours)
+        # Need-to-know: the escalations its lists name (the most overdue, the latest breaches).
+        shown = [item.escalation.pk for item in data.current.most_overdue]
+        shown += [item.escalation.pk for item in data.figures.breach_list]
+        access_log.viewed_many(self.request, shown, what="dashboard", query=self.request.GET.urlencode())
         context.update(
             form=form,
             period_invalid=form.is_bound and not form.is_valid(),

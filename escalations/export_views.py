@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
-from . import exports
+from . import access_log, exports, page_size
 from .models import AuditEvent
 from .permissions import Action, require
 from .views import RoleRequiredMixin, get_escalation
@@ -87,21 +88,37 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
                 query=request.GET.urlencode(),
                 title="Compliance report",
             )
+        period = {"start": start.isoformat(), "end": end.isoformat()}
+        if include_test:
+            period["include_test"] = "1"
+        # The summary counts the whole period; the rows come a page at a time (a year of a large
+        # platform is tens of thousands), the downloads hold them all.
+        summary = exports.compliance_summary(queryset, now)
+        size = page_size.page_size(request.GET.get(page_size.PER_PAGE_PARAM), default=page_size.max_per_page())
+        page = page_size.KnownCountPaginator(queryset, size.rows, summary["total"]).get_page(request.GET.get("page"))
         rows = [
             {
                 "escalation": esc,
                 "outcome": exports.outcome(esc, now),
                 "time_to_report": exports.duration_text(esc.report_seconds),
             }
-            for esc in queryset
+            for esc in page.object_list
         ]
-        period = {"start": start.isoformat(), "end": end.isoformat()}
-        if include_test:
-            period["include_test"] = "1"
+        paging = dict(period)
+        if size.capped or page_size.parse(request.GET.get(page_size.PER_PAGE_PARAM)) == size.rows:
+            paging[page_size.PER_PAGE_PARAM] = str(size.rows)
+        shown_query = urlencode({**paging, "page": str(page.number)} if page.number > 1 else paging)
+        # Need-to-know: one access-log row per escalation this page shows.
+        access_log.viewed_many(
+            request, [row["escalation"].pk for row in rows], what="compliance report", query=shown_query
+        )
         context = self.get_context_data(
             form=form,
             rows=rows,
-            summary=exports.compliance_summary(queryset, now),
+            page=page,
+            per_page=size,
+            page_query=urlencode(paging),
+            summary=summary,
             start=start,
             end=end,
             start_at=start_at,
@@ -115,8 +132,6 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
 
 
 def _query(period: dict[str, str], fmt: str) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({**period, exports.EXPORT_PARAM: fmt})
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
 
-from . import legal_services, policy
+from . import access_log, legal_services, policy
 from .forms import (
     CloseLegalRequestForm,
     DestinationReportForm,
@@ -37,6 +37,8 @@ from .views import EscalationActionView, add_service_errors
 
 LEGAL_READERS = frozenset({LEAD, AUDITOR})
 PAGE_SIZE = 50
+# Escalations named per request on the list (all of them on the request's page).
+LISTED_ESCALATIONS = 10
 
 
 def _shown(moment: Any) -> str:
@@ -78,9 +80,19 @@ class LegalRequestListView(LegalReaderMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         form = LegalRequestFilterForm(self.request.GET or None)
-        requests = LegalRequest.objects.prefetch_related(
-            Prefetch("escalations", queryset=Escalation.objects.only("pk", "status").order_by("pk"))
-        ).order_by("-received_at", "-pk")
+        # A request may cover hundreds of escalations: the list names the first few of each (its
+        # page names them all), which keeps the page, and the access-log rows it writes, bounded.
+        requests = (
+            LegalRequest.objects.annotate(escalation_count=Count("escalations"))
+            .prefetch_related(
+                Prefetch(
+                    "escalations",
+                    queryset=Escalation.objects.only("pk").order_by("pk")[:LISTED_ESCALATIONS],
+                    to_attr="listed_escalations",
+                )
+            )
+            .order_by("-received_at", "-pk")
+        )
         if form.is_bound:
             form.is_valid()
             for name in ("status", "kind"):
@@ -89,10 +101,25 @@ class LegalRequestListView(LegalReaderMixin, TemplateView):
                     requests = requests.filter(**{name: value})
         page = Paginator(requests, PAGE_SIZE).get_page(self.request.GET.get("page"))
         now = timezone.now()
+        rows = [
+            {
+                "request": r,
+                "due_state": response_state(r, now),
+                "more": r.escalation_count - len(r.listed_escalations),  # type: ignore[attr-defined]
+            }
+            for r in page.object_list
+        ]
+        # Need-to-know: one access-log row per escalation the page names.
+        access_log.viewed_many(
+            self.request,
+            [esc.pk for row in rows for esc in row["request"].listed_escalations],
+            what="legal requests",
+            query=self.request.GET.urlencode(),
+        )
         context.update(
             filter_form=form,
             page_obj=page,
-            rows=[{"request": r, "due_state": response_state(r, now)} for r in page.object_list],
+            rows=rows,
             can_manage=can(self.request.user, Action.MANAGE_LEGAL),
             now=now,
             query=_query_without_page(self.request),
@@ -186,10 +213,16 @@ def legal_request_context(request: HttpRequest, legal: LegalRequest, **forms: Fo
     }
 
 
+def render_legal_request(request: HttpRequest, legal: LegalRequest, **forms: Form) -> HttpResponse:
+    """The request's page, with an access-log row for each escalation it covers (need-to-know)."""
+    context = legal_request_context(request, legal, **forms)
+    access_log.viewed_many(request, [esc.pk for esc in context["linked"]], what=legal.key)
+    return render(request, "legal_requests/detail.html", context)
+
+
 class LegalRequestDetailView(LegalReaderMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        legal = get_legal_request(pk)
-        return render(request, "legal_requests/detail.html", legal_request_context(request, legal))
+        return render_legal_request(request, get_legal_request(pk))
 
 
 class LegalRequestActionView(View):
@@ -223,8 +256,7 @@ class LegalRequestActionView(View):
             else:
                 messages.success(request, self.success_message(changed))
                 return HttpResponseRedirect(reverse("legal_request_detail", args=[changed.pk]))
-        context = legal_request_context(request, legal, **{f"{self.prefix}_form": form})
-        return render(request, "legal_requests/detail.html", context)
+        return render_legal_request(request, legal, **{f"{self.prefix}_form": form})
 
     def perform(self, legal: LegalRequest, data: dict[str, Any]) -> LegalRequest:
         raise NotImplementedError

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 # Our forms never upload anything, so any body of these types is a file on its way in. Refusing it
 # here, from the headers alone, means no byte of it is parsed, buffered to disk or saved.
@@ -54,3 +55,19 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store, private` on every answer whose view chose no cache policy of its own.
+    Pages and API answers hold case data, the profile a webhook secret: no browser cache, proxy or
+    back button may keep a copy for the next person at the keyboard. Static files never reach this
+    (whitenoise answers them earlier, with its own long caching)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            patch_cache_control(response, no_store=True, private=True)
+        return response

@@ -63,6 +63,16 @@ def escalations(user: Any = None) -> QuerySet[Escalation]:
     return queryset if user is None else visible_to(user, queryset)
 
 
+def assignable_users() -> QuerySet[Any]:
+    """Active moderators and leads: whom an escalation may be assigned to."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=(MODERATOR, LEAD))
+        .distinct()
+        .order_by("username")
+    )
+
+
 def my_queue(user: Any) -> QuerySet[Escalation]:
     """Active escalations assigned to `user`, the nearest deadline first."""
     return (

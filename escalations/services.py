@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from . import policy, validation
@@ -138,15 +139,25 @@ def _apply_policy(esc: Escalation, cfg: policy.PolicyConfig) -> None:
         setattr(esc, name, value)
 
 
-def _report_id_taken_error(report_id: str, exclude_pk: int | None) -> ValidationError | None:
+def _report_id_taken_error(report_id: str, exclude_pk: int | None, actor: User) -> ValidationError | None:
+    """The refusal of a report ID already recorded elsewhere. It names that escalation only to an
+    actor who may open it (need-to-know): others learn that the ID is taken, not where. One query."""
+    # Imported here: selectors imports the legal services, which import this module.
+    from .selectors import visible_q
+
     others = Escalation.objects.filter(cybertipline_report_id=report_id)
     if exclude_pk is not None:
         others = others.exclude(pk=exclude_pk)
-    holder = others.first()
+    rule = visible_q(actor)
+    if rule:
+        others = others.annotate(may_open=Case(When(rule, then=Value(True)), default=Value(False)))
+    holder = others.only("pk").first()
     if holder is None:
         return None
+    hidden = bool(rule) and not holder.may_open  # type: ignore[attr-defined]
+    where = "another escalation you can't open; ask a lead" if hidden else holder.key
     return ValidationError(
-        {"cybertipline_report_id": f"CyberTipline report ID {report_id} is already recorded on {holder.key}."}
+        {"cybertipline_report_id": f"CyberTipline report ID {report_id} is already recorded on {where}."}
     )
 
 
@@ -398,7 +409,7 @@ def record_report(
         )
         _collect(errors, "reported_at", lambda: validation.check_reported_at(reported_at, esc.knowledge_at, now, cfg))
         if report_id and not errors.get("cybertipline_report_id"):
-            taken = _report_id_taken_error(report_id, esc.pk)
+            taken = _report_id_taken_error(report_id, esc.pk, actor)
             if taken is not None:
                 errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
         if reported_at is not None and not errors.get("reported_at"):
@@ -414,7 +425,7 @@ def record_report(
         return _change(actor, Action.RECORD_REPORT, escalation_id, version, AuditAction.REPORT_RECORDED, mutate)
     except IntegrityError:
         # Two people recorded the same report ID at the same moment: the unique index decided.
-        taken = _report_id_taken_error(validation.clean_report_id(cybertipline_report_id), escalation_id)
+        taken = _report_id_taken_error(validation.clean_report_id(cybertipline_report_id), escalation_id, actor)
         if taken is None:
             raise
         raise taken from None

@@ -39,6 +39,8 @@ class SelectColumn(tables.CheckBoxColumn):
 
 
 BULK_FORM_ID = "bulk-form"
+# Rows a page unless `?per_page=` asks for another number (escalations.page_size caps it).
+PAGE_SIZE = 50
 
 
 class EscalationTable(tables.Table):
@@ -76,6 +78,8 @@ class EscalationTable(tables.Table):
         )
         attrs = {"class": "table"}
         empty_text = "No escalations match."
+        # What django-tables2 falls back to for ?per_page=0.
+        per_page = PAGE_SIZE
         row_attrs = {"data-key": lambda record: record.key}
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -60,7 +60,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     }
     # The secret is in this answer only: never in a redirect, a message or a cookie.
     response = render(request, "escalations/tokens.html", context, status=400 if form.errors else 200)
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store, private"
     return response
 
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage
 from django.db.models import QuerySet
@@ -18,7 +17,7 @@ from django.views.generic import FormView, TemplateView, View
 from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 
-from . import access_log, exports, policy, selectors, services
+from . import access_log, exports, page_size, policy, selectors, services
 from .exports import TableExportMixin
 from .filters import EscalationFilter
 from .forms import (
@@ -34,18 +33,23 @@ from .forms import (
     initial_from,
 )
 from .models import Escalation, Status, UserProfile, format_key
-from .permissions import LEAD, MODERATOR, Action, can, require
+from .permissions import Action, can, require
 from .saved_views import list_query, list_url, saved_views_of
-from .tables import BULK_FORM_ID, EscalationTable
-
-PAGE_SIZE = 50
+from .tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable
 
 
 class BoundedLazyPaginator(LazyPaginator):
     """LazyPaginator that refuses page numbers past any real list: ?page=99999999999999999999 would
-    otherwise reach the database as an OFFSET it can't hold (a 500). django-tables2 shows page 1."""
+    otherwise reach the database as an OFFSET it can't hold (a 500). django-tables2 shows page 1.
+    Rows a page: `?per_page=` within escalations.page_size's cap (a negative one was a 500, a huge one
+    rendered every row); `per_page_capped` tells the table's template to say so."""
 
     MAX_PAGE = 1_000_000
+
+    def __init__(self, object_list: Any, per_page: int, *args: Any, **kwargs: Any):
+        size = page_size.clamp(per_page, PAGE_SIZE)
+        self.per_page_capped = size.capped
+        super().__init__(object_list, size.rows, *args, **kwargs)
 
     def validate_number(self, number: Any) -> int:
         number = super().validate_number(number)
@@ -117,18 +121,9 @@ class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, 
             context["bulk"] = {
                 "form_id": BULK_FORM_ID,
                 "assign": can(user, Action.ASSIGN),
-                "assignees": assignable_users() if can(user, Action.ASSIGN) else [],
+                "assignees": selectors.assignable_users() if can(user, Action.ASSIGN) else [],
             }
         return context
-
-
-def assignable_users() -> QuerySet[Any]:
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name__in=(MODERATOR, LEAD))
-        .distinct()
-        .order_by("username")
-    )
 
 
 # More than a page or two of rows at once is not a selection anyone made by hand.
@@ -194,7 +189,7 @@ class BulkActionView(RoleRequiredMixin, View):
         raw = request.POST.get("assignee", "").strip()
         assignee = None
         if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-            assignee = assignable_users().filter(pk=int(raw)).first()
+            assignee = selectors.assignable_users().filter(pk=int(raw)).first()
         if assignee is None:
             messages.error(request, "Choose the moderator or lead to assign the selected escalations to.")
             return back
@@ -368,6 +363,13 @@ class EscalationActionView(RoleRequiredMixin, FormView):
         context = super().get_context_data(**kwargs)
         context.update(escalation=self.escalation, title=self.title, submit_label=self.submit_label, intro=self.intro)
         return context
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        # Need-to-know: the form shows the escalation (first shown, or again with errors); a saved
+        # change redirects instead and is in the audit trail.
+        name = self.request.resolver_match.url_name if self.request.resolver_match else ""
+        access_log.viewed(self.request, self.escalation, what=f"{(name or 'action').replace('_', ' ')} form")
+        return super().render_to_response(context, **response_kwargs)
 
     def perform(self, data: dict[str, Any]) -> Escalation:
         raise NotImplementedError

@@ -44,10 +44,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that no view, session or CSRF code ever sees a request that carries a file.
+    # First: the API answers an oversized or file body in JSON, before anything reads it.
+    "escalations.api.guard.ApiBodyGuardMiddleware",
+    # Then, so that no view, session or CSRF code ever sees a request that carries a file.
     "escalations.middleware.RejectFileUploadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every answer after static files (which keep whitenoise's caching) is no-store unless its view
+    # chose a cache policy: pages and API answers hold case data.
+    "escalations.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The idle timeout: pushes the session's end back, writing it at most once a minute.
     "escalations.idle_session.RenewIdleSessionMiddleware",
@@ -196,6 +201,14 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
+# --- Limits on what one request may ask for (escalations/page_size.py, escalations/api/guard.py) ---
+# The most rows a table or report page shows, whatever `?per_page=` asks (exports stream every row).
+MAX_PER_PAGE = env.int("MAX_PER_PAGE", default=200)
+# A request body's size: forms and every API URL but bulk take 1 MiB (a form is a few KB, one
+# escalation's JSON at most some 30 KB); bulk takes 16 MiB, room for 1,000 escalations of 16 KB each.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+API_BULK_MAX_BODY_BYTES = env.int("API_BULK_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 
 # --- API (escalations/api/) ---
@@ -207,7 +220,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["escalations.api.auth.HasRoleAndScope"],
     "DEFAULT_THROTTLE_CLASSES": ["escalations.api.auth.ServiceTokenThrottle"],
     "DEFAULT_THROTTLE_RATES": {"service_token": env("API_TOKEN_RATE", default="600/min")},
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, nested at most a few levels (escalations/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["escalations.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "escalations.api.errors.handle",

@@ -295,10 +295,10 @@ def test_list_costs_the_same_few_queries_for_any_page(
         assert len(writer.get(API).json()["results"]) == 33
 
 
-def test_bad_cursor_is_a_404_not_a_500(writer: Client) -> None:
+def test_bad_cursor_is_a_400_naming_the_cursor_not_a_500(writer: Client) -> None:
     response = writer.get(API, {"cursor": "é!"})
-    assert response.status_code == 404
-    assert "detail" in response.json()
+    assert response.status_code == 400
+    assert list(response.json()) == ["cursor"]
 
 
 # --- create ------------------------------------------------------------------------------------
@@ -626,7 +626,7 @@ def test_preservation_assign_dismiss_by_a_leads_token(
     assert response.json()["assignee"] is None
     response = post(writer, f"{API}{other.pk}/assign/", {"assignee": "ghost"})
     assert response.status_code == 400
-    assert response.json() == {"assignee": ["No user named 'ghost'."]}
+    assert response.json() == {"assignee": ["No active moderator or lead is named 'ghost'."]}
 
     response = post(writer, f"{API}{other.pk}/dismiss/", {"reason": "Duplicate of an earlier report."})
     assert response.status_code == 200

@@ -97,10 +97,14 @@ class ApiSchema(AutoSchema):
             "401": OpenApiResponse(ErrorSerializer, "No session and no valid token (unknown, revoked or expired)."),
             "403": OpenApiResponse(ErrorSerializer, "Your role, or the token's scope, does not allow this."),
             "429": OpenApiResponse(ErrorSerializer, "Too many requests from this token: wait Retry-After seconds."),
-            "400": OpenApiResponse(VALIDATION_ERRORS, "Refused input: nothing was written."),
+            "400": OpenApiResponse(
+                VALIDATION_ERRORS,
+                "Refused input (a field, a page cursor, JSON that is malformed or nested too deep, a body over "
+                "the size limit): nothing was written.",
+            ),
         }
-        if "{" in self.path or self._is_list_view():
-            errors["404"] = OpenApiResponse(ErrorSerializer, "No such escalation (or an unusable page cursor).")
+        if "{" in self.path:
+            errors["404"] = OpenApiResponse(ErrorSerializer, "No such escalation.")
         if self.method not in ("GET", "HEAD", "OPTIONS"):
             errors["409"] = OpenApiResponse(
                 ConflictSerializer, "A stale version, or an Idempotency-Key reused with another body."

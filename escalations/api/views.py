@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -15,18 +15,22 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, pagination, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from escalations import access_log, selectors, services
 from escalations.filters import EscalationFilter
 from escalations.models import AccessKind, Escalation
+from escalations.permissions import Action, require
 
 from . import serializers as s
 from .auth import acting_via
 from .errors import ApiSchema, field_errors, validation_body
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import run_once
+from .parsers import BulkJSONParser
 
 BULK_LIMIT = 1000
 
@@ -53,19 +57,38 @@ NEW_ESCALATION_EXAMPLES = [
 ]
 
 
+INVALID_CURSOR = "Not a cursor of this list: follow the next or previous link of an earlier answer."
+
+
 class EscalationCursor(pagination.CursorPagination):
     ordering = "-id"
     page_size = 50
     max_page_size = 500
     page_size_query_param = "page_size"
 
+    def decode_cursor(self, request: Request) -> pagination.Cursor | None:
+        """A cursor we handed out, or a 400 naming `cursor`: DRF answers 404 for one it can't read,
+        and passes on any position it can, which (ordered by id) must be an id, or the query fails."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+        else:
+            position = None if cursor is None else cursor.position
+            if position is None or (position.isascii() and position.isdigit() and len(position) <= 18):
+                return cursor
+        raise DRFValidationError({self.cursor_query_param: [INVALID_CURSOR]})
+
 
 def _user(username: str | None) -> Any:
+    """The active moderator or lead named `username`. One message for every other name, whether
+    nobody has it or its holder may not be assigned (no role, an auditor, deactivated): an API client
+    must not learn which usernames exist."""
     if username in (None, ""):
         return None
-    user = get_user_model().objects.filter(username=username).first()
+    user = selectors.assignable_users().filter(username=username).first()
     if user is None:
-        raise ValidationError({"assignee": [f"No user named {username!r}."]})
+        raise ValidationError({"assignee": [f"No active moderator or lead is named {username!r}."]})
     return user
 
 
@@ -77,6 +100,7 @@ def _create_one(actor: Any, data: dict[str, Any]) -> Escalation:
         if name in data
     }
     fields["is_test"] = data.get("is_test", False)
+    require(actor, Action.CREATE)  # before the assignee's name is looked up
     if data.get("assignee"):
         fields["assignee"] = _user(data["assignee"])
     escalation = services.create_escalation(actor=actor, data=fields)
@@ -233,6 +257,8 @@ class EscalationViewSet(
     )
     @action(detail=True, methods=["post"])
     def assign(self, request: Request, pk: str | None = None) -> Response:
+        # The role first: whoever may not assign learns nothing from how a username is answered.
+        require(request.user, Action.ASSIGN)
         data = self._input(s.AssignInput, request)
         data["assignee"] = _user(data.get("assignee"))
         version = data.pop("version", None)
@@ -285,7 +311,11 @@ class EscalationViewSet(
     @extend_schema(
         request=s.EscalationCreateInput(many=True),
         responses={201: s.EscalationSerializer(many=True)},
-        description=f"Create up to {BULK_LIMIT} escalations, all or nothing: any error and none is created.",
+        description=(
+            f"Create up to {BULK_LIMIT} escalations, all or nothing: any error and none is created. The body "
+            f"may be up to {settings.API_BULK_MAX_BODY_BYTES:,} bytes (every other URL: "
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,})."
+        ),
         examples=[
             OpenApiExample(
                 "Two at once",
@@ -294,7 +324,7 @@ class EscalationViewSet(
             )
         ],
     )
-    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[], parser_classes=[BulkJSONParser])
     def bulk(self, request: Request) -> Response:
         items = request.data
         if not isinstance(items, list):

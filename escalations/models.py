@@ -205,6 +205,15 @@ class AuditAction(models.TextChoices):
     AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
 
 
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        # bulk_create skips save(): digest each row here (the insert trigger chains them).
+        objs = list(objs)
+        for obj in objs:
+            obj.digest_payload()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class AuditEvent(models.Model):
     """Who did what to which escalation, and when. Append-only: database triggers refuse UPDATE and
     DELETE (escalations.append_only), except an approved redaction's rewrite of a value to its marker.
@@ -234,6 +243,8 @@ class AuditEvent(models.Model):
     payload_digest = models.CharField(max_length=64, default="", editable=False)
     chain_digest = models.CharField(max_length=64, default="", editable=False)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["escalation", "at"], name="audit_escalation_at")]
@@ -245,19 +256,22 @@ class AuditEvent(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self._state.adding:
-            # Digest exactly what will be stored and read back.
-            self.changes = audit_digest.json_safe(self.changes)
-            self.payload_digest = audit_digest.audit_payload_digest(
-                escalation_id=self.escalation_id,
-                actor_id=self.actor_id,
-                at=self.at,
-                action=self.action,
-                changes=self.changes,
-                reason=self.reason,
-                version=self.version,
-                via=self.via,
-            )
+            self.digest_payload()
         super().save(*args, **kwargs)
+
+    def digest_payload(self) -> None:
+        """Set payload_digest over exactly what will be stored and read back (before an INSERT)."""
+        self.changes = audit_digest.json_safe(self.changes)
+        self.payload_digest = audit_digest.audit_payload_digest(
+            escalation_id=self.escalation_id,
+            actor_id=self.actor_id,
+            at=self.at,
+            action=self.action,
+            changes=self.changes,
+            reason=self.reason,
+            version=self.version,
+            via=self.via,
+        )
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -487,6 +501,13 @@ class AccessKind(models.TextChoices):
 
 
 class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AccessLog]:
+        # bulk_create skips save(): digest each row here (the insert trigger chains them).
+        objs = list(objs)
+        for obj in objs:
+            obj.digest_payload()
+        return super().bulk_create(objs, *args, **kwargs)
+
     def update(self, **kwargs: object) -> int:
         raise PermissionError("the access log is append-only: UPDATE refused")
 
@@ -537,6 +558,11 @@ class AccessLog(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None and not self._state.adding:
             raise PermissionError("the access log is append-only: UPDATE refused")
+        self.digest_payload()
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def digest_payload(self) -> None:
+        """Set payload_digest over what will be stored (before an INSERT)."""
         self.payload_digest = audit_digest.access_payload_digest(
             user_id=self.user_id,
             at=self.at,
@@ -547,7 +573,6 @@ class AccessLog(models.Model):
             ip_address=self.ip_address,
             via=self.via,
         )
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise PermissionError("the access log is append-only: DELETE refused")

@@ -47,7 +47,7 @@ def _admin(sql: str, *params: Any) -> None:
     from psycopg import sql as pgsql
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(pgsql.SQL(sql).format(*[pgsql.Identifier(p) for p in params]))  # type: ignore[arg-type]
+        conn.execute(pgsql.SQL(sql).format(*[pgsql.Identifier(p) for p in params]))
 
 
 def create(owner: str, app: str, database: str, owner_password: str, app_password: str) -> None:

@@ -122,6 +122,27 @@ def test_the_insert_trigger_chains_whatever_the_insert_says(trail: Any) -> None:
     assert verifyaudit()[0]
 
 
+def test_rows_written_in_bulk_are_digested_and_chained_too(trail: Any, lead: Any, make_escalation: Any) -> None:
+    """Pages that list escalations log one row each with a single bulk INSERT (save() never runs)."""
+    others = [make_escalation() for _ in range(3)]
+    AccessLog.objects.bulk_create(
+        AccessLog(user=lead, at=timezone.now(), kind="viewed", escalation=esc, what="dashboard") for esc in others
+    )
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(escalation=trail, actor=lead, at=timezone.now(), action="edited", changes={}, version=4)]
+    )
+    assert client_get_ok(lead, "/dashboard/")
+    whole, out = verifyaudit()
+    assert whole, out
+    assert AccessLog.objects.filter(what="dashboard", seq=1).count() >= 3
+
+
+def client_get_ok(user: Any, path: str) -> bool:
+    client = FormClient()
+    client.force_login(user)
+    return client.get(path).status_code == 200
+
+
 # --- attacks by the tables' owner ---------------------------------------------------------------------
 
 

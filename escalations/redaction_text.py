@@ -44,6 +44,10 @@ def describe(action: str, changes: Any) -> str:
     counts = details.get("counts") or {}
     return (
         f"{request} (asked by {details.get('requested_by', '?')}): {what} replaced by "
-        f"{details.get('marker', 'the marker')} in the record, {counts.get('audit_events', 0)} audit events and "
-        f"{counts.get('access_log', 0)} access-log rows"
+        f"{details.get('marker', 'the marker')} in the record, {_count(counts.get('audit_events', 0), 'audit event')} "
+        f"and {_count(counts.get('access_log', 0), 'access-log row')}"
     )
+
+
+def _count(n: Any, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

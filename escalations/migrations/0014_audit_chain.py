@@ -202,12 +202,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="accesslog",
             name="chain",
-            field=models.BigIntegerField(default=0, editable=False),
+            field=models.BigIntegerField(db_default=0, default=0, editable=False),
         ),
         migrations.AddField(
             model_name="accesslog",
             name="chain_digest",
-            field=models.CharField(default="", editable=False, max_length=64),
+            field=models.CharField(db_default="", default="", editable=False, max_length=64),
         ),
         migrations.AddField(
             model_name="accesslog",
@@ -217,7 +217,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="accesslog",
             name="seq",
-            field=models.BigIntegerField(default=0, editable=False),
+            field=models.BigIntegerField(db_default=0, default=0, editable=False),
         ),
         migrations.AddField(
             model_name="auditevent",

@@ -446,3 +446,46 @@ def test_the_demo_data_verifies_whole(db: Any) -> None:
     call_command("seeddemo", stdout=StringIO())
     whole, out = verifyaudit()
     assert whole, out
+
+
+# --- many writers at once ---------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_writers_at_once_on_one_chain_never_share_a_number(make_escalation: Any, lead: Any) -> None:
+    """Web and worker processes append to the same escalation's chains at the same moment: the head
+    row's lock makes them take turns, so numbers are never shared or skipped and the chain verifies."""
+    import threading
+
+    from django.db import connections
+
+    esc = make_escalation()
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            start.wait()
+            for _ in range(10):
+                AccessLog.objects.create(user=lead, at=timezone.now(), kind="viewed", escalation=esc, what="detail")
+                services.record_export(actor=lead, export="audit.csv", query="", rows=1, escalation=esc)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert list(AccessLog.objects.filter(escalation=esc).order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 41)
+    )
+    assert list(AuditEvent.objects.filter(escalation=esc).order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 42)
+    )
+    whole, out = verifyaudit()
+    assert whole, out

@@ -18,9 +18,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 
-from escalations import audit_verify
+from escalations import audit_verify, db_roles
 
 
 class Command(BaseCommand):
@@ -51,6 +52,7 @@ class Command(BaseCommand):
         for line in result.lines():
             self.stdout.write(line)
         self.stdout.write(f"chains: {result.chains}; heads digest: {result.heads_digest}")
+        self._role_line()
         for known in result.acknowledged:
             self.stdout.write(f"acknowledged: {known}")
         if result.ok:
@@ -59,3 +61,15 @@ class Command(BaseCommand):
         for other in result.breaks[1:]:
             self.stdout.write(f"also broken: {other}")
         raise CommandError(f"the audit trail is broken: {len(result.breaks)} broken link(s)")
+
+    def _role_line(self) -> None:
+        """On PostgreSQL, whether the role this runs as could rewrite the trail (production's app
+        role cannot; escalations.db_roles)."""
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            role = cursor.fetchone()[0]
+        may = db_roles.privileges(DEFAULT_DB_ALIAS, role, "escalations_auditevent")
+        said = " ".join(f"{name}={'yes' if may[name] else 'no'}" for name in ("update", "delete", "truncate"))
+        self.stdout.write(f"database role: {role} may {said} on the audit trail")

@@ -8,6 +8,7 @@ escalations.services, so that lists and sweeps select by index instead of comput
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -206,12 +207,12 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
         # bulk_create skips save(): digest each row here (the insert trigger chains them).
-        objs = list(objs)
-        for obj in objs:
-            obj.digest_payload()
-        return super().bulk_create(objs, *args, **kwargs)
+        rows = list(objs)
+        for row in rows:
+            row.digest_payload()
+        return super().bulk_create(rows, *args, **kwargs)
 
 
 class AuditEvent(models.Model):
@@ -501,12 +502,12 @@ class AccessKind(models.TextChoices):
 
 
 class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AccessLog]:
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
         # bulk_create skips save(): digest each row here (the insert trigger chains them).
-        objs = list(objs)
-        for obj in objs:
-            obj.digest_payload()
-        return super().bulk_create(objs, *args, **kwargs)
+        rows = list(objs)
+        for row in rows:
+            row.digest_payload()
+        return super().bulk_create(rows, *args, **kwargs)
 
     def append_many(self, objs: list[AccessLog]) -> None:
         """INSERT `objs` with only the columns the app writes: the chain's columns are the insert
@@ -517,12 +518,13 @@ class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
         from django.db import connections
 
         connection = connections[self.db]
-        fields = [AccessLog._meta.get_field(name) for name in AccessLog.APP_WRITES]
+        fields = [field for field in AccessLog._meta.concrete_fields if field.name in AccessLog.APP_WRITES]
         per_statement = len(objs)
-        if connection.vendor == "sqlite":
-            per_statement = max(connection.features.max_query_params // len(fields), 1)
+        limit = connection.features.max_query_params
+        if connection.vendor == "sqlite" and limit:
+            per_statement = max(limit // len(fields), 1)
         table = connection.ops.quote_name(AccessLog._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         for obj in objs:
             obj.digest_payload()

@@ -452,7 +452,9 @@ def test_the_demo_data_verifies_whole(db: Any) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback, as the suite's other transactional tests: the flush afterwards then leaves the
+# tables empty for the next one to load its data into.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_writers_at_once_on_one_chain_never_share_a_number(make_escalation: Any, lead: Any) -> None:
     """Web and worker processes append to the same escalation's chains at the same moment: the head
     row's lock makes them take turns, so numbers are never shared or skipped and the chain verifies."""

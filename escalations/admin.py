@@ -49,6 +49,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "time_zone")
+    # The webhook is its owner's to change, on their profile, where it is vetted and audited; its
+    # secret is theirs alone.
+    exclude = ("webhook_secret",)
+    readonly_fields = ("webhook_url",)
 
 
 @admin.register(Team)

@@ -4,7 +4,6 @@ which add their messages back onto these forms' fields."""
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC
 from typing import Any
 
@@ -245,7 +244,7 @@ class ProfileForm(forms.ModelForm):
         max_length=500,
         assume_scheme="https",
         help_text="Optional: an https URL (a Slack-compatible incoming webhook, say) that receives each "
-        "reminder as JSON, signed with HMAC-SHA256.",
+        "reminder as JSON, signed the Standard Webhooks way. A new URL gets a new signing secret.",
     )
 
     class Meta:
@@ -264,15 +263,8 @@ class ProfileForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
 
-    def save(self, commit: bool = True) -> UserProfile:
-        profile = super().save(commit=False)
-        if profile.webhook_url and not profile.webhook_secret:
-            profile.webhook_secret = secrets.token_hex(32)
-        elif not profile.webhook_url:
-            profile.webhook_secret = ""  # a new webhook gets a new secret
-        if commit:
-            profile.save()
-        return profile
+    # Saved by escalations.webhook_profile.save_profile, which gives a new URL its new secret and
+    # writes the audit events.
 
 
 def initial_from(escalation: Escalation, fields: tuple[str, ...]) -> dict[str, Any]:

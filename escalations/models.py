@@ -198,6 +198,9 @@ class AuditAction(models.TextChoices):
     TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor sign-in enabled"
     TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor sign-in disabled"
     BACKUP_CODES_ISSUED = "backup_codes_issued", "Backup codes issued"
+    # About a person's webhook (escalation is empty): where reminders go, and the key that signs them.
+    WEBHOOK_URL_CHANGED = "webhook_url_changed", "Webhook URL changed"
+    WEBHOOK_SECRET_REPLACED = "webhook_secret_replaced", "Webhook signing secret replaced"
     # Removing a value that must not be kept (escalations.redaction): a lead asks, an admin decides.
     REDACTION_REQUESTED = "redaction_requested", "Redaction requested"
     REDACTED = "redacted", "Redacted"
@@ -285,7 +288,8 @@ class UserProfile(models.Model):
     email_notifications = models.BooleanField("Email", default=True)
     in_app_notifications = models.BooleanField("In-app", default=True)
     webhook_url = models.URLField("Webhook URL", max_length=500, blank=True)
-    # Signs each webhook body (HMAC-SHA256); generated, shown to the owner so the receiver can verify.
+    # Signs each webhook request (escalations/webhook_signing.py); generated, shown to the owner so
+    # the receiver can verify; replaced whenever the URL changes.
     webhook_secret = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:

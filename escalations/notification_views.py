@@ -1,5 +1,5 @@
 """The in-app inbox (bell, notifications page, mark as read), the channel settings with their "send a
-test notification" buttons, and /healthz for the watchdog."""
+test notification" buttons and the webhook's new-secret button, and /healthz for the watchdog."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -17,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
-from . import audit_verify, notify, reminders
+from . import audit_verify, channel_test_limit, notify, reminders, webhook_profile
 from .models import Channel, Notification, UserProfile
 
 
@@ -71,6 +72,10 @@ def send_test(request: HttpRequest, channel: str) -> HttpResponse:
         messages.error(request, "Unknown channel.")
         return HttpResponseRedirect(reverse("profile"))
     user: Any = request.user
+    retry_at = channel_test_limit.count_test_send(user.pk, channel, timezone.now())
+    if retry_at is not None:
+        messages.error(request, channel_test_limit.limit_message(retry_at))
+        return HttpResponseRedirect(reverse("profile"))
     UserProfile.objects.get_or_create(user=user)
     label = Channel(channel).label
     try:
@@ -79,6 +84,18 @@ def send_test(request: HttpRequest, channel: str) -> HttpResponse:
         messages.error(request, f"{label} test failed: {exc}.")
     else:
         messages.success(request, f"{label} test sent. Check that it arrived.")
+    return HttpResponseRedirect(reverse("profile"))
+
+
+@require_POST
+def replace_webhook_secret(request: HttpRequest) -> HttpResponse:
+    """The profile's "Make a new signing secret" button."""
+    try:
+        webhook_profile.replace_webhook_secret(actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.warning(request, webhook_profile.SECRET_REPLACED_NOTICE)
     return HttpResponseRedirect(reverse("profile"))
 
 

@@ -4,14 +4,9 @@ or the platform reference (which may itself point at the material)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
-import ipaddress
 import json
-import socket
-import urllib.error
-import urllib.request
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from . import safe_http, webhook_signing
 from .models import Channel, Notification
-
-WEBHOOK_TIMEOUT_SECONDS = 5
-SIGNATURE_HEADER = "X-Escalations-Signature"
 
 
 class DeliveryError(Exception):
@@ -120,39 +113,19 @@ def send_in_app(user: Any, message: Message, escalation_id: int | None = None) -
     )
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a webhook send needs, read from the database beforehand: posting it touches no database,
+    so the sweep posts from a thread of its own while it carries on with everyone else's reminders."""
+
+    url: str
+    secret: str
+    # The webhook-id: the message's name, so that a message sent again has the same id.
+    message_id: str
+    body: bytes
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would turn our POST into a body-less GET somewhere else (and could lead to an
-    address the https-only rule refuses): treat any 3xx as a failed delivery."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_RefuseRedirects)
-
-
-def _check_public_host(url: str) -> None:
-    """Refuse hosts that resolve to private, loopback or link-local addresses: the webhook is the
-    one request this app makes to an address a person typed, and it must not reach inside the
-    network. Loopback is allowed only where WEBHOOK_ALLOW_HTTP_LOOPBACK is on (dev, tests)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        raise DeliveryError(f"webhook host {host!r} does not resolve") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_loopback and settings.WEBHOOK_ALLOW_HTTP_LOOPBACK:
-            continue
-        if not address.is_global:
-            raise DeliveryError(f"webhook host {host!r} is a private or local address; refused")
-
-
-def send_webhook(user: Any, message: Message) -> None:
+def webhook_request(user: Any, message: Message) -> WebhookRequest:
     profile = getattr(user, "profile", None)
     url = getattr(profile, "webhook_url", "")
     if profile is None or not url:
@@ -166,31 +139,40 @@ def send_webhook(user: Any, message: Message) -> None:
             for i in message.items
         ],
     }
-    body = json.dumps(payload).encode()
-    _check_public_host(url)
-    request = urllib.request.Request(  # noqa: S310 - scheme checked when the URL is saved
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "escalation-tracker",
-            SIGNATURE_HEADER: sign(profile.webhook_secret, body),
-        },
+    return WebhookRequest(
+        url=url,
+        secret=profile.webhook_secret,
+        message_id=message.ref or f"test-{uuid.uuid4().hex}",
+        body=json.dumps(payload).encode(),
     )
+
+
+def post_webhook(request: WebhookRequest) -> None:
+    """Sign and POST; returns once the receiver answered 2xx, raises DeliveryError otherwise. Signed
+    at the moment of sending, so the timestamp is fresh even for a message sent again."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "escalation-tracker",
+        **webhook_signing.signed_headers(request.secret, request.message_id, int(time.time()), request.body),
+    }
     try:
-        with _opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"webhook answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"webhook unreachable: {exc}") from exc
-    except (http.client.HTTPException, ValueError) as exc:
-        # A receiver that answers something other than HTTP, or a URL urllib cannot use: a failed
-        # delivery to retry, never an exception that stops the sweep for everyone else.
-        raise DeliveryError(f"webhook answered badly: {exc.__class__.__name__}: {exc}") from exc
+        status = safe_http.post(
+            request.url,
+            request.body,
+            headers,
+            deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
+            allow_loopback_http=settings.WEBHOOK_ALLOW_HTTP_LOOPBACK,
+        )
+    except (safe_http.Refused, safe_http.Failed) as exc:
+        raise DeliveryError(str(exc)) from exc
+    # A redirect would turn our POST into a body-less GET somewhere else (and could lead to an
+    # address the vetting refuses): it is not followed, and counts as a failed delivery.
     if not 200 <= status < 300:
         raise DeliveryError(f"webhook answered HTTP {status}")
+
+
+def send_webhook(user: Any, message: Message) -> None:
+    post_webhook(webhook_request(user, message))
 
 
 def send(channel: str, user: Any, message: Message, escalation_id: int | None = None) -> None:

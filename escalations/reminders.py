@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -365,15 +367,27 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
         groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
         for delivery in claimed:
             groups[(delivery.recipient_id, delivery.channel)].append(delivery)
-        for group in groups.values():
-            _deliver_group(group, now, cfg, stats)
+        # Webhooks are posted from threads of their own while this thread delivers email and in-app:
+        # a slow receiver holds one thread until its deadline, never anyone else's reminders.
+        with _WebhookDispatch(now, cfg, stats) as webhooks:
+            for group in groups.values():
+                if group[0].channel == Channel.WEBHOOK:
+                    webhooks.add(_batches(group, stats))
+            webhooks.start_more()
+            for group in groups.values():
+                if group[0].channel != Channel.WEBHOOK:
+                    for batch in _batches(group, stats):
+                        _deliver_batch(batch, now, cfg, stats)
+                        webhooks.record_finished()
+            webhooks.finish()
         _mark_reminders_sent({d.reminder_id for d in claimed}, now)
 
 
-def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
-    """One message per reminder, or one digest when the person has more than DIGEST_THRESHOLD due.
-    Deliveries that already went out in a message whose outcome is unknown go again in that same
-    message (same items still unsent, same Message-ID), so that a mail system can drop the copy."""
+def _batches(group: list[Delivery], stats: SweepStats) -> list[list[Delivery]]:
+    """One person's deliveries on one channel as messages: one per reminder, or one digest when more
+    than DIGEST_THRESHOLD are due. Deliveries that already went out in a message whose outcome is
+    unknown go again in that same message (same items still unsent, same Message-ID or webhook-id),
+    so that the receiving system can drop the copy."""
     unknown: dict[str, list[Delivery]] = defaultdict(list)
     fresh: list[Delivery] = []
     for delivery in group:
@@ -384,36 +398,107 @@ def _deliver_group(group: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         stats.digests += 1
     else:
         batches.extend([d] for d in fresh)
-    for batch in batches:
-        ref = batch[0].batch_ref or message_ref(batch)
-        # Everything about one message, its claim renewal and wording included, sits inside the
-        # handler: a database error on one message (a value the column refuses once stopped every
-        # sweep) is that message's failed attempt, never everyone's missed reminders.
-        try:
-            batch = _renew_claim(batch, now, ref)
-            if not batch:
-                continue
-            first = batch[0]
-            message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
-            if first.channel == Channel.IN_APP:
-                # Notification and "sent" commit together: exactly once, whatever dies when.
-                with transaction.atomic():
-                    notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
-                    _record(batch, now, ok=True)
-            else:
+    return batches
+
+
+def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """Send one email or in-app message and record it."""
+    ref = batch[0].batch_ref or message_ref(batch)
+    # Everything about one message, its claim renewal and wording included, sits inside the
+    # handler: a database error on one message (a value the column refuses once stopped every
+    # sweep) is that message's failed attempt, never everyone's missed reminders.
+    try:
+        batch = _renew_claim(batch, now, ref)
+        if not batch:
+            return
+        first = batch[0]
+        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
+        if first.channel == Channel.IN_APP:
+            # Notification and "sent" commit together: exactly once, whatever dies when.
+            with transaction.atomic():
                 notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
                 _record(batch, now, ok=True)
-            stats.deliveries_sent += len(batch)
-        except notify.DeliveryError as exc:
-            log.warning("delivery failed: %s", exc)
-            _record(batch, now, ok=False, error=str(exc))
-            stats.deliveries_failed += len(batch)
-        except Exception as exc:
-            # A bug or an unexpected failure in one channel must not stop the sweep for everyone
-            # else: record it like any failure, so it is retried with backoff and visible.
-            log.exception("delivery raised unexpectedly")
-            _record(batch, now, ok=False, error=f"unexpected error: {exc.__class__.__name__}: {exc}")
-            stats.deliveries_failed += len(batch)
+        else:
+            notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+            _record(batch, now, ok=True)
+        stats.deliveries_sent += len(batch)
+    except Exception as exc:
+        _record_failure(batch, now, stats, exc)
+
+
+def _record_failure(batch: list[Delivery], now: datetime, stats: SweepStats, exc: Exception) -> None:
+    if isinstance(exc, notify.DeliveryError):
+        log.warning("delivery failed: %s", exc)
+        _record(batch, now, ok=False, error=str(exc))
+    else:
+        # A bug or an unexpected failure in one channel must not stop the sweep for everyone
+        # else: record it like any failure, so it is retried with backoff and visible.
+        log.error("delivery raised unexpectedly", exc_info=exc)
+        _record(batch, now, ok=False, error=f"unexpected error: {exc.__class__.__name__}: {exc}")
+    stats.deliveries_failed += len(batch)
+
+
+class _WebhookDispatch:
+    """One pass's webhook messages, posted from at most WEBHOOK_CONCURRENCY threads. Whatever touches
+    the database (renewing the claim, wording the message, recording the outcome) stays in the
+    sweep's thread; a thread only signs and posts, within the request's deadline. A message's claim
+    is renewed when its post starts, not when it joins the queue, so waiting for a free thread
+    eats none of its lease; `sent_at` is still written only after the receiver accepted."""
+
+    def __init__(self, now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+        self._now = now
+        self._cfg = cfg
+        self._stats = stats
+        self._limit = max(1, settings.WEBHOOK_CONCURRENCY)
+        self._pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="webhook")
+        self._waiting: deque[list[Delivery]] = deque()
+        self._posting: dict[Future[None], list[Delivery]] = {}
+
+    def __enter__(self) -> _WebhookDispatch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After an error only the posts already under way are waited for (each ends by its
+        # deadline); their outcome is unknown to the rows, so they go again after the lease, under
+        # the same webhook-id.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, batches: list[list[Delivery]]) -> None:
+        self._waiting.extend(batches)
+
+    def start_more(self) -> None:
+        while self._waiting and len(self._posting) < self._limit:
+            batch = self._waiting.popleft()
+            ref = batch[0].batch_ref or message_ref(batch)
+            try:
+                batch = _renew_claim(batch, self._now, ref)
+                if not batch:
+                    continue
+                message = notify.message_for([_item(d, self._cfg) for d in batch], ref=ref)
+                request = notify.webhook_request(batch[0].recipient, message)
+            except Exception as exc:
+                _record_failure(batch, self._now, self._stats, exc)
+                continue
+            self._posting[self._pool.submit(notify.post_webhook, request)] = batch
+
+    def record_finished(self, *, wait: bool = False) -> None:
+        """Record the posts that have ended (waiting for one when `wait`), then start more."""
+        if self._posting:
+            done, _ = futures.wait(self._posting, timeout=None if wait else 0, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                batch = self._posting.pop(future)
+                try:
+                    future.result()
+                    _record(batch, self._now, ok=True)
+                    self._stats.deliveries_sent += len(batch)
+                except Exception as exc:
+                    _record_failure(batch, self._now, self._stats, exc)
+        self.start_more()
+
+    def finish(self) -> None:
+        self.start_more()
+        while self._posting:
+            self.record_finished(wait=True)
 
 
 def message_ref(batch: list[Delivery]) -> str:

@@ -125,6 +125,19 @@ def clean_webhook_url(value: str | None) -> str:
     parts = urlsplit(value)
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
+        # An address typed as such is vetted now; a name is vetted when it is resolved, at each send
+        # (resolving it here would tell the person which internal names exist).
+        from .public_address import REFUSED_MESSAGE, is_loopback, is_public
+
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            literal = False
+        else:
+            literal = True
+        loopback_allowed = getattr(settings, "WEBHOOK_ALLOW_HTTP_LOOPBACK", False) and is_loopback(host)
+        if literal and not is_public(host) and not loopback_allowed:
+            raise ValidationError(f"Webhook URL: {REFUSED_MESSAGE}.")
         return value
     if parts.scheme == "http" and getattr(settings, "WEBHOOK_ALLOW_HTTP_LOOPBACK", False):
         try:

@@ -556,8 +556,14 @@ class ProfileView(FormView):
         return {**super().get_context_data(**kwargs), "two_factor_on": user_has_device(self.request.user)}
 
     def form_valid(self, form: Form) -> HttpResponse:
-        form.save()  # type: ignore[attr-defined]
+        from .webhook_profile import SECRET_REPLACED_NOTICE, save_profile
+
+        previous_url = form.initial.get("webhook_url") or ""
+        profile = form.save(commit=False)  # type: ignore[attr-defined]
+        new_secret = save_profile(actor=self.request.user, profile=profile, previous_url=previous_url)
         messages.success(self.request, "Profile saved.")
+        if new_secret:
+            messages.warning(self.request, SECRET_REPLACED_NOTICE)
         return HttpResponseRedirect(reverse("profile"))
 
 

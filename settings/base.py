@@ -276,7 +276,7 @@ REMINDER_SWEEP_SECONDS = env.float("REMINDER_SWEEP_SECONDS", default=60)
 # More than this many reminders due at once for one person on one channel arrive as one digest.
 REMINDER_DIGEST_THRESHOLD = env.int("REMINDER_DIGEST_THRESHOLD", default=5)
 # A sweep's claim on a delivery lasts this long: a sweep killed mid-delivery leaves a claim that
-# expires, and a later sweep delivers it. Far longer than the slowest channel (webhook: 5 s).
+# expires, and a later sweep delivers it. Far longer than the slowest channel (a webhook's deadline).
 REMINDER_CLAIM_LEASE_SECONDS = env.float("REMINDER_CLAIM_LEASE_SECONDS", default=120)
 # Leads see a red banner, and /healthz answers 503, when the last sweep is older than this.
 WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
@@ -284,6 +284,13 @@ WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Webhooks go to https URLs only; dev and test also allow http to loopback for local receivers.
 WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
+# One webhook request, from the name lookup to the answer's last header, ends after this long.
+WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=10)
+# Webhooks a sweep has in flight at once, each in a thread of its own beside email and in-app.
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=8)
+# "Send a test notification": at most this many per person and channel within the window.
+CHANNEL_TEST_LIMIT = env.int("CHANNEL_TEST_LIMIT", default=5)
+CHANNEL_TEST_WINDOW_MINUTES = env.int("CHANNEL_TEST_WINDOW_MINUTES", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="escalations@localhost")
 # A hung mail server must fail a delivery (retried later), not hold the sweep.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)

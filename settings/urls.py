@@ -32,6 +32,11 @@ urlpatterns = [
     path("accounts/two-factor/", include((two_factor_patterns, "two_factor"))),
     path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/profile/test/<str:channel>/", notification_views.send_test, name="profile_test_channel"),
+    path(
+        "accounts/profile/webhook/new-secret/",
+        notification_views.replace_webhook_secret,
+        name="profile_webhook_secret",
+    ),
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
     path("notifications/read-all/", notification_views.mark_all_read, name="notifications_read_all"),
     path("notifications/<int:pk>/read/", notification_views.mark_read, name="notification_read"),

@@ -140,3 +140,14 @@ def make_escalation(moderator: Any) -> Any:
         return esc
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    """Counters kept in the cache (API throttles, test-notification limits) start at zero in every
+    test: a test must not inherit another's requests (user ids repeat across tests)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

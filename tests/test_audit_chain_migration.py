@@ -1,4 +1,4 @@
-"""Migration 0014 chains the audit events and access-log rows already there, in order of (at, id)
+"""Migration 0015 chains the audit events and access-log rows already there, in order of (at, id)
 within each chain, and writes each chain's head: a trail from before the chains verifies whole, and
 the triggers chain what comes after it. Run in a database of its own (a subprocess), since it
 migrates backwards and forwards."""
@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-before = [("escalations", "0013_team")]
+before = [("escalations", "0014_webhook_audit_events")]
 executor = MigrationExecutor(connection)
 executor.migrate(before)
 apps = executor.loader.project_state(before).apps

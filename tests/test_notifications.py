@@ -4,20 +4,20 @@ person sees in the browser."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import html
 import json
 import re
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from escalations import notify, policy, reminders
 from escalations.models import Delivery, DeliveryAttempt, Escalation, Notification, UserProfile
@@ -298,14 +298,17 @@ def test_saving_a_webhook_url_generates_a_secret_shown_on_the_profile(
 
     client.post("/accounts/profile/", prefs(webhook_url="https://hooks.example.org/a"))
     secret = UserProfile.objects.get(user=moderator).webhook_secret
-    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret)
     shown = client.get("/accounts/profile/")
     assert "Webhook signing secret" in text(shown)
     assert f"<code>{secret}</code>" in page(shown)
 
-    # Saving again (a new time zone, another URL) keeps the secret the receiver already verifies with.
-    client.post("/accounts/profile/", prefs(time_zone="Europe/Berlin", webhook_url="https://hooks.example.org/b"))
+    # Saving again (a new time zone) keeps the secret the receiver already verifies with; another URL
+    # gets a new one (tests/test_webhook_profile.py).
+    client.post("/accounts/profile/", prefs(time_zone="Europe/Berlin", webhook_url="https://hooks.example.org/a"))
     assert UserProfile.objects.get(user=moderator).webhook_secret == secret
+    client.post("/accounts/profile/", prefs(webhook_url="https://hooks.example.org/b"))
+    assert UserProfile.objects.get(user=moderator).webhook_secret not in ("", secret)
 
     # Another person gets another secret.
     other = client_for(make_user("other"))
@@ -435,10 +438,11 @@ def test_test_webhook_posts_signed_json(client_for: Any, moderator: Any, hook: R
     assert payload["test"] is True
     assert "this channel works" in payload["text"]
     assert headers["content-type"] == "application/json"
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["x-escalations-signature"], expected)
-    wrong = "sha256=" + hmac.new(b"not-the-secret", body, hashlib.sha256).hexdigest()
-    assert headers["x-escalations-signature"] != wrong
+    # The receiver verifies it with the secret the profile shows, the Standard Webhooks way.
+    signed = {name.lower(): value for name, value in headers.items()}
+    assert Webhook(secret).verify(body, signed)["test"] is True
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"not-the-secret-not-the-secret-32").decode()).verify(body, signed)
 
 
 def test_test_webhook_failure_is_reported(client_for: Any, moderator: Any, hook: Receiver) -> None:
@@ -448,6 +452,55 @@ def test_test_webhook_failure_is_reported(client_for: Any, moderator: Any, hook:
     response = client.post("/accounts/profile/test/webhook/", follow=True)
     assert messages_of(response) == ["Webhook test failed: webhook answered HTTP 500."]
     assert len(hook.requests) == 1
+
+
+# --- test sends are limited per person and channel ---------------------------------------------------
+
+FIRST_TEST = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # 11:00 in Berlin
+
+
+def test_test_sends_are_limited_per_person_and_channel(client_for: Any, moderator: Any, make_user: Any) -> None:
+    UserProfile.objects.create(user=moderator, time_zone="Europe/Berlin")
+    client = client_for(moderator)
+    with time_machine.travel(FIRST_TEST, tick=False) as clock:
+        for minute in range(5):
+            clock.move_to(FIRST_TEST + timedelta(minutes=minute))
+            response = client.post("/accounts/profile/test/in_app/", follow=True)
+            assert messages_of(response) == ["In-app test sent. Check that it arrived."]
+
+        # The sixth within ten minutes of the first: the message says when, in the person's zone.
+        clock.move_to(FIRST_TEST + timedelta(minutes=10) - timedelta(seconds=1))
+        response = client.post("/accounts/profile/test/in_app/", follow=True)
+        assert messages_of(response) == ["You sent 5 test notifications in the last 10 minutes; try again at 11:10."]
+        assert 'class="message error"' in page(response)
+        assert Notification.objects.filter(user=moderator).count() == 5, "nothing sent"
+
+        # Another channel, another person: counted apart.
+        assert messages_of(client.post("/accounts/profile/test/email/", follow=True)) == [
+            "Email test failed: no email address on this account."
+        ]
+        other = make_user("other")
+        assert messages_of(client_for(other).post("/accounts/profile/test/in_app/", follow=True)) == [
+            "In-app test sent. Check that it arrived."
+        ]
+
+        # Ten minutes after the first, it has left the window: one more may go, and then the next
+        # one waits for the second to leave it.
+        clock.move_to(FIRST_TEST + timedelta(minutes=10))
+        response = client.post("/accounts/profile/test/in_app/", follow=True)
+        assert messages_of(response) == ["In-app test sent. Check that it arrived."]
+        response = client.post("/accounts/profile/test/in_app/", follow=True)
+        assert messages_of(response) == ["You sent 5 test notifications in the last 10 minutes; try again at 11:11."]
+    assert Notification.objects.filter(user=moderator).count() == 6
+
+
+def test_a_limited_webhook_test_sends_nothing(client_for: Any, moderator: Any, hook: Receiver) -> None:
+    client = client_for(moderator)
+    client.post("/accounts/profile/", prefs(webhook_url=hook.url), follow=True)
+    said = [messages_of(client.post("/accounts/profile/test/webhook/", follow=True)) for _ in range(6)]
+    assert said[:5] == [["Webhook test sent. Check that it arrived."]] * 5
+    assert said[5][0].startswith("You sent 5 test notifications in the last 10 minutes; try again at ")
+    assert len(hook.requests) == 5
 
 
 # --- delivery attempts on the escalation's timeline ---------------------------------------------------

@@ -138,6 +138,7 @@ FORBIDDEN = "forbidden"
 # whole: "admin" (Django's own admin, for staff; not our templates) and "api" (the JSON API).
 NOT_PAGES: dict[str, str] = {
     "profile_test_channel": "POST only (the profile's test-notification buttons)",
+    "profile_webhook_secret": "POST only (the profile's new-signing-secret button)",
     "notifications_read_all": "POST only",
     "notification_read": "POST only",
     "notification_open": "POST only (redirects to the escalation)",

@@ -93,8 +93,10 @@ PROFILES = {
 MODERATORS = ("soak-mod-1", "soak-mod-2", "soak-mod-3", "soak-mod-4")
 LEADS = ("soak-lead-1", "soak-lead-2")
 IN_APP_ONLY = frozenset({"soak-mod-4"})  # chose the bell only on their profile
+WEBHOOK_TOO = ("soak-mod-2", "soak-lead-2")  # and a webhook besides email and the bell
 EMAIL = "email"
 IN_APP = "in_app"
+WEBHOOK = "webhook"
 
 
 def email_of(username: str) -> str:
@@ -102,7 +104,9 @@ def email_of(username: str) -> str:
 
 
 def channels_of(username: str) -> tuple[str, ...]:
-    return (IN_APP,) if username in IN_APP_ONLY else (EMAIL, IN_APP)
+    if username in IN_APP_ONLY:
+        return (IN_APP,)
+    return (EMAIL, IN_APP, WEBHOOK) if username in WEBHOOK_TOO else (EMAIL, IN_APP)
 
 
 # --- escalations -----------------------------------------------------------------------------------
@@ -242,8 +246,9 @@ KIND_OF_LABEL = {label: str(kind) for kind, label in policy.REMINDER_LABELS.item
 
 @dataclass(frozen=True)
 class Copy:
-    """One item as it arrived: in an email the sink accepted (with its Message-ID), or in an in-app
-    notification (each its own)."""
+    """One item as it arrived: in an email the sink accepted (with its Message-ID), in a webhook
+    request the receiver verified and accepted (with its webhook-id), or in an in-app notification
+    (each its own)."""
 
     item: Item
     message_id: str

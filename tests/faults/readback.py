@@ -11,7 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.faults.load import EMAIL, IN_APP, LEADS, MODERATORS, Copy, Item, email_of, items_in
+from tests.faults.load import EMAIL, IN_APP, LEADS, MODERATORS, WEBHOOK, Copy, Item, email_of, items_in
+from tests.faults.webhook_sink import WebhookSink
 from tests.processes import DELIVERIES_WITH_ATTEMPTS, Sink
 
 
@@ -22,13 +23,16 @@ def query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def copies(db_url: str, sink: Sink) -> list[Copy]:
-    """Every item that arrived: per line of each email the sink accepted, and of each notification."""
+def copies(db_url: str, sink: Sink, hooks: WebhookSink) -> list[Copy]:
+    """Every item that arrived: per line of each email the sink accepted, of each webhook request the
+    receiver accepted, and of each notification."""
     user_of = {email_of(name): name for name in (*MODERATORS, *LEADS)}
     found = []
     for message in sink.snapshot()[0]:
         for to in message.to:
             found += items_in(message.text, user_of.get(to, to), EMAIL, message.message_id, message.at)
+    for hook in hooks.snapshot()[0]:
+        found += items_in(hook.text, hook.username, WEBHOOK, f"webhook:{hook.webhook_id}", hook.at)
     for username, pk, body, created in query(
         db_url,
         "SELECT u.username, n.id, n.body, n.created_at FROM escalations_notification n"

@@ -1,7 +1,8 @@
 """Seeds the soak's database through the services, as the product does: run in a subprocess with the
 soak's environment (`manage.py shell -c "from tests.faults.seed import main; main()"`), reading
-{"escalations": [EscalationSpec fields ...]} on stdin and printing, as its last line, a JSON list of
-{"ref", "id", "key", "report_due_at"} (epoch seconds or null)."""
+{"escalations": [EscalationSpec fields ...], "webhooks": {username: [url, secret]}} on stdin and
+printing, as its last line, a JSON list of {"ref", "id", "key", "report_due_at"} (epoch seconds or
+null)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,12 @@ def main() -> None:
             users[name] = user
     for name in IN_APP_ONLY:
         UserProfile.objects.create(user=users[name], email_notifications=False, in_app_notifications=True)
+    load = json.load(sys.stdin)
+    for name, (url, secret) in load.get("webhooks", {}).items():
+        UserProfile.objects.create(user=users[name], webhook_url=url, webhook_secret=secret)
 
     created = []
-    for fields in json.load(sys.stdin)["escalations"]:
+    for fields in load["escalations"]:
         spec = EscalationSpec(**fields)
         data: dict[str, Any] = {
             "platform_reference": spec.ref,

@@ -2,8 +2,9 @@
 moments, Redis is down for 2 minutes and PostgreSQL restarts; every reminder must arrive exactly once.
 
 Real processes on loopback, all our own: a PostgreSQL cluster made with initdb (tests/faults/
-servers.py), a redis-server, a solo-pool worker and a beat under settings.prod, and an aiosmtpd sink
-in this process. Escalations are logged through the services (tests/faults/seed.py) with small
+servers.py), a redis-server, a solo-pool worker and a beat under settings.prod, an aiosmtpd sink
+and a webhook receiver that verifies every signature (two people have a webhook besides email and
+the bell) in this process. Escalations are logged through the services (tests/faults/seed.py) with small
 targets (tests/faults/load.py), so that their "due soon", "overdue", "preservation not confirmed"
 and "unfinished NCMEC report" reminders fall due at spread-out moments of the run. Faults come from a
 seeded RNG (tests/faults/chaos.py): SOAK_SEED=<n> replays a run's schedule and load.
@@ -12,14 +13,15 @@ After the last deadline the soak waits for quiescence (everything expected arriv
 in the database, several sweeps with nothing new), then counts:
 - expected: every (person, channel, escalation, reminder kind) that policy.reminder_plan calls for
   by the last deadline, from the facts the soak logged, and who hears of each kind;
-- delivered: those found at least once in the emails the sink accepted with its 250, or in the
-  in-app notifications; digests count per line;
+- delivered: those found at least once in the emails the sink accepted with its 250, the webhook
+  requests the receiver verified and accepted, or the in-app notifications; digests count per line;
 - lost: expected and never delivered;
-- doubled: delivered again under a different Message-ID (or a second notification).
-An email sent again under the same Message-ID is counted apart, as `same_id_resends`: that is the
-known at-least-once gap of tests/integration/test_reminders_e2e.py (a worker killed, or its database
-gone, after the SMTP server's 250 and before the sweep records the delivery sends the same message
-again once its lease runs out; mail systems drop a repeated Message-ID). The assertion is on `lost`
+- doubled: delivered again under a different Message-ID or webhook-id (or a second notification).
+An email or webhook sent again under the same Message-ID or webhook-id is counted apart, as
+`same_id_resends`: that is the known at-least-once gap of tests/integration/test_reminders_e2e.py (a
+worker killed, or its database gone, after the SMTP server's 250 or the receiver's 2xx and before the
+sweep records the delivery sends the same message again once its lease runs out; mail systems drop a
+repeated Message-ID, webhook receivers a repeated webhook-id). The assertion is on `lost`
 and `doubled`; `same_id_resends` is printed, never hidden, each with the faults that struck between
 its copies. The database rows (deliveries and attempts) are cross-checked against the expected set.
 Every process's log is kept in test-results/soak/<profile>-<seed>/.
@@ -53,6 +55,7 @@ from tests.faults.load import (
     PROFILES,
     REDIS_DOWN_SECONDS,
     SETTINGS,
+    WEBHOOK_TOO,
     EscalationSpec,
     Facts,
     Item,
@@ -65,6 +68,7 @@ from tests.faults.load import (
 )
 from tests.faults.readback import SweepWatch, copies, database_items, last_sweep, pending_deliveries
 from tests.faults.servers import PrivatePostgres, PrivateRedis, find_pg_bindir, pg_problem
+from tests.faults.webhook_sink import WebhookSink, webhook_sink
 from tests.processes import ROOT, Procs, Sink, prod_env, scratch_database, smtp_sink
 
 pytestmark = pytest.mark.soak
@@ -104,6 +108,8 @@ class Outcome:
     recorded: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
     emails: int = 0
+    webhooks: int = 0
+    refused_webhooks: list[str] = field(default_factory=list)
     redis_recovery: float | None = None
     pg_recovery: float | None = None
     max_late: float = 0.0
@@ -137,6 +143,9 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
         redis.start()
         sink = Sink()
         smtp_port = stack.enter_context(smtp_sink(sink))
+        from escalations.webhook_signing import new_secret
+
+        hooks = stack.enter_context(webhook_sink(WebhookSink(secrets={name: new_secret() for name in WEBHOOK_TOO})))
         db_url = stack.enter_context(scratch_database(pg.admin_url, "soak"))
         env = prod_env(
             database_url=db_url,
@@ -144,17 +153,26 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
             smtp_port=smtp_port,
             REMINDER_SWEEP_SECONDS=str(SWEEP_SECONDS),
             REMINDER_CLAIM_LEASE_SECONDS=str(LEASE_SECONDS),
+            WEBHOOK_ALLOW_HTTP_LOOPBACK="true",
             **SETTINGS,
         )
         procs = Procs(env=env, logs=logs)
-        say(f"private PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}, SMTP sink on {smtp_port}")
+        say(
+            f"private PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}, SMTP sink on {smtp_port},"
+            f" webhook receiver on {hooks.port}"
+        )
         procs.manage("migrate", "--noinput", timeout=300)
 
         # The load, anchored at T0; then the worker and beat, before any deadline crosses.
         t0 = time.time() + SEED_LEAD
         events = plan_faults(profile, rng)
         specs = plan_load(profile, rng, t0)
-        payload = json.dumps({"escalations": [spec.__dict__ for spec in specs]})
+        payload = json.dumps(
+            {
+                "escalations": [spec.__dict__ for spec in specs],
+                "webhooks": {name: [hooks.url_for(name), hooks.secrets[name]] for name in WEBHOOK_TOO},
+            }
+        )
         seeded = procs.manage("shell", "-c", "from tests.faults.seed import main; main()", stdin=payload, timeout=300)
         created = json.loads(seeded.strip().splitlines()[-1])
         keys = {row["ref"]: row["key"] for row in created}
@@ -195,11 +213,13 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
                 events, fleet, {"redis-stop": redis_stop, "redis-start": redis_start, "pg-restart": pg_restart}, say
             )
             expected = expected_items(specs, keys, at(t0 + profile.cross_to))
-            out.quiet = _quiesce(db_url, sink, fleet, expected, t0 + profile.cross_to + QUIESCE_TIMEOUT)
-            arrived = copies(db_url, sink)
+            out.quiet = _quiesce(db_url, sink, hooks, fleet, expected, t0 + profile.cross_to + QUIESCE_TIMEOUT)
+            arrived = copies(db_url, sink, hooks)
             out.result = tally(expected, arrived)
             out.recorded = database_items(db_url, {row["id"]: row["key"] for row in created})
             out.emails = len(sink.snapshot()[0])
+            accepted_hooks, out.refused_webhooks = hooks.snapshot()
+            out.webhooks = len(accepted_hooks)
             out.redis_recovery = watch.first_after(out.redis_up_at)
             out.pg_recovery = watch.first_after(out.pg_up_at)
             # From falling due (or from the start, for what fell due before the worker ran) to arrival.
@@ -244,7 +264,8 @@ def _report_and_check(
     details = (
         f"soak: same_id_resends={result.same_id_resends} unexpected={result.unexpected}"
         f" worker kills mid-sweep={fleet.mid_sweep}"
-        f" emails={out.emails} max_late={out.max_late:.0f}s first sweep after redis={secs(out.redis_recovery)}"
+        f" emails={out.emails} webhooks={out.webhooks} refused_webhooks={len(out.refused_webhooks)}"
+        f" max_late={out.max_late:.0f}s first sweep after redis={secs(out.redis_recovery)}"
         f" after postgres={secs(out.pg_recovery)} quiet={out.quiet}"
         f" | db: missing={len(set(expected) - recorded['items'])} extra={len(recorded['items'] - set(expected))}"
         f" unsent={recorded['unsent']} multi_ok={recorded['multi_ok']} failed_attempts={recorded['failed']}"
@@ -257,12 +278,14 @@ def _report_and_check(
             + [_repeat(item, ids, times, fleet, out) for item, ids, times in result.repeated[:20]]
             + [f"unexpected: {item}" for item in result.unexpected_items[:20]]
             + [f"cancelled: {n} x {why}" for why, n in recorded["cancelled"].items()]
+            + [f"webhook refused by the receiver: {why}" for why in out.refused_webhooks[:20]]
             + fleet.unexpected_exits
         ):
             print(f"soak: {problem}", flush=True)
 
     assert result.lost == 0 and result.doubled == 0, line
     assert result.unexpected == 0, details
+    assert not out.refused_webhooks, details
     assert recorded["items"] == set(expected), details
     assert recorded["unsent"] == 0 and not recorded["cancelled"], details
     assert not fleet.unexpected_exits, fleet.unexpected_exits
@@ -290,18 +313,20 @@ def _check_target(spec: EscalationSpec, row: dict[str, Any]) -> None:
         assert abs(row["report_due_at"] - meant) < 1, (spec, row)
 
 
-def _quiesce(db_url: str, sink: Sink, fleet: Fleet, expected: dict[Item, Any], deadline: float) -> bool:
+def _quiesce(
+    db_url: str, sink: Sink, hooks: WebhookSink, fleet: Fleet, expected: dict[Item, Any], deadline: float
+) -> bool:
     """Wait until every expected item arrived, nothing is pending in the database, and QUIET_SWEEPS
     sweeps finished with nothing new; False if `deadline` (epoch) passed first."""
     wanted = set(expected)
-    seen: tuple[int, int] | None = None
+    seen: tuple[int, int, int] | None = None
     sweeps: set[float | None] = set()
     while time.time() < deadline:
         fleet.watch()
-        got = copies(db_url, sink)
+        got = copies(db_url, sink, hooks)
         if wanted - {c.item for c in got} or pending_deliveries(db_url):
             seen, sweeps = None, set()
-        elif seen != (size := (len(got), len(sink.snapshot()[0]))):
+        elif seen != (size := (len(got), len(sink.snapshot()[0]), len(hooks.snapshot()[0]))):
             seen, sweeps = size, {last_sweep(db_url)}
         else:
             sweeps.add(last_sweep(db_url))

@@ -127,7 +127,7 @@ def drop_chain_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("escalations", "0013_team"),
+        ("escalations", "0014_webhook_audit_events"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -263,6 +263,8 @@ class Migration(migrations.Migration):
                     ("two_factor_enabled", "Two-factor sign-in enabled"),
                     ("two_factor_disabled", "Two-factor sign-in disabled"),
                     ("backup_codes_issued", "Backup codes issued"),
+                    ("webhook_url_changed", "Webhook URL changed"),
+                    ("webhook_secret_replaced", "Webhook signing secret replaced"),
                     ("redaction_requested", "Redaction requested"),
                     ("redacted", "Redacted"),
                     ("redaction_refused", "Redaction refused"),

@@ -45,8 +45,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from escalations import policy
-from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType
+from escalations import audit_digest, policy
+from escalations.models import AuditAction, AuditEvent, BreachReason, ChainHead, Escalation, IncidentType
 from escalations.permissions import AUDITOR, LEAD, MODERATOR
 
 from .database import GENERATOR_VERSION, META_TABLE
@@ -163,6 +163,9 @@ class Writer:
         self.breach_weights = list(BREACH_WEIGHTS.values())
         self.audit_id = 0
         self.statuses: Counter[str] = Counter()
+        # The escalation whose chain the events are being written to: its last number and digest
+        # (COPY in replica mode skips the insert trigger that chains them in the product).
+        self.chain: tuple[int, int, str] = (0, 0, audit_digest.GENESIS)
 
     def _event(
         self, esc_id: int, actor: int | None, at: datetime, action: str, changes: dict[str, Any], version: int
@@ -181,6 +184,20 @@ class Writer:
         }
         if action in (AuditAction.DISMISSED, AuditAction.CLOSED, AuditAction.RELEASE_REQUESTED):
             row["reason"] = changes.get("status_reason", [None, RELEASE_REASON])[1]
+        chain, seq, previous = self.chain if self.chain[0] == esc_id else (esc_id, 0, audit_digest.GENESIS)
+        payload = audit_digest.audit_payload_digest(
+            escalation_id=esc_id,
+            actor_id=actor,
+            at=at,
+            action=str(action),
+            changes=audit_digest.json_safe(changes),
+            reason=row["reason"],
+            version=version,
+            via="",
+        )
+        seq += 1
+        self.chain = (chain, seq, audit_digest.link(previous, seq, payload))
+        row.update(chain=chain, seq=seq, payload_digest=payload, chain_digest=self.chain[2])
         return tuple(row[c] for c in self.audit_columns)
 
     def escalation(self, index: int) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
@@ -381,7 +398,7 @@ def generate(url: str, rows: int, seed: int, log: Callable[[str], None] = print)
     staff = make_staff()
     writer = Writer(rows, seed, now, staff)
     esc_table, audit_table = Escalation._meta.db_table, AuditEvent._meta.db_table
-    with _connect(url) as esc_conn, _connect(url) as audit_conn:
+    with _connect(url) as esc_conn, _connect(url) as audit_conn, _connect(url) as head_conn:
         indexes = _secondary_indexes(esc_conn, esc_table) + _secondary_indexes(audit_conn, audit_table)
         for name, _ in indexes:
             esc_conn.execute(f'DROP INDEX "{name}"')
@@ -392,6 +409,7 @@ def generate(url: str, rows: int, seed: int, log: Callable[[str], None] = print)
         with (
             esc_conn.cursor().copy(f"COPY {esc_table} ({esc_columns}) FROM STDIN") as esc_copy,
             audit_conn.cursor().copy(f"COPY {audit_table} ({audit_columns}) FROM STDIN") as audit_copy,
+            head_conn.cursor().copy(f"COPY {ChainHead._meta.db_table} (log, chain, seq, digest) FROM STDIN") as heads,
         ):
             step = max(rows // 10, 1)
             for index in range(rows):
@@ -399,10 +417,12 @@ def generate(url: str, rows: int, seed: int, log: Callable[[str], None] = print)
                 esc_copy.write_row(row)
                 for event in events:
                     audit_copy.write_row(event)
+                heads.write_row(("audit", *writer.chain))
                 if (index + 1) % step == 0:
                     log(f"  {index + 1:,} escalations, {writer.audit_id:,} audit events")
         esc_conn.commit()
         audit_conn.commit()
+        head_conn.commit()
         copied = time.perf_counter() - copy_started
         index_started = time.perf_counter()
         for _, definition in indexes:

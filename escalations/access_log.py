@@ -68,14 +68,15 @@ def viewed(request: HttpRequest, escalation: Escalation | int, what: str = "deta
 def viewed_many(request: HttpRequest, escalation_ids: Iterable[int], what: str, query: str = "") -> list[AccessLog]:
     """One row per escalation a page shows (each once, in the order given), so that an auditor finds
     every page that showed an escalation by filtering on it. No read before; one INSERT statement
-    (SQLite splits it at its 999 parameters a statement: 124 rows), bounded by what one page shows."""
+    (SQLite splits it at its 999 parameters a statement: 111 rows), bounded by what one page shows.
+    The rows returned have no pk."""
     unique = list(dict.fromkeys(escalation_ids))
     if not unique:
         return []
     user: Any = request.user
     at = timezone.now()
     ip_address, via = client_ip(request), _via(request)
-    return AccessLog.objects.bulk_create(
+    rows = [
         AccessLog(
             user_id=user.pk,
             at=at,
@@ -87,7 +88,9 @@ def viewed_many(request: HttpRequest, escalation_ids: Iterable[int], what: str, 
             via=via,
         )
         for pk in unique
-    )
+    ]
+    AccessLog.objects.append_many(rows)
+    return rows
 
 
 def exported(request: HttpRequest, export: str, query: str, escalation: Escalation | None = None) -> AccessLog:

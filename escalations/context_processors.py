@@ -29,8 +29,23 @@ def roles(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _audit_banner(facts: Any) -> dict[str, Any]:
+    """What the audit trail's last integrity check found, for the leads' banner."""
+    from . import audit_verify
+
+    if facts is not None:
+        ok, checked_at, first_break = facts.audit_ok, facts.audit_checked_at, facts.audit_first_break
+    else:
+        state = audit_verify.latest()
+        ok, checked_at, first_break = state.ok, state.checked_at, state.first_break
+    if ok is None or ok:
+        return {}
+    return {"audit_broken": True, "audit_checked_at": checked_at, "audit_first_break": first_break or ""}
+
+
 def notifications(request: HttpRequest) -> dict[str, Any]:
-    """The bell's unread count for everyone signed in; the stale-sweep banner for leads."""
+    """The bell's unread count for everyone signed in; the stale-sweep and broken-trail banners for
+    leads."""
     from . import reminders, request_context
     from .models import Notification
 
@@ -54,5 +69,6 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
         last = facts.last_sweep if facts is not None else reminders.last_sweep()
         context["sweep_stale"] = reminders.is_stale(last)
         context["last_sweep"] = last
+        context.update(_audit_banner(facts))
     request._notifications_context = context  # type: ignore[attr-defined]
     return context

@@ -34,7 +34,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
-from . import access_log, selectors, services, validation
+from . import access_log, redaction_text, selectors, services, validation
 from .models import (
     AuditAction,
     AuditEvent,
@@ -492,6 +492,9 @@ def audit_trail_rows(escalation: Escalation) -> Iterator[Row]:
             if changes.get("filters"):
                 detail += f", filters {changes['filters']}"
             yield [*head, "Export", "", detail, event.reason]
+            continue
+        if event.action in redaction_text.ACTIONS:
+            yield [*head, "Redaction", "", redaction_text.describe(event.action, changes), event.reason]
             continue
         pairs = [(f, v) for f, v in changes.items() if isinstance(v, list | tuple) and len(v) == 2]
         if not pairs:

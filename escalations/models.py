@@ -8,9 +8,13 @@ escalations.services, so that lists and sweeps select by index instead of comput
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+
+from . import audit_digest
 
 
 class IncidentType(models.TextChoices):
@@ -209,11 +213,31 @@ class AuditAction(models.TextChoices):
     TOKEN_REVOKED = "token_revoked", "Service token revoked"
     GROUPS_CHANGED = "groups_changed", "Groups changed"
     TEAM_MEMBERS_CHANGED = "team_members_changed", "Team membership changed"
+    # Removing a value that must not be kept (escalations.redaction): a lead asks, an admin decides.
+    REDACTION_REQUESTED = "redaction_requested", "Redaction requested"
+    REDACTED = "redacted", "Redacted"
+    REDACTION_REFUSED = "redaction_refused", "Redaction refused"
+    # About the audit trail itself (escalation is empty): breaks an admin looked into.
+    AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
+        # bulk_create skips save(): digest each row here (the insert trigger chains them).
+        rows = list(objs)
+        for row in rows:
+            row.digest_payload()
+        return super().bulk_create(rows, *args, **kwargs)
 
 
 class AuditEvent(models.Model):
     """Who did what to which escalation, and when. Append-only: database triggers refuse UPDATE and
-    DELETE (migration 0002), and the app never attempts either."""
+    DELETE (escalations.append_only), except an approved redaction's rewrite of a value to its marker.
+
+    Chained (escalations.audit_digest): the app writes `payload_digest`; the database's insert trigger
+    sets `chain`, `seq` and `chain_digest` and moves the chain's head (ChainHead), whatever values
+    the INSERT carried, so that `python manage.py verifyaudit` finds a row removed, edited, forged
+    or back-dated."""
 
     # Empty for events about many escalations at once (an export of a list or a report).
     escalation = models.ForeignKey(
@@ -228,14 +252,42 @@ class AuditEvent(models.Model):
     version = models.PositiveIntegerField(help_text="The escalation's version after this change.")
     # How the actor acted when not in person: "token:<name>" for a service token.
     via = models.CharField(max_length=120, blank=True)
+    # Set by the database's insert trigger (whatever the INSERT says): the escalation's id, or minus
+    # the actor's id for an event about no escalation; the row's number in that chain; the link.
+    chain = models.BigIntegerField(default=0, editable=False)
+    seq = models.BigIntegerField(default=0, editable=False)
+    payload_digest = models.CharField(max_length=64, default="", editable=False)
+    chain_digest = models.CharField(max_length=64, default="", editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["escalation", "at"], name="audit_escalation_at")]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="auditevent_chain_seq")]
 
     def __str__(self) -> str:
         subject = format_key(self.escalation_id) if self.escalation_id else "(many)"
         return f"{subject} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            self.digest_payload()
+        super().save(*args, **kwargs)
+
+    def digest_payload(self) -> None:
+        """Set payload_digest over exactly what will be stored and read back (before an INSERT)."""
+        self.changes = audit_digest.json_safe(self.changes)
+        self.payload_digest = audit_digest.audit_payload_digest(
+            escalation_id=self.escalation_id,
+            actor_id=self.actor_id,
+            at=self.at,
+            action=self.action,
+            changes=self.changes,
+            reason=self.reason,
+            version=self.version,
+            via=self.via,
+        )
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -466,6 +518,43 @@ class AccessKind(models.TextChoices):
 
 
 class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
+        # bulk_create skips save(): digest each row here (the insert trigger chains them).
+        rows = list(objs)
+        for row in rows:
+            row.digest_payload()
+        return super().bulk_create(rows, *args, **kwargs)
+
+    def append_many(self, objs: list[AccessLog]) -> None:
+        """INSERT `objs` with only the columns the app writes: the chain's columns are the insert
+        trigger's (their database defaults stand in until it runs), so a row costs 9 parameters, not
+        12, and a page's rows fit one statement under SQLite's 999 (111 rows). The objects get no pk."""
+        if not objs:
+            return
+        from django.db import connections
+
+        connection = connections[self.db]
+        fields = [field for field in AccessLog._meta.concrete_fields if field.name in AccessLog.APP_WRITES]
+        per_statement = len(objs)
+        limit = connection.features.max_query_params
+        if connection.vendor == "sqlite" and limit:
+            per_statement = max(limit // len(fields), 1)
+        table = connection.ops.quote_name(AccessLog._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for obj in objs:
+            obj.digest_payload()
+        with connection.cursor() as cursor:
+            for start in range(0, len(objs), per_statement):
+                chunk = objs[start : start + per_statement]
+                params = [
+                    field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in chunk for field in fields
+                ]
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",  # noqa: S608
+                    params,
+                )
+
     def update(self, **kwargs: object) -> int:
         raise PermissionError("the access log is append-only: UPDATE refused")
 
@@ -492,8 +581,17 @@ class AccessLog(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     # How the reader came when not in person: "token:<name>" for a service token.
     via = models.CharField(max_length=120, blank=True)
+    # Chained like AuditEvent: the escalation's chain, or minus the reader's id for a read of no
+    # single escalation; set by the database's insert trigger.
+    chain = models.BigIntegerField(default=0, db_default=0, editable=False)
+    seq = models.BigIntegerField(default=0, db_default=0, editable=False)
+    payload_digest = models.CharField(max_length=64, default="", editable=False)
+    chain_digest = models.CharField(max_length=64, default="", db_default="", editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
+
+    # What the app writes; the rest (the chain's columns) is the insert trigger's.
+    APP_WRITES = ("user", "at", "kind", "escalation", "what", "query", "ip_address", "via", "payload_digest")
 
     class Meta:
         ordering = ["-at", "-pk"]
@@ -501,6 +599,7 @@ class AccessLog(models.Model):
             models.Index(fields=["user", "at"], name="accesslog_user_at"),
             models.Index(fields=["escalation", "at"], name="accesslog_escalation_at"),
         ]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="accesslog_chain_seq")]
 
     def __str__(self) -> str:
         subject = format_key(self.escalation_id) if self.escalation_id else self.what
@@ -509,7 +608,21 @@ class AccessLog(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None and not self._state.adding:
             raise PermissionError("the access log is append-only: UPDATE refused")
+        self.digest_payload()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def digest_payload(self) -> None:
+        """Set payload_digest over what will be stored (before an INSERT)."""
+        self.payload_digest = audit_digest.access_payload_digest(
+            user_id=self.user_id,
+            at=self.at,
+            kind=self.kind,
+            escalation_id=self.escalation_id,
+            what=self.what,
+            query=self.query,
+            ip_address=self.ip_address,
+            via=self.via,
+        )
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise PermissionError("the access log is append-only: DELETE refused")
@@ -518,6 +631,16 @@ class AccessLog(models.Model):
     def escalation_key(self) -> str:
         return format_key(self.escalation_id) if self.escalation_id else ""
 
+
+# The chains' heads, the integrity checks and redaction requests; at the end, since they refer to
+# Escalation.
+from .audit_models import (  # noqa: E402, F401
+    AuditBreakAcknowledgement,
+    AuditVerification,
+    ChainHead,
+    ChainLog,
+    RedactionRequest,
+)
 
 # After the report (issue 6); at the end, since they refer to Escalation.
 from .legal_models import (  # noqa: E402, F401

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
-from . import channel_test_limit, notify, reminders, webhook_profile
+from . import audit_verify, channel_test_limit, notify, reminders, webhook_profile
 from .models import Channel, Notification, UserProfile
 
 
@@ -103,11 +103,21 @@ def replace_webhook_secret(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with the last sweep time; 503 when the sweep is stale or the database is unreachable."""
+    """200 with the last sweep time and the audit trail's last integrity check; 503 when the sweep is
+    stale, the last check found the trail broken, or the database is unreachable."""
     try:
         last = reminders.last_sweep()
         stale = reminders.is_stale(last)
+        audit = audit_verify.latest()
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    body = {"status": "stale" if stale else "ok", "last_sweep": last.isoformat() if last else None}
-    return JsonResponse(body, status=503 if stale else 200)
+    broken = audit.ok is False
+    body = {
+        "status": "stale" if stale else "broken" if broken else "ok",
+        "last_sweep": last.isoformat() if last else None,
+        # "ok", "broken" or "unverified" (no check yet); the first broken link is for the leads'
+        # banner and `manage.py verifyaudit`, not for an unauthenticated probe.
+        "audit": audit.label,
+        "audit_checked_at": audit.checked_at.isoformat() if audit.checked_at else None,
+    }
+    return JsonResponse(body, status=503 if stale or broken else 200)

@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     MANAGE_LEGAL = "manage_legal"
     EXTEND_PRESERVATION = "extend_preservation"
     RELEASE = "release"
+    REQUEST_REDACTION = "request_redaction"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -54,6 +55,7 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.MANAGE_LEGAL: frozenset({LEAD}),
     Action.EXTEND_PRESERVATION: frozenset({LEAD}),
     Action.RELEASE: frozenset({LEAD}),
+    Action.REQUEST_REDACTION: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -73,6 +75,7 @@ DENIED_MESSAGES = {
     Action.MANAGE_LEGAL: "Only a lead can record or change law-enforcement requests.",
     Action.EXTEND_PRESERVATION: "Only a lead can extend preservation.",
     Action.RELEASE: "Only a lead can request or approve the release of preserved evidence.",
+    Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",
 }
 
 
@@ -106,3 +109,13 @@ def require(user: Any, action: Action) -> None:
 
 def is_lead(user: Any) -> bool:
     return LEAD in roles_of(user)
+
+
+def is_admin(user: Any) -> bool:
+    """Someone who runs the tracker (Django's staff or superuser flag), whatever their role."""
+    return bool(user is not None and user.is_authenticated and user.is_active and (user.is_superuser or user.is_staff))
+
+
+def require_admin(user: Any, message: str = "Only an admin may do this.") -> None:
+    if not is_admin(user):
+        raise PermissionDenied(message)

@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
-from . import notify, policy
+from . import audit_verify, notify, policy
 from .models import (
     Channel,
     Delivery,
@@ -576,6 +576,13 @@ def sweep(now: datetime | None = None) -> SweepStats:
     SweepHeartbeat.objects.update_or_create(
         name=HEARTBEAT, defaults={"last_finished_at": timezone.now(), "last_stats": asdict(stats)}
     )
+    # Once a day, after the reminders are out: walk the audit trail's chains (a break raises the
+    # leads' banner and fails /healthz). A check that fails to run never stops the reminders; it is
+    # tried again an hour later (audit_verify.CLAIM_TIMEOUT).
+    try:
+        audit_verify.run_if_due(now)
+    except Exception:
+        log.exception("the audit trail's integrity check could not run")
     return stats
 
 

@@ -1,8 +1,9 @@
 """What every page needs to know about the signed-in person, read in one query as the request starts:
-the user row itself, their roles, their time zone, the bell's unread count, when the reminder sweep
-last finished (the leads' stale-sweep banner) and whether they have an authenticator (the two-factor
-gate). Six one-row lookups; as one query they cost one round trip instead of six on every page. Read
-per request, so a role taken away, or an authenticator added or removed, counts from the next one.
+the user row itself, their roles, their time zone, the bell's unread count, when the reminder
+sweep last finished (the leads' stale-sweep banner), what the audit trail's last integrity check
+found (the leads' broken-trail banner) and whether they have an authenticator (the two-factor gate).
+Seven one-row lookups; as one query they cost one round trip instead of seven on every page. Read per
+request, so a role taken away, or an authenticator added or removed, counts from the next one.
 
 The session's user is read here too (escalations.auth_backends.PersonBackend.get_user), so that
 authentication and these facts share the query; a user that reached the request another way (a
@@ -21,7 +22,16 @@ from django.http import HttpRequest
 
 from .permissions import remember_roles
 
-FACTS = ("groups__name", "profile__time_zone", "_unread", "_last_sweep", "_has_device")
+FACTS = (
+    "groups__name",
+    "profile__time_zone",
+    "_unread",
+    "_last_sweep",
+    "_audit_ok",
+    "_audit_at",
+    "_audit_break",
+    "_has_device",
+)
 
 
 @dataclass(frozen=True)
@@ -29,17 +39,22 @@ class PersonFacts:
     time_zone: str | None  # None without a profile
     unread_notifications: int
     last_sweep: datetime | None  # None when no sweep has ever finished
+    # The audit trail's last integrity check: ok (None: never checked), when, its first broken link.
+    audit_ok: bool | None = None
+    audit_checked_at: datetime | None = None
+    audit_first_break: str = ""
     # A confirmed two-factor device (authenticator app or backup codes), as django_otp.user_has_device.
     has_device: bool = False
 
 
 def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     """A row per group the user is in (one row without a group: the joins are outer), each holding
-    `user_fields`, then the group's name, the profile's zone and the two counts."""
+    `user_fields`, then the group's name, the profile's zone, the two counts, the last check and
+    whether they have an authenticator."""
     from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from .models import Notification, SweepHeartbeat
+    from .models import AuditVerification, Notification, SweepHeartbeat
     from .reminders import HEARTBEAT
 
     unread = (
@@ -50,12 +65,16 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
         .values("n")
     )
     last_sweep = SweepHeartbeat.objects.filter(name=HEARTBEAT).values("last_finished_at")[:1]
+    checks = AuditVerification.objects.order_by("-finished_at", "-pk")
     return list(
         get_user_model()
         .objects.filter(pk=user_id)
         .annotate(
             _unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0),
             _last_sweep=Subquery(last_sweep),
+            _audit_ok=Subquery(checks.values("ok")[:1]),
+            _audit_at=Subquery(checks.values("finished_at")[:1]),
+            _audit_break=Subquery(checks.values("first_break")[:1]),
             _has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
             | Exists(StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
         )
@@ -66,7 +85,12 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
 def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
     """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
-    facts = PersonFacts(rows[0][1], rows[0][2], rows[0][3], bool(rows[0][4])) if rows else PersonFacts(None, 0, None)
+    facts = PersonFacts(None, 0, None)
+    if rows:
+        zone, unread, last_sweep, audit_ok, audit_at, audit_break, has_device = rows[0][1:8]
+        # No check yet: every audit fact is empty (the subqueries found no row).
+        ok = None if audit_ok is None else bool(audit_ok)
+        facts = PersonFacts(zone, unread, last_sweep, ok, audit_at, audit_break or "", bool(has_device))
     user._person_facts = facts
     return facts
 

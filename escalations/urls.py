@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, legal_views, views
+from . import export_views, legal_views, redaction_views, views
 
 app_name = "escalations"
 urlpatterns = [
@@ -23,4 +23,5 @@ urlpatterns = [
     path("<int:pk>/evidence/", legal_views.EvidenceItemView.as_view(), name="evidence"),
     path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
     path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
+    path("<int:pk>/redact/", redaction_views.RedactionRequestView.as_view(), name="redact"),
 ]

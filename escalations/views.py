@@ -318,6 +318,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "reopen": can(user, Action.REOPEN) and not active,
                 "breach": can(user, Action.AMEND_BREACH) and escalation.reported_on_time is False,
                 "export": can(user, Action.EXPORT),
+                "redact": can(user, Action.REQUEST_REDACTION),
                 "legal_request": can(user, Action.MANAGE_LEGAL),
                 "extend": can(user, Action.EXTEND_PRESERVATION) and reported,
                 "request_release": release and escalation.release_requested_at is None,

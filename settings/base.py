@@ -127,6 +127,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# Production runs the web and the worker as a role that may only INSERT and SELECT the audit trail
+# and the access log (DATABASE_URL); `manage.py migrate` connects as the owner of the tables given
+# here instead, and grants the app's role what it needs afterwards (escalations/db_roles.py).
+DATABASE_MIGRATE_URL = env("DATABASE_MIGRATE_URL", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
@@ -367,6 +371,13 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- The audit trail's integrity (escalations/audit_verify.py) ---
+# The sweep walks every chain this often; a break raises the leads' banner and fails /healthz.
+AUDIT_VERIFY_HOURS = env.float("AUDIT_VERIFY_HOURS", default=24)
+# How much earlier than the row before it a row may be dated before it counts as back-dated: each
+# writer reads the clock before it waits for the chain (under load, and across servers' clocks).
+AUDIT_CHAIN_CLOCK_SKEW_SECONDS = env.int("AUDIT_CHAIN_CLOCK_SKEW_SECONDS", default=300)
 
 # --- Logs, metrics, errors (docs/deploy.md) ---
 # Log lines: "json" (one object a line, escalations/structured_logging.py; the default under

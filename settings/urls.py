@@ -10,6 +10,7 @@ from escalations import (
     metrics_views,
     notification_views,
     password_views,
+    redaction_views,
     saved_views,
     token_views,
 )
@@ -74,6 +75,10 @@ urlpatterns = [
     ),
     path("legal-requests/<int:pk>/close/", legal_views.CloseLegalRequestView.as_view(), name="legal_request_close"),
     path("help/", legal_views.HelpView.as_view(), name="help"),
+    path("redactions/", redaction_views.redaction_list, name="redactions"),
+    path("redactions/<int:pk>/", redaction_views.redaction_detail, name="redaction_detail"),
+    path("redactions/<int:pk>/approve/", redaction_views.redaction_approve, name="redaction_approve"),
+    path("redactions/<int:pk>/refuse/", redaction_views.redaction_refuse, name="redaction_refuse"),
     path("admin/", admin.site.urls),
 ]
 

@@ -50,10 +50,12 @@ def test_ok_right_after_a_sweep(db: Any) -> None:
 
 def test_ok_at_exactly_the_limit_stale_one_second_later(db: Any) -> None:
     swept_at(SWEPT)
+    # The sweep also ran the audit trail's first integrity check, which found it whole.
+    checked = {"audit": "ok", "audit_checked_at": SWEPT.isoformat()}
     with time_machine.travel(SWEPT + STALE_AFTER, tick=False):
-        assert health() == (200, {"status": "ok", "last_sweep": SWEPT.isoformat()})
+        assert health() == (200, {"status": "ok", "last_sweep": SWEPT.isoformat(), **checked})
     with time_machine.travel(SWEPT + STALE_AFTER + SECOND, tick=False):
-        assert health() == (503, {"status": "stale", "last_sweep": SWEPT.isoformat()})
+        assert health() == (503, {"status": "stale", "last_sweep": SWEPT.isoformat(), **checked})
     # The next sweep makes it healthy again.
     swept_at(SWEPT + timedelta(minutes=6))
     with time_machine.travel(SWEPT + timedelta(minutes=6), tick=False):
@@ -70,7 +72,7 @@ def test_the_limit_is_a_setting(db: Any, settings: Any) -> None:
 
 
 def test_stale_when_no_sweep_ever_ran(db: Any) -> None:
-    assert health() == (503, {"status": "stale", "last_sweep": None})
+    assert health() == (503, {"status": "stale", "last_sweep": None, "audit": "unverified", "audit_checked_at": None})
 
 
 def test_database_unreachable(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,6 +113,7 @@ PAGES: tuple[Page, ...] = (
     Page("approve-release", "Approve release", "escalations:release_approve", LEADS, args=("release_requested",)),
     Page("close", "Close", "escalations:close", LEADS, args=("release_requested",)),
     Page("reopen", "Reopen", "escalations:reopen", LEADS, args=("dismissed",)),
+    Page("request-redaction", "Request a redaction", "escalations:redact", LEADS, args=("rich",)),
     Page("dashboard", "Compliance dashboard", "dashboard", READERS),
     Page("compliance-report", "Compliance report", "compliance_report", READERS, query="start={start}&end={end}"),
     Page("legal-requests", "Legal requests", "legal_requests", READERS),
@@ -162,6 +163,11 @@ NOT_PAGES: dict[str, str] = {
     "legal_request_respond": "POST target of a form on the legal request's page; GET redirects there",
     "legal_request_close": "POST target of a form on the legal request's page; GET redirects there",
     "two_factor:qr": "the QR code image of the set-up step, not a page",
+    "redaction_approve": "POST only (the redaction's page)",
+    "redaction_refuse": "POST only (the redaction's page)",
+    # For admins (Django staff), and no demo account is one: tests/test_redaction.py opens them.
+    "redactions": "admins only: no demo account is an admin",
+    "redaction_detail": "admins only: no demo account is an admin",
     # Not covered yet: these open only for someone with an authenticator (a confirmed TOTP device),
     # which no demo account has; the registry would need a demo device and the code step at sign-in.
     "two_factor_verify": "the code step after the password: needs an authenticator",

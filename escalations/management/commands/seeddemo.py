@@ -417,10 +417,21 @@ class History:
                 escalations.append(self._write(plan, people, set_time))
         return escalations
 
-    def _write(self, plan: Planned, people: dict[str, Any], set_time: Callable[[datetime], None]) -> Escalation:
+    def _write(self, plan: Planned, people: dict[str, Any], clock: Callable[[datetime], None]) -> Escalation:
         now = self.now
         author = people[plan.moderator]
         lead = people["lead"]
+        latest: list[datetime] = []
+
+        def set_time(moment: datetime) -> None:
+            # One escalation's steps in the order they happen: its audit trail is chained, and an
+            # event dated before the one before it reads as back-dated (a reassignment planned after
+            # the report is recorded with the report's time).
+            if latest:
+                moment = max(moment, latest[0])
+            latest[:] = [moment]
+            clock(moment)
+
         logged_at = min(plan.knowledge_at + plan.logged_after, now)
         set_time(logged_at)
         esc = services.create_escalation(

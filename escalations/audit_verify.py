@@ -391,13 +391,13 @@ def acknowledge(result: Result, *, by: Any, reason: str) -> AuditBreakAcknowledg
     acknowledged and raise nothing for them (new breaks still do). Audited."""
     from django.core.exceptions import PermissionDenied, ValidationError
 
+    from . import validation
     from .permissions import is_admin
 
     if not is_admin(by):
         raise PermissionDenied("Only an admin (staff) acknowledges breaks in the audit trail.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError("Say what was found and done (--reason).")
+    # Typed by a person, so checked like every other text: never file content, a length that a note fits.
+    reason = validation.clean_text(reason, "Reason (--reason)", required=True)
     if not result.breaks:
         raise ValidationError("Nothing is broken: there is nothing to acknowledge.")
     breaks = [str(b) for b in result.breaks]

@@ -88,7 +88,13 @@ def test_a_whole_trail_verifies_and_says_so(trail: Any) -> None:
     assert whole, out
     assert f"audit chain: events={total} verified={total} broken=0" in out
     assert f"access log chain: rows={rows} verified={rows} broken=0" in out
-    assert total == 5 and rows == 3  # three events on the escalation, the export, two factors
+    # Three events on the escalation; about no escalation, the lead's sign-in, export and two-factor
+    # event, and the two people's group memberships (made with their roles); two views and the export.
+    assert AuditEvent.objects.filter(escalation=trail).count() == 3 and rows == 3
+    assert sorted(AuditEvent.objects.filter(escalation=None).values_list("action", flat=True)) == sorted(
+        ["signed_in", "exported", "two_factor_enabled", "groups_changed", "groups_changed"]
+    )
+    assert total == 8
 
 
 def test_each_row_is_numbered_and_linked_in_its_own_chain(trail: Any, lead: Any) -> None:
@@ -100,11 +106,14 @@ def test_each_row_is_numbered_and_linked_in_its_own_chain(trail: Any, lead: Any)
         previous = event.chain_digest
     head = ChainHead.objects.get(log="audit", chain=trail.pk)
     assert (head.seq, head.digest) == (3, previous)
-    # Rows about no escalation are chained per person: the lead's export and two-factor event.
-    assert list(AuditEvent.objects.filter(escalation=None).values_list("chain", "seq")) == [
+    # Rows about no escalation are chained per person: the lead's sign-in, export and two-factor event;
+    # those of no one (memberships given outside a request) have a chain of their own.
+    assert list(AuditEvent.objects.filter(escalation=None, actor=lead).values_list("chain", "seq")) == [
         (-lead.pk, 1),
         (-lead.pk, 2),
+        (-lead.pk, 3),
     ]
+    assert list(AuditEvent.objects.filter(escalation=None, actor=None).values_list("chain", "seq")) == [(0, 1), (0, 2)]
     views = AccessLog.objects.filter(escalation=trail).order_by("seq")
     assert list(views.values_list("chain", "seq")) == [(trail.pk, 1), (trail.pk, 2)]
 
@@ -148,6 +157,7 @@ def client_get_ok(user: Any, path: str) -> bool:
 
 def test_an_edited_event_is_named(trail: Any) -> None:
     second = events(trail)[1]
+    total = AuditEvent.objects.count()
     with as_owner_without_triggers("escalations_auditevent") as cursor:
         cursor.execute("UPDATE escalations_auditevent SET reason = 'nothing to see' WHERE id = %s", [second.pk])
     whole, out = verifyaudit()
@@ -155,7 +165,7 @@ def test_an_edited_event_is_named(trail: Any) -> None:
     assert (
         f"first broken link: {trail.key} event #2 (id {second.pk}): payload digest mismatch (the row was edited)" in out
     )
-    assert "audit chain: events=5 verified=4 broken=1" in out
+    assert f"audit chain: events={total} verified={total - 1} broken=1" in out
 
 
 def test_an_edited_event_whose_digest_was_recomputed_breaks_the_chain(trail: Any) -> None:
@@ -208,10 +218,11 @@ def test_a_truncated_trail_is_noticed(trail: Any) -> None:
             cursor.execute("DELETE FROM escalations_auditevent")  # SQLite's TRUNCATE
     whole, out = verifyaudit()
     assert not whole
-    # Two chains emptied: the escalation's, and the lead's (the export and the two-factor event).
-    assert "audit chain: events=0 verified=0 broken=2" in out
+    # Three chains emptied: the escalation's, the lead's (sign-in, export, two-factor event) and no one's
+    # (the memberships).
+    assert "audit chain: events=0 verified=0 broken=3" in out
     assert f"{trail.key}: the chain head says 3 events; none is left (deleted or truncated)" in out
-    assert "leader's rows about no escalation: the chain head says 2 events; none is left" in out
+    assert "leader's rows about no escalation: the chain head says 3 events; none is left" in out
 
 
 @pytest.mark.postgres
@@ -222,18 +233,19 @@ def test_truncate_as_the_owner_on_postgresql_is_noticed(trail: Any) -> None:
         cursor.execute("TRUNCATE escalations_auditevent, escalations_accesslog")
     whole, out = verifyaudit()
     assert not whole
-    assert "audit chain: events=0 verified=0 broken=2" in out
+    assert "audit chain: events=0 verified=0 broken=3" in out
     assert "access log chain: rows=0 verified=0 broken=2" in out
 
 
 def test_rows_removed_with_their_heads_are_noticed_by_the_last_check(trail: Any) -> None:
-    assert verifyaudit()[0]  # recorded: 5 events, 3 access-log rows
+    assert verifyaudit()[0]  # recorded: every event and the 3 access-log rows
+    total = AuditEvent.objects.count()
     with as_owner_without_triggers("escalations_auditevent") as cursor:
         cursor.execute("DELETE FROM escalations_auditevent WHERE escalation_id = %s", [trail.pk])
         cursor.execute("DELETE FROM escalations_chainhead WHERE log = 'audit' AND chain = %s", [trail.pk])
     whole, out = verifyaudit()
     assert not whole
-    assert re.search(r"Audit events: 3 fewer than the check of \S+ \S+ counted \(5, now 2\)", out), out
+    assert re.search(rf"Audit events: 3 fewer than the check of \S+ \S+ counted \({total}, now {total - 3}\)", out), out
 
 
 def test_a_back_dated_event_is_named(trail: Any) -> None:
@@ -412,6 +424,7 @@ def test_an_admin_acknowledges_what_was_looked_into_and_only_new_breaks_count(tr
 
     get_user_model().objects.create_user("admin", password="correct-horse-battery", is_staff=True)
     _, second, third = events(trail)
+    total = AuditEvent.objects.count()
     with as_owner_without_triggers("escalations_auditevent") as cursor:
         cursor.execute("UPDATE escalations_auditevent SET reason = 'rewritten' WHERE id = %s", [second.pk])
     assert not verifyaudit()[0]
@@ -424,7 +437,8 @@ def test_an_admin_acknowledges_what_was_looked_into_and_only_new_breaks_count(tr
     whole, out = verifyaudit("--acknowledge", "--by", "admin", "--reason", "Restored from backup; see INC-42.")
     assert whole, out
     assert "acknowledged 1 break(s) by admin" in out
-    assert "audit chain: events=6 verified=5 broken=0 acknowledged=1" in out
+    # The acknowledgement is an event of its own; the edited one is acknowledged, not verified.
+    assert f"audit chain: events={total + 1} verified={total} broken=0 acknowledged=1" in out
     assert f"acknowledged: {trail.key} event #2 (id {second.pk}): payload digest mismatch" in out
     assert AuditEvent.objects.filter(action="audit_break_acknowledged", actor__username="admin").exists()
     assert health()[1]["audit"] == "ok"
@@ -434,7 +448,7 @@ def test_an_admin_acknowledges_what_was_looked_into_and_only_new_breaks_count(tr
         cursor.execute("UPDATE escalations_auditevent SET reason = 'again' WHERE id = %s", [third.pk])
     whole, out = verifyaudit()
     assert not whole
-    assert "audit chain: events=6 verified=4 broken=1 acknowledged=1" in out
+    assert f"audit chain: events={total + 1} verified={total - 1} broken=1 acknowledged=1" in out
     assert f"first broken link: {trail.key} event #3 (id {third.pk})" in out
     assert health()[1]["audit"] == "broken"
 

@@ -42,9 +42,9 @@ def flushable(transactional_db: Any) -> Iterator[None]:
     connection = connections["default"]
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            for short, _ in APPEND_ONLY.values():
-                cursor.execute(f"DROP TRIGGER IF EXISTS {short}_no_update")
-                cursor.execute(f"DROP TRIGGER IF EXISTS {short}_no_delete")
+            for table in APPEND_ONLY:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table.short}_no_update")
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table.short}_no_delete")
 
 
 @pytest.fixture(autouse=True)

@@ -111,12 +111,12 @@ def counted_figures() -> dict[str, int]:
 
 
 def audit_chain_state() -> str:
-    """ "ok", "broken" or "unknown": what the last verification of the audit chain found.
+    """ "ok", "broken" or "unknown": what the latest check of the audit chains found (the sweep's daily
+    walk or `manage.py verifyaudit`); "unknown" before the first. One indexed row read. The alert on a
+    broken chain (deploy/prometheus/alerts.yml) fires on "broken" only."""
+    from .audit_verify import latest
 
-    Until the audit trail records its verifications, nothing is known: this answers "unknown".
-    The alert on a broken chain (deploy/prometheus/alerts.yml) fires on "broken" only.
-    """
-    return "unknown"
+    return {None: "unknown", True: "ok", False: "broken"}[latest().ok]
 
 
 # --- read from the database at scrape time ---------------------------------------------------------

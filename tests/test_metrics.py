@@ -12,10 +12,11 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.core.mail.backends.base import BaseEmailBackend
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from escalations import metrics, reminders
-from escalations.models import Priority
+from escalations.models import AuditVerification, Priority
 from tests.conftest import FormClient
 
 T0 = datetime(2031, 6, 2, 12, 0, tzinfo=UTC)
@@ -243,6 +244,29 @@ def test_the_audit_chain_state_is_unknown_until_verifications_are_recorded(db: A
     page = figures()
     assert value(page, "escalations_audit_chain_state", state="unknown") == 1
     assert value(page, "escalations_audit_chain_state", state="broken") == 0
+    assert value(page, "escalations_audit_chain_state", state="ok") == 0
+
+
+def test_the_audit_chain_state_follows_the_last_check(db: Any) -> None:
+    """The alert on a broken trail reads this gauge: it says what the latest check found."""
+    from escalations import audit_verify
+
+    audit_verify.verify_and_record("command")
+    page = figures()
+    assert value(page, "escalations_audit_chain_state", state="ok") == 1
+    assert value(page, "escalations_audit_chain_state", state="unknown") == 0
+
+    # A later check found a break (as recorded by the sweep's daily walk).
+    AuditVerification.objects.create(
+        started_at=timezone.now(),
+        finished_at=timezone.now() + timedelta(seconds=1),
+        ok=False,
+        broken=1,
+        first_break="ESC-000001 event #2 (id 4): payload digest mismatch (the row was edited)",
+        source="sweep",
+    )
+    page = figures()
+    assert value(page, "escalations_audit_chain_state", state="broken") == 1
     assert value(page, "escalations_audit_chain_state", state="ok") == 0
 
 

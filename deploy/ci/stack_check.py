@@ -317,10 +317,12 @@ def sign_in(browser: Browser) -> None:
         {"username": MODERATOR, "password": MODERATOR_PASSWORD, "csrfmiddlewaretoken": csrf_token(page), "next": ""},
     )
     check(done.status == 302, f"sign-in answered {done.status}, not a redirect:\n{done.text[:800]}")
-    session = [line for line in browser.set_cookie_lines if line.startswith("sessionid=")]
-    check(session, "no session cookie after signing in")
+    # settings.prod names the cookies with the __Host- prefix: Secure, Path=/, no Domain, by the browser's rule.
+    session = [line for line in browser.set_cookie_lines if line.startswith("__Host-sessionid=")]
+    check(session, "no __Host-sessionid cookie after signing in")
     flags = session[-1].lower()
     check("secure" in flags and "httponly" in flags, f"session cookie without Secure/HttpOnly: {session[-1]}")
+    check("path=/" in flags and "domain=" not in flags, f"a __Host- cookie needs Path=/ and no Domain: {session[-1]}")
     mine = browser.get(done.header("Location") or "/escalations/mine/")
     check(mine.status == 200 and "My queue" in mine.text, f"after sign-in My queue answered {mine.status}")
 

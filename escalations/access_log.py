@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import AccessKind, AccessLog, Escalation
+from escalations.models import AccessKind, AccessLog, Escalation
 
 MAX_QUERY_CHARS = 2000
 

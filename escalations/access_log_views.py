@@ -16,9 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from . import access_log
-from .models import KEY_PREFIX
-from .permissions import AUDITOR, LEAD, roles_of
+from escalations import access_log
+from escalations.models import KEY_PREFIX
+from escalations.permissions import AUDITOR, LEAD, roles_of
 
 FIRST_YEAR, LAST_YEAR = 1900, 9998
 KEY_PATTERN = re.compile(rf"^\s*(?:{KEY_PREFIX})?0*([0-9]{{1,18}})\s*$", re.IGNORECASE | re.ASCII)

@@ -11,8 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .lockout import unlock_account
-from .models import (
+from escalations.lockout import unlock_account
+from escalations.models import (
     AuditEvent,
     Delivery,
     DeliveryAttempt,

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from . import validation
+from escalations import validation
 
 
 def guarded_form(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:

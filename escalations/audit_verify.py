@@ -38,8 +38,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import audit_digest
-from .models import (
+from escalations import audit_digest
+from escalations.models import (
     AccessLog,
     AuditAction,
     AuditBreakAcknowledgement,
@@ -391,8 +391,8 @@ def acknowledge(result: Result, *, by: Any, reason: str) -> AuditBreakAcknowledg
     acknowledged and raise nothing for them (new breaks still do). Audited."""
     from django.core.exceptions import PermissionDenied, ValidationError
 
-    from . import validation
-    from .permissions import is_admin
+    from escalations import validation
+    from escalations.permissions import is_admin
 
     if not is_admin(by):
         raise PermissionDenied("Only an admin (staff) acknowledges breaks in the audit trail.")

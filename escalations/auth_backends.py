@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 
-from . import request_context
+from escalations import request_context
 
 
 class PersonBackend(ModelBackend):

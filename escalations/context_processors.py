@@ -2,11 +2,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from .permissions import LEAD, Action, can, roles_of
+from escalations.permissions import LEAD, Action, can, roles_of
 
 
 def _owes_second_factor(request: HttpRequest) -> bool:
-    from . import two_factor
+    from escalations import two_factor
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not hasattr(request, "session"):
@@ -31,7 +31,7 @@ def roles(request: HttpRequest) -> dict[str, Any]:
 
 def _audit_banner(facts: Any) -> dict[str, Any]:
     """What the audit trail's last integrity check found, for the leads' banner."""
-    from . import audit_verify
+    from escalations import audit_verify
 
     if facts is not None:
         ok, checked_at, first_break = facts.audit_ok, facts.audit_checked_at, facts.audit_first_break
@@ -46,8 +46,8 @@ def _audit_banner(facts: Any) -> dict[str, Any]:
 def notifications(request: HttpRequest) -> dict[str, Any]:
     """The bell's unread count for everyone signed in; the stale-sweep and broken-trail banners for
     leads."""
-    from . import reminders, request_context
-    from .models import Notification
+    from escalations import reminders, request_context
+    from escalations.models import Notification
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or _owes_second_factor(request):

@@ -41,10 +41,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .models import BreachReason, Escalation, Priority, Status
-from .permissions import MODERATOR
-from .policy import DeadlineState
-from .selectors import deadline_state_q, hold_q
+from escalations.models import BreachReason, Escalation, Priority, Status
+from escalations.permissions import MODERATOR
+from escalations.policy import DeadlineState
+from escalations.selectors import deadline_state_q, hold_q
 
 # Nearest-rank percentiles reported for time to report (whole percents).
 MEDIAN = 50

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from . import access_log, charts, dashboard
-from .permissions import Action
-from .views import RoleRequiredMixin
+from escalations import access_log, charts, dashboard
+from escalations.permissions import Action
+from escalations.views import RoleRequiredMixin
 
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30

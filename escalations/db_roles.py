@@ -20,7 +20,7 @@ import environ
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from . import append_only
+from escalations import append_only
 
 # Rows the app adds and reads, never changes.
 APPEND_ONLY_TABLES = tuple(table.name for table in append_only.APPEND_ONLY)

@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
-from . import access_log, exports, page_size
-from .models import AuditEvent
-from .permissions import Action, require
-from .views import RoleRequiredMixin, get_escalation
+from escalations import access_log, exports, page_size
+from escalations.models import AuditEvent
+from escalations.permissions import Action, require
+from escalations.views import RoleRequiredMixin, get_escalation
 
 DEFAULT_PERIOD_DAYS = 30
 # Dates outside these years can't be turned into times (or aren't a reporting period at all).

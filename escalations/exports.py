@@ -34,18 +34,10 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
-from . import access_log, redaction_text, selectors, services, validation
-from .models import (
-    AuditAction,
-    AuditEvent,
-    BreachReason,
-    Escalation,
-    IncidentType,
-    Priority,
-    Status,
-)
-from .permissions import Action, can, require
-from .policy import STATE_LABELS, state_from_columns
+from escalations import access_log, redaction_text, selectors, services, validation
+from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.permissions import Action, can, require
+from escalations.policy import STATE_LABELS, state_from_columns
 
 EXPORT_PARAM = "_export"
 CSV = "csv"
@@ -476,7 +468,7 @@ def _audit_cell(field: str, value: Any) -> Any:
 def audit_trail_rows(escalation: Escalation) -> Iterator[Row]:
     """One row per changed field of each event, oldest first; an event that changed no field (an
     export, say) is one row. Field names are the labels people see on the timeline."""
-    from .templatetags.escalation_tags import FIELD_LABELS
+    from escalations.templatetags.escalation_tags import FIELD_LABELS
 
     events = (
         AuditEvent.objects.filter(escalation=escalation)

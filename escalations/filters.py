@@ -11,11 +11,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
-from .models import KEY_PREFIX, BreachReason, Escalation, IncidentType, Priority, Status
-from .permissions import LEAD, MODERATOR
-from .policy import STATE_LABELS
-from .selectors import deadline_state_q, hold_q
-from .validation import REPORT_ID_MAX_DIGITS
+from escalations.models import KEY_PREFIX, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.permissions import LEAD, MODERATOR
+from escalations.policy import STATE_LABELS
+from escalations.selectors import deadline_state_q, hold_q
+from escalations.validation import REPORT_ID_MAX_DIGITS
 
 
 def _is_number(text: str) -> bool:

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from .models import (
+from escalations.models import (
     BreachReason,
     Destination,
     Escalation,
@@ -22,8 +22,14 @@ from .models import (
     Priority,
     UserProfile,
 )
-from .permissions import LEAD, MODERATOR
-from .validation import NOTES_MAX_LENGTH, REASON_MAX_LENGTH, REFERENCE_MAX_LENGTH, clean_reference, clean_webhook_url
+from escalations.permissions import LEAD, MODERATOR
+from escalations.validation import (
+    NOTES_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    REFERENCE_MAX_LENGTH,
+    clean_reference,
+    clean_webhook_url,
+)
 
 # What an HTML datetime-local input sends, read in the user's time zone.
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from .structured_logging import ENVIRON_REQUEST_ID, ENVIRON_USER_ID, JsonFormatter
+from escalations.structured_logging import ENVIRON_REQUEST_ID, ENVIRON_USER_ID, JsonFormatter
 
 
 class GunicornLogger(Logger):

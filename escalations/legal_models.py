@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .models import Escalation
+from escalations.models import Escalation
 
 
 class LegalRequestKind(models.TextChoices):

@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import policy, reminders, validation
-from .legal_models import PRESERVATION_KINDS
-from .models import (
+from escalations import policy, reminders, validation
+from escalations.legal_models import PRESERVATION_KINDS
+from escalations.models import (
     AuditAction,
     Destination,
     DestinationReport,
@@ -29,8 +29,8 @@ from .models import (
     PreservationExtension,
     Status,
 )
-from .permissions import Action, require
-from .services import _change, _clean_reason, _collect, _raise_if, _save_with_event, _snapshot
+from escalations.permissions import Action, require
+from escalations.services import _change, _clean_reason, _collect, _raise_if, _save_with_event, _snapshot
 
 MAX_EXTENSION = timedelta(days=10 * 366)
 MAX_ID = 2**63 - 1  # the largest primary key SQLite and PostgreSQL's bigint can hold

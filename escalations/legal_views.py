@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
 
-from . import access_log, legal_services, policy
-from .forms import (
+from escalations import access_log, legal_services, policy
+from escalations.forms import (
     CloseLegalRequestForm,
     DestinationReportForm,
     EvidenceItemForm,
@@ -30,10 +30,10 @@ from .forms import (
     VersionedForm,
     parse_escalation_ids,
 )
-from .legal_models import PRESERVATION_KINDS
-from .models import AuditAction, Escalation, LegalRequest, LegalRequestKind, LegalRequestStatus, format_key
-from .permissions import AUDITOR, LEAD, Action, can, require, roles_of
-from .views import EscalationActionView, add_service_errors
+from escalations.legal_models import PRESERVATION_KINDS
+from escalations.models import AuditAction, Escalation, LegalRequest, LegalRequestKind, LegalRequestStatus, format_key
+from escalations.permissions import AUDITOR, LEAD, Action, can, require, roles_of
+from escalations.views import EscalationActionView, add_service_errors
 
 LEGAL_READERS = frozenset({LEAD, AUDITOR})
 PAGE_SIZE = 50

@@ -29,9 +29,9 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django_otp import user_has_device
 
-from . import acting_person, services
-from .models import AuditAction
-from .permissions import is_lead
+from escalations import acting_person, services
+from escalations.models import AuditAction
+from escalations.permissions import is_lead
 
 
 class LockoutHandler(AxesDatabaseHandler):

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from .encoded_content import find_encoded_content
+from escalations.encoded_content import find_encoded_content
 
 FILE_CONTENT_MARKER = "(a username that held file content)"
 # Django's User.username: no account has a longer one.

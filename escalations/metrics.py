@@ -36,8 +36,8 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from .models import Channel, Delivery, DeliveryAttempt, Escalation, Priority, Status, SweepHeartbeat
-from .policy import DeadlineState
+from escalations.models import Channel, Delivery, DeliveryAttempt, Escalation, Priority, Status, SweepHeartbeat
+from escalations.policy import DeadlineState
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def audit_chain_state() -> str:
     """ "ok", "broken" or "unknown": what the latest check of the audit chains found (the sweep's daily
     walk or `manage.py verifyaudit`); "unknown" before the first. One indexed row read. The alert on a
     broken chain (deploy/prometheus/alerts.yml) fires on "broken" only."""
-    from .audit_verify import latest
+    from escalations.audit_verify import latest
 
     return {None: "unknown", True: "ok", False: "broken"}[latest().ok]
 
@@ -129,7 +129,7 @@ def _seconds(delta: Any) -> float:
 def open_figures(now: datetime) -> dict[str, Any]:
     """Open (not yet reported) escalations by deadline state, and the oldest missed report target
     by priority. One query over the rows with status "open" (the status index): the live queue."""
-    from .selectors import deadline_state_q
+    from escalations.selectors import deadline_state_q
 
     overdue = deadline_state_q(DeadlineState.OVERDUE, now)
     aggregates: dict[str, Any] = {
@@ -187,7 +187,7 @@ def delivery_figures() -> dict[str, dict[str, int]]:
 
 def sweep_figures() -> dict[str, Any]:
     """The reminder sweep's heartbeat: one row by primary key."""
-    from .reminders import HEARTBEAT
+    from escalations.reminders import HEARTBEAT
 
     beat = SweepHeartbeat.objects.filter(name=HEARTBEAT).first()
     return {

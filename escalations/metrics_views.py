@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from .metrics import EscalationsCollector
-from .structured_logging import address_in, parse_networks
+from escalations.metrics import EscalationsCollector
+from escalations.structured_logging import address_in, parse_networks
 
 
 def allowed(request: HttpRequest) -> bool | None:

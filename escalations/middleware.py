@@ -42,7 +42,7 @@ class UserTimezoneMiddleware:
         zone_name = "UTC"
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            from . import request_context
+            from escalations import request_context
 
             facts = request_context.read(user)
             request.person_facts = facts  # type: ignore[attr-defined]

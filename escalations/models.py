@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from . import audit_digest
+from escalations import audit_digest
 
 
 class IncidentType(models.TextChoices):
@@ -634,7 +634,7 @@ class AccessLog(models.Model):
 
 # The chains' heads, the integrity checks and redaction requests; at the end, since they refer to
 # Escalation.
-from .audit_models import (  # noqa: E402, F401
+from escalations.audit_models import (  # noqa: E402, F401
     AuditBreakAcknowledgement,
     AuditVerification,
     ChainHead,
@@ -643,7 +643,7 @@ from .audit_models import (  # noqa: E402, F401
 )
 
 # After the report (issue 6); at the end, since they refer to Escalation.
-from .legal_models import (  # noqa: E402, F401
+from escalations.legal_models import (  # noqa: E402, F401
     Destination,
     DestinationReport,
     EvidenceItem,

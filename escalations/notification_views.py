@@ -18,8 +18,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
-from . import audit_verify, channel_test_limit, notify, reminders, webhook_profile
-from .models import Channel, Notification, UserProfile
+from escalations import audit_verify, channel_test_limit, notify, reminders, webhook_profile
+from escalations.models import Channel, Notification, UserProfile
 
 
 class NotificationListView(ListView):

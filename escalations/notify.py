@@ -18,8 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from . import safe_http, webhook_signing
-from .models import Channel, Notification
+from escalations import safe_http, webhook_signing
+from escalations.models import Channel, Notification
 
 
 class DeliveryError(Exception):

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse_lazy
 
-from . import services, two_factor
-from .models import AuditAction
-from .views import locked_out
+from escalations import services, two_factor
+from escalations.models import AuditAction
+from escalations.views import locked_out
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):

@@ -41,8 +41,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from . import audit_digest, validation
-from .models import (
+from escalations import audit_digest, validation
+from escalations.models import (
     AccessLog,
     AuditAction,
     AuditEvent,
@@ -54,8 +54,8 @@ from .models import (
     RedactionRequest,
     SavedView,
 )
-from .permissions import Action, is_admin, require
-from .redaction_text import EVIDENCE, REDACTABLE_FIELDS, field_name, field_names
+from escalations.permissions import Action, is_admin, require
+from escalations.redaction_text import EVIDENCE, REDACTABLE_FIELDS, field_name, field_names
 
 MIN_PART = 8
 # Characters of a value shown on the request form and to the approver: enough to tell values apart.

@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView
 
-from . import access_log, redaction
-from .models import RedactionRequest
-from .permissions import Action, require, require_admin
-from .validation import REASON_MAX_LENGTH
-from .views import add_service_errors, get_escalation
+from escalations import access_log, redaction
+from escalations.models import RedactionRequest
+from escalations.permissions import Action, require, require_admin
+from escalations.validation import REASON_MAX_LENGTH
+from escalations.views import add_service_errors, get_escalation
 
 ADMINS_ONLY = "Only an admin (staff) approves or refuses redactions."
 RECENT = 50

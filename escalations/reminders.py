@@ -36,8 +36,8 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
-from . import audit_verify, notify, policy
-from .models import (
+from escalations import audit_verify, notify, policy
+from escalations.models import (
     Channel,
     Delivery,
     DeliveryAttempt,
@@ -47,7 +47,7 @@ from .models import (
     Reminder,
     SweepHeartbeat,
 )
-from .permissions import LEAD
+from escalations.permissions import LEAD
 
 log = logging.getLogger(__name__)
 

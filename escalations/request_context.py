@@ -20,7 +20,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from .permissions import remember_roles
+from escalations.permissions import remember_roles
 
 FACTS = (
     "groups__name",
@@ -54,8 +54,8 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from .models import AuditVerification, Notification, SweepHeartbeat
-    from .reminders import HEARTBEAT
+    from escalations.models import AuditVerification, Notification, SweepHeartbeat
+    from escalations.reminders import HEARTBEAT
 
     unread = (
         Notification.objects.filter(user=OuterRef("pk"), read_at__isnull=True)

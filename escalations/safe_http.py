@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .public_address import REFUSED_MESSAGE, is_loopback, is_public
+from escalations.public_address import REFUSED_MESSAGE, is_loopback, is_public
 
 
 class Refused(Exception):

@@ -14,10 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import validation
-from .exports import EXPORT_PARAM
-from .models import SavedView
-from .permissions import Action, require
+from escalations import validation
+from escalations.exports import EXPORT_PARAM
+from escalations.models import SavedView
+from escalations.permissions import Action, require
 
 # Parameters that are not filters: the page shown, an export, a form's own token.
 NOT_FILTERS = ("page", EXPORT_PARAM, "csrfmiddlewaretoken")

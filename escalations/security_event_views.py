@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from .access_log_views import AccessLogFilterForm
-from .models import AuditAction, AuditEvent
-from .permissions import AUDITOR, LEAD, roles_of
+from escalations.access_log_views import AccessLogFilterForm
+from escalations.models import AuditAction, AuditEvent
+from escalations.permissions import AUDITOR, LEAD, roles_of
 
 # The kinds offered by the filter. The page lists every event that belongs to no escalation except
 # exports (the access log lists those), so a kind added later shows up before it is offered here.

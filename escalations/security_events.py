@@ -22,9 +22,9 @@ from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import acting_person, services
-from .access_log import client_ip
-from .models import AuditAction, Team
+from escalations import acting_person, services
+from escalations.access_log import client_ip
+from escalations.models import AuditAction, Team
 
 # Long enough for any username; a longer string typed there is cut, not stored whole.
 MAX_TYPED_USERNAME = 150

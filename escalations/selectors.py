@@ -11,8 +11,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
 
-from .legal_services import caps_from, holds_from
-from .models import (
+from escalations.legal_services import caps_from, holds_from
+from escalations.models import (
     ACTIVE_STATUSES,
     AuditEvent,
     DestinationReport,
@@ -23,8 +23,8 @@ from .models import (
     PreservationExtension,
     Status,
 )
-from .permissions import AUDITOR, LEAD, MODERATOR, roles_of
-from .policy import (
+from escalations.permissions import AUDITOR, LEAD, MODERATOR, roles_of
+from escalations.policy import (
     DeadlineState,
     PolicyConfig,
     RetentionConflict,
@@ -126,7 +126,7 @@ def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:
 
 def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
     """Audit events and reminder delivery attempts, oldest first (two queries)."""
-    from .models import DeliveryAttempt, Reminder
+    from escalations.models import DeliveryAttempt, Reminder
 
     entries: list[dict[str, Any]] = [{"at": e.at, "event": e} for e in timeline(escalation)]
     attempts = DeliveryAttempt.objects.filter(escalation=escalation).select_related(

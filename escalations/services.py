@@ -25,9 +25,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from . import policy, validation
-from .models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
-from .permissions import LEAD, MODERATOR, Action, is_lead, require
+from escalations import policy, validation
+from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.permissions import LEAD, MODERATOR, Action, is_lead, require
 
 # A signed-in user (or, later, a service token's user); roles are checked by permissions.require.
 User = Any
@@ -143,7 +143,7 @@ def _report_id_taken_error(report_id: str, exclude_pk: int | None, actor: User) 
     """The refusal of a report ID already recorded elsewhere. It names that escalation only to an
     actor who may open it (need-to-know): others learn that the ID is taken, not where. One query."""
     # Imported here: selectors imports the legal services, which import this module.
-    from .selectors import visible_q
+    from escalations.selectors import visible_q
 
     others = Escalation.objects.filter(cybertipline_report_id=report_id)
     if exclude_pk is not None:
@@ -505,7 +505,7 @@ def close_escalation(
                 f"{esc.key} can't be closed before its preservation period ends on {until} "
                 "(18 U.S.C. 2258A(h): one year after the report, or longer under a hold)."
             )
-        from .legal_services import _open_requests_error
+        from escalations.legal_services import _open_requests_error
 
         blocked = _open_requests_error(esc, "closed")
         if blocked is not None:

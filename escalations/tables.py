@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html
 
-from . import policy
-from .models import Escalation
+from escalations import policy
+from escalations.models import Escalation
 
 DATETIME_FORMAT = "Y-m-d H:i T"
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import reminders
+from escalations import reminders
 
 
 @shared_task(acks_late=True, ignore_result=True)

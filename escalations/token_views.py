@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import tokens
-from .models import ServiceToken, TokenScope
-from .permissions import Action, require
+from escalations import tokens
+from escalations.models import ServiceToken, TokenScope
+from escalations.permissions import Action, require
 
 
 class TokenForm(forms.Form):

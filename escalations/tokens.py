@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import services, validation
-from .models import AuditAction, ServiceToken, TokenScope
-from .permissions import Action, require
+from escalations import services, validation
+from escalations.models import AuditAction, ServiceToken, TokenScope
+from escalations.permissions import Action, require
 
 TOKEN_PREFIX = "esct_"  # noqa: S105 - a public marker that tells tokens apart, not a secret
 MAX_LIFETIME = timedelta(days=366)

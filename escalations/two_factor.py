@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils import timezone
 
-from .permissions import is_lead
+from escalations.permissions import is_lead
 
 # When this session last proved the password (seconds since the epoch): at sign-in, or typed again at
 # /accounts/confirm-password/. A first authenticator may be added only while it is recent.
@@ -50,7 +50,7 @@ def required_for(user: Any) -> bool:
 
 def has_device(user: Any) -> bool:
     """A confirmed authenticator (or backup codes): read with the request's user, else one query."""
-    from . import request_context
+    from escalations import request_context
 
     return request_context.read(user).has_device
 

@@ -28,10 +28,10 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from two_factor import views as tf
 
-from . import lockout, services, two_factor
-from .models import AuditAction
-from .security_events import WRONG_CODE_SENDER, devices_audited_by_view
-from .views import locked_out
+from escalations import lockout, services, two_factor
+from escalations.models import AuditAction
+from escalations.security_events import WRONG_CODE_SENDER, devices_audited_by_view
+from escalations.views import locked_out
 
 CODE_HELP = "The 6-digit code your authenticator app shows now, or one of your backup codes."
 

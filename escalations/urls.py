@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, legal_views, redaction_views, views
+from escalations import export_views, legal_views, redaction_views, views
 
 app_name = "escalations"
 urlpatterns = [

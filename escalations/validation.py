@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .encoded_content import Finding, find_encoded_content
-from .policy import PolicyConfig
+from escalations.encoded_content import Finding, find_encoded_content
+from escalations.policy import PolicyConfig
 
 # Length caps of what people type, each one a real entry fits with room to spare:
 # - a reference (content, account, ticket, evidence store): an ID or an internal URL, 2,048 characters,
@@ -158,7 +158,7 @@ def clean_webhook_url(value: str | None) -> str:
     if parts.scheme == "https" and host:
         # An address typed as such is vetted now; a name is vetted when it is resolved, at each send
         # (resolving it here would tell the person which internal names exist).
-        from .public_address import REFUSED_MESSAGE, is_loopback, is_public
+        from escalations.public_address import REFUSED_MESSAGE, is_loopback, is_public
 
         try:
             ipaddress.ip_address(host)

@@ -17,10 +17,10 @@ from django.views.generic import FormView, TemplateView, View
 from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 
-from . import access_log, exports, page_size, policy, selectors, services
-from .exports import TableExportMixin
-from .filters import EscalationFilter
-from .forms import (
+from escalations import access_log, exports, page_size, policy, selectors, services
+from escalations.exports import TableExportMixin
+from escalations.filters import EscalationFilter
+from escalations.forms import (
     AmendBreachForm,
     AssignForm,
     CloseForm,
@@ -32,10 +32,10 @@ from .forms import (
     RecordReportWithBreachForm,
     initial_from,
 )
-from .models import Escalation, Status, UserProfile, format_key
-from .permissions import Action, can, require
-from .saved_views import list_query, list_url, saved_views_of
-from .tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable
+from escalations.models import Escalation, Status, UserProfile, format_key
+from escalations.permissions import Action, can, require
+from escalations.saved_views import list_query, list_url, saved_views_of
+from escalations.tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable
 
 
 class BoundedLazyPaginator(LazyPaginator):
@@ -556,7 +556,7 @@ class ProfileView(FormView):
         return {**super().get_context_data(**kwargs), "two_factor_on": user_has_device(self.request.user)}
 
     def form_valid(self, form: Form) -> HttpResponse:
-        from .webhook_profile import SECRET_REPLACED_NOTICE, save_profile
+        from escalations.webhook_profile import SECRET_REPLACED_NOTICE, save_profile
 
         previous_url = form.initial.get("webhook_url") or ""
         profile = form.save(commit=False)  # type: ignore[attr-defined]

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from . import services
-from .models import AuditAction, UserProfile
-from .webhook_signing import new_secret
+from escalations import services
+from escalations.models import AuditAction, UserProfile
+from escalations.webhook_signing import new_secret
 
 NO_WEBHOOK = "There is no webhook URL on your profile, so there is no secret to replace."
 SECRET_REPLACED_NOTICE = "Your webhook has a new signing secret (below): set it in your receiver."  # noqa: S105 - a message, not a secret

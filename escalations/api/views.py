@@ -21,16 +21,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from escalations import access_log, selectors, services
+from escalations.api import serializers as s
+from escalations.api.auth import acting_via
+from escalations.api.errors import ApiSchema, field_errors, validation_body
+from escalations.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from escalations.api.idempotency import run_once
+from escalations.api.parsers import BulkJSONParser
 from escalations.filters import EscalationFilter
 from escalations.models import AccessKind, Escalation
 from escalations.permissions import Action, require
-
-from . import serializers as s
-from .auth import acting_via
-from .errors import ApiSchema, field_errors, validation_body
-from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import run_once
-from .parsers import BulkJSONParser
 
 BULK_LIMIT = 1000
 

@@ -149,7 +149,7 @@ def figures_table(run: dict[str, Any]) -> str:
             f"{_ms(big['slowest_ms'])} |"
         )
     for label, s, big in (
-        ("Reminder sweep, nothing due (escalations.reminders.sweep)", small["sweep"], large["sweep"]),
+        ("Reminder sweep, nothing due (escalations.reminders.sweep.sweep)", small["sweep"], large["sweep"]),
         ("API create (POST /api/v1/escalations/, a write token), per request", small["creates"], large["creates"]),
     ):
         lines.append(

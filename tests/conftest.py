@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from escalations import services
+from escalations.core import services
 from escalations.models import AuditAction, AuditEvent, Escalation, IncidentType, Priority
 
 # Names of services (postgres, redis, chromium) whose absence must fail the run instead of skipping

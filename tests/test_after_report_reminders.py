@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 import time_machine
 
-from escalations import legal_services, notify, policy, reminders, selectors, services
+from escalations import policy
+from escalations.core import selectors, services
+from escalations.legal import services as legal_services
 from escalations.models import Delivery, Escalation, LegalRequest, LegalRequestStatus, Reminder, UserProfile
 from escalations.policy import ReminderKind
+from escalations.reminders import channels as notify
+from escalations.reminders import sweep as reminders
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

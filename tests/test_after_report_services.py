@@ -16,7 +16,9 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from escalations import legal_services, policy, selectors, services
+from escalations import policy
+from escalations.core import holds, selectors, services, write_frame
+from escalations.legal import services as legal_services
 from escalations.models import (
     AuditAction,
     AuditEvent,
@@ -334,7 +336,7 @@ def test_canada_police_hold_is_21_days_after_notifying_them(clock, make_escalati
     report_to(moderator, esc, "ca_police", notified, "RCMP-7")
     esc = reload(esc)
     assert esc.preservation_hold_until == notified + 21 * DAY
-    assert legal_services.holds_for(esc) == [("Police (Canada): 21 days after the report", notified + 21 * DAY)]
+    assert holds.holds_for(esc) == [("Police (Canada): 21 days after the report", notified + 21 * DAY)]
 
 
 def test_a_destination_not_yet_reported_to_holds_nothing_and_sets_its_target(clock, make_escalation, moderator):
@@ -449,7 +451,7 @@ def test_destination_reports_need_a_role_an_active_escalation_and_a_destination(
             actor=moderator, escalation_id=esc.pk, version=None, destination_id=999_999, reported_at=T0, report_id="1"
         )
     assert "Destination: choose" in field_errors(excinfo, "destination")
-    with pytest.raises(services.StaleVersionError):
+    with pytest.raises(write_frame.StaleVersionError):
         legal_services.report_to_destination(
             actor=moderator,
             escalation_id=esc.pk,

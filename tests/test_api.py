@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from escalations import services, tokens
+from escalations.accounts import tokens
+from escalations.core import services
 from escalations.models import AuditEvent, Escalation, IdempotencyRecord, IncidentType, Priority, ServiceToken
 from tests.conftest import escalation_trail
 

@@ -27,8 +27,9 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from escalations import services, tokens
+from escalations.accounts import tokens
 from escalations.api.auth import ServiceTokenThrottle
+from escalations.core import services
 
 ESCALATION_PATHS = {
     "/api/v1/escalations/": {"get", "post"},

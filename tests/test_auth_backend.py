@@ -1,5 +1,5 @@
 """Each request's user is read with their roles and time zone in one query
-(escalations.auth_backends.PersonBackend, escalations/request_context.py). What Django's own backend
+(escalations.accounts.auth_backends.PersonBackend, escalations/request_context.py). What Django's own backend
 guarantees must still hold: the user is the real, saveable row; a user deactivated, deleted or whose
 password changed is signed out at their next request; a role taken away counts from the next one."""
 
@@ -15,12 +15,12 @@ from django.contrib.auth.models import Group
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from escalations import request_context
+from escalations.accounts import request_context
 from escalations.models import Notification, UserProfile
 from tests.conftest import FormClient
 
 PAGE = "/escalations/mine/"
-BACKEND = "escalations.auth_backends.PersonBackend"
+BACKEND = "escalations.accounts.auth_backends.PersonBackend"
 
 
 def _signed_in(user: Any) -> FormClient:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from escalations import services
+from escalations.core import services
 from escalations.models import AuditAction, AuditEvent, Escalation, Status
 from tests.conftest import FormClient
 

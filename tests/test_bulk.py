@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 
-from escalations import services
+from escalations.core import services
 from escalations.models import AuditAction, AuditEvent, Escalation
 from tests.conftest import FormClient
 

@@ -1,4 +1,4 @@
-"""SVG chart geometry (escalations.charts) and its template: ticks, scaling, gaps, empty data,
+"""SVG chart geometry (escalations.compliance.charts) and its template: ticks, scaling, gaps, empty data,
 accessibility, and every drawn value inside the viewBox."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.template.loader import render_to_string
 
-from escalations import charts
-from escalations.charts import BandScale, LinearScale, Series, bar_chart, line_chart, nice_step, nice_ticks
+from escalations.compliance import charts
+from escalations.compliance.charts import BandScale, LinearScale, Series, bar_chart, line_chart, nice_step, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -19,9 +19,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import dashboard, services
-from escalations.dashboard_views import DashboardView
+from escalations.compliance import dashboard
+from escalations.core import services
 from escalations.models import BreachReason, Escalation, Priority, Status, UserProfile
+from escalations.web.dashboard_views import DashboardView
 
 NOW = datetime(2025, 3, 19, 12, 0, tzinfo=UTC)
 # The custom period of most tests: three UTC weeks (from Mondays 3, 10 and 17 March).
@@ -216,7 +217,7 @@ def test_breach_list_shows_the_latest_and_links_to_all(
 ) -> None:
     """A large platform's quarter can hold thousands of breaches: the page lists the latest few and
     its caption says how many there are, linked to the list that shows every one."""
-    from escalations import dashboard
+    from escalations.compliance import dashboard
 
     monkeypatch.setattr(dashboard, "BREACH_LIST_LIMIT", 2)
     response = get_dashboard(client_for(lead))

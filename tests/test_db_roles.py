@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from escalations import db_roles
+from escalations.ops import db_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import db_router
-from escalations.append_only import APPEND_ONLY, ensure_triggers
+from escalations.core.append_only import APPEND_ONLY, ensure_triggers
 from escalations.models import AuditEvent, Escalation
+from escalations.ops import db_router
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True, databases=["default", "replica"])
 
@@ -150,4 +150,4 @@ def test_migrate_never_writes_to_the_replica() -> None:
     router = db_router.ReplicaRouter()
     assert router.allow_migrate("replica", "escalations") is False
     assert router.allow_migrate("default", "escalations") is None
-    assert settings.DATABASE_ROUTERS == ["escalations.db_router.ReplicaRouter"]
+    assert settings.DATABASE_ROUTERS == ["escalations.ops.db_router.ReplicaRouter"]

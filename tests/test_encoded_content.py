@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escalations import encoded_content
-from escalations.encoded_content import ENCODED_DATA_LIMIT, MAX_LIBRARY_CALLS, find_encoded_content
+from escalations.core import encoded_content
+from escalations.core.encoded_content import ENCODED_DATA_LIMIT, MAX_LIBRARY_CALLS, find_encoded_content
 from tests.encoded_media import ENCODINGS, MEDIA, TINY_PNG, TINY_PNG_BASE64, encoded, noise
 
 # --- what must be refused --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from escalations.error_reporting import scrub
+from escalations.ops.error_reporting import scrub
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ class KeepTransport(Transport):
             if item.type == "event":
                 sent.append(item.payload.json)
 
-from escalations import error_reporting
+from escalations.ops import error_reporting
 error_reporting.init("https://public@sentry.example.invalid/1", environment="test", transport=KeepTransport())
 django.setup()
 

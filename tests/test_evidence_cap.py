@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from escalations import legal_services
+from escalations.legal import services as legal_services
 from escalations.models import AuditEvent, EvidenceItem
 
 

@@ -16,7 +16,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import exports, services
+from escalations.compliance import exports
+from escalations.core import services
 from escalations.models import AuditAction, AuditEvent, Priority, UserProfile
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -10,7 +10,8 @@ import pytest
 import time_machine
 from django.db import OperationalError
 
-from escalations import reminders
+from escalations.reminders import sweep as reminders
+from escalations.reminders import watchdog
 from tests.conftest import FormClient
 
 SWEPT = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
@@ -81,7 +82,7 @@ def test_database_unreachable(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     def unreachable() -> None:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(reminders, "last_sweep", unreachable)
+    monkeypatch.setattr(watchdog, "last_sweep", unreachable)
     status, body = health()
     assert status == 503
     assert body["database"] == "unreachable"

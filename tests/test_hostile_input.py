@@ -13,7 +13,7 @@ Properties, checked on every example:
 - no file content is ever stored: the text strategies include small media files (PNG, GIF, JPEG,
   WebP, MP4, ZIP, PDF, gzip) written every way an attacker tried (base64 wrapped, split by dots,
   spaces or dashes, Ascii85, base85, base32, hex, base64 of base64) and long runs of random data,
-  and after every accepted write no stored text holds any (escalations.encoded_content).
+  and after every accepted write no stored text holds any (escalations.core.encoded_content).
 And of the policy functions: no deadline before knowledge_at, deadlines monotone in their inputs,
 results unchanged when the same instants come in another time zone.
 
@@ -42,8 +42,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escalations import legal_services, policy, services
-from escalations.encoded_content import ENCODED_DATA_LIMIT, find_encoded_content
+from escalations import policy
+from escalations.core import services, write_frame
+from escalations.core.encoded_content import ENCODED_DATA_LIMIT, find_encoded_content
+from escalations.legal import services as legal_services
 from escalations.models import (
     AuditAction,
     AuditEvent,
@@ -410,7 +412,7 @@ def world() -> dict[str, Any]:
 
 
 def _stored(esc: Escalation) -> dict[str, Any]:
-    return json.loads(DjangoJSONEncoder().encode(services._snapshot(esc)))
+    return json.loads(DjangoJSONEncoder().encode(write_frame.snapshot(esc)))
 
 
 def audit_matches(pk: int) -> str | None:
@@ -1108,7 +1110,7 @@ def test_api_takes_hostile_json(action: str, people: dict[str, Any], data: st.Da
 ACCEPTED_REFUSALS = (
     ValidationError,
     PermissionDenied,
-    services.StaleVersionError,
+    write_frame.StaleVersionError,
     Escalation.DoesNotExist,
     LegalRequest.DoesNotExist,  # the legal services' "unknown id", as Escalation.DoesNotExist is the others'
 )

@@ -13,7 +13,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from escalations import legal_services, policy
+from escalations import policy
+from escalations.core import holds
+from escalations.legal import services as legal_services
 from escalations.models import (
     AuditAction,
     AuditEvent,
@@ -427,7 +429,7 @@ def test_close_needs_a_reason_and_ends_the_hold(lead: Any, client_for: Any, make
     assert "Closed: Withdrawn by the agency in writing." in request.notes
     text = text_of(client.get(f"/legal-requests/{request.pk}/"))
     assert "ended early: the request is closed" in text
-    assert legal_services.holds_for(fresh(esc)) == []
+    assert holds.holds_for(fresh(esc)) == []
 
 
 # --- preservation: extension and release -------------------------------------------------------------

@@ -15,8 +15,9 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from escalations import metrics, reminders
 from escalations.models import AuditVerification, Priority
+from escalations.ops import metrics
+from escalations.reminders import sweep as reminders
 from tests.conftest import FormClient
 
 T0 = datetime(2031, 6, 2, 12, 0, tzinfo=UTC)
@@ -249,7 +250,7 @@ def test_the_audit_chain_state_is_unknown_until_verifications_are_recorded(db: A
 
 def test_the_audit_chain_state_follows_the_last_check(db: Any) -> None:
     """The alert on a broken trail reads this gauge: it says what the latest check found."""
-    from escalations import audit_verify
+    from escalations.core import audit_verify
 
     audit_verify.verify_and_record("command")
     page = figures()

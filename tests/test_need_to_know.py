@@ -18,7 +18,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import legal_services, services
+from escalations.core import services
+from escalations.legal import services as legal_services
 from escalations.models import AccessKind, AccessLog, Escalation
 from tests.test_api import API, make_token, token_client
 
@@ -469,7 +470,7 @@ def test_static_files_keep_their_own_caching(client_for: Any, lead: Any) -> None
 def test_a_view_that_sets_its_own_cache_policy_keeps_it(rf: Any) -> None:
     from django.http import HttpResponse
 
-    from escalations.middleware import NoStoreMiddleware
+    from escalations.web.middleware import NoStoreMiddleware
 
     def cached_view(request: Any) -> HttpResponse:
         response = HttpResponse("public")

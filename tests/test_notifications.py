@@ -19,8 +19,10 @@ from django.core import mail
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from escalations import notify, policy, reminders
+from escalations import policy
 from escalations.models import Delivery, DeliveryAttempt, Escalation, Notification, UserProfile
+from escalations.reminders import channels as notify
+from escalations.reminders import sweep as reminders
 from tests.conftest import FormClient
 from tests.support import Receiver, webhook_receiver
 

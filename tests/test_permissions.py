@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from escalations import legal_services, reminders, services
+from escalations.core import services
+from escalations.legal import services as legal_services
 from escalations.models import (
     AccessLog,
     AuditAction,
@@ -28,6 +29,7 @@ from escalations.models import (
     Status,
     UserProfile,
 )
+from escalations.reminders import sweep as reminders
 from tests.conftest import FormClient
 
 ROLES = ("anonymous", "nobody", "moderator", "lead", "auditor")

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import services
+from escalations.core import services
 from escalations.models import Notification, Priority
 
 ROWS = 100

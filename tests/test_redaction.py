@@ -18,7 +18,8 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from escalations import redaction, services, tokens
+from escalations.accounts import tokens
+from escalations.core import redaction, services, write_frame
 from escalations.models import (
     AccessLog,
     AuditEvent,
@@ -215,7 +216,7 @@ def test_each_step_is_audited_and_the_request_never_holds_the_value(pasted: Esca
     assert "Elm" not in stored
     assert [name.split(":")[0] for name in asked.fields] == ["notes"]
     # The escalation moved on a version: a form opened before cannot write the value back.
-    with pytest.raises(services.StaleVersionError):
+    with pytest.raises(write_frame.StaleVersionError):
         services.edit_escalation(actor=lead, escalation_id=pasted.pk, version=pasted.version, data={"notes": SECRET})
     # The lead is told; admins were told when it was asked.
     assert Notification.objects.filter(user=lead, title__contains="approved").exists()

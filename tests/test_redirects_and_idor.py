@@ -10,7 +10,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.utils import timezone
 
-from escalations import legal_services, tokens
+from escalations.accounts import tokens
+from escalations.legal import services as legal_services
 from escalations.models import AccessLog, Notification, SavedView, ServiceToken
 from tests.conftest import FormClient
 
@@ -222,7 +223,7 @@ def test_restricted_moderator_api(restricted: None, client_for: Any, moderator: 
 def test_restricted_moderator_reads_own_and_assigned(
     restricted: None, client_for: Any, moderator: Any, others: Any, make_escalation: Any, lead: Any
 ) -> None:
-    from escalations import services
+    from escalations.core import services
 
     own = make_escalation(actor=moderator)
     given = services.assign_escalation(actor=lead, escalation_id=others["esc"].pk, version=None, assignee=moderator)
@@ -271,7 +272,7 @@ def test_moderator_who_is_also_a_lead_is_not_restricted(
 
 @pytest.fixture
 def team_work(make_user: Any, moderator: Any, lead: Any, make_escalation: Any) -> dict[str, Any]:
-    from escalations import services
+    from escalations.core import services
     from escalations.models import Team
 
     mate, stranger = make_user("mate", "moderator"), make_user("stranger", "moderator")

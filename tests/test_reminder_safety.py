@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
-from escalations import notify, reminders, services
+from escalations.core import services
 from escalations.models import Delivery, DeliveryAttempt, Reminder, UserProfile
+from escalations.reminders import channels as notify
+from escalations.reminders import sweep as reminders
+from escalations.reminders import watchdog
 from tests.test_reminders import (  # fixtures and constants shared with the sweep tests
     DUE_SOON_NOW,
     HOUR,
@@ -158,7 +161,7 @@ def test_an_unexpected_error_in_one_delivery_is_recorded_and_retried(clock, mod,
     in_app = Delivery.objects.filter(reminder__escalation=esc, reminder__kind="report_overdue", channel="in_app")
     assert [d.sent_at for d in in_app] == [T0, T0]
     assert stats.deliveries_failed == 2
-    assert reminders.last_sweep() is not None
+    assert watchdog.last_sweep() is not None
     assert DeliveryAttempt.objects.filter(escalation=esc, ok=False).count() == 2
 
 
@@ -346,7 +349,7 @@ def test_a_database_error_renewing_one_claim_fails_that_message_only(
     assert all(d.sent_at == T0 for d in overdue.exclude(pk=refused.pk))
     assert [m.to for m in mailoutbox] == [[boss.email]]
     assert stats.deliveries_failed == 1
-    assert reminders.last_sweep() is not None
+    assert watchdog.last_sweep() is not None
 
     # Once the fault is gone, the retry after its backoff delivers it.
     monkeypatch.setattr(reminders, "_renew_claim", real_renew)

@@ -22,7 +22,8 @@ from django.core.management import call_command
 from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
-from escalations import notify, reminders, services, tasks
+from escalations import tasks
+from escalations.core import services
 from escalations.models import (
     Channel,
     Delivery,
@@ -35,6 +36,9 @@ from escalations.models import (
     UserProfile,
 )
 from escalations.policy import REMINDER_LABELS, ReminderKind
+from escalations.reminders import channels as notify
+from escalations.reminders import sweep as reminders
+from escalations.reminders import watchdog
 from tests.support import Receiver, webhook_receiver
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -694,7 +698,7 @@ def test_a_webhook_answering_garbage_fails_that_delivery_only(
     assert webhook.last_error
     # The lead's email went out in the same sweep, and the sweep finished (the watchdog stays calm).
     assert [m.to for m in mailoutbox] == [["lead@example.org"]]
-    assert reminders.last_sweep() == T0
+    assert watchdog.last_sweep() == T0
 
 
 def test_a_webhook_that_cannot_be_reached_is_a_delivery_error(clock, hooked, receiver, make_escalation):
@@ -711,37 +715,37 @@ def test_a_webhook_that_cannot_be_reached_is_a_delivery_error(clock, hooked, rec
 
 def test_the_sweep_records_a_heartbeat_and_goes_stale_after_the_setting(clock, boss, client_for, settings):
     settings.WATCHDOG_STALE_MINUTES = 5
-    assert reminders.last_sweep() is None
-    assert reminders.is_stale(None)
+    assert watchdog.last_sweep() is None
+    assert watchdog.is_stale(None)
     assert client_for(None).get("/healthz").status_code == 503
 
     sweep()
-    beat = SweepHeartbeat.objects.get(name=reminders.HEARTBEAT)
+    beat = SweepHeartbeat.objects.get(name=watchdog.HEARTBEAT)
     assert (beat.last_started_at, beat.last_finished_at) == (T0, T0)
     assert beat.last_stats["reminders_created"] == 0
-    assert reminders.last_sweep() == T0
+    assert watchdog.last_sweep() == T0
 
     clock.move_to(T0 + 5 * MINUTE)
-    assert not reminders.is_stale(reminders.last_sweep())
+    assert not watchdog.is_stale(watchdog.last_sweep())
     health = client_for(None).get("/healthz")
     assert (health.status_code, health.json()["last_sweep"]) == (200, T0.isoformat())
     assert "Reminders are not being sent" not in client_for(boss).get("/escalations/").content.decode()
 
     clock.move_to(T0 + 5 * MINUTE + SECOND)
-    assert reminders.is_stale(reminders.last_sweep())
+    assert watchdog.is_stale(watchdog.last_sweep())
     assert client_for(None).get("/healthz").status_code == 503
     assert "Reminders are not being sent" in client_for(boss).get("/escalations/").content.decode()
 
     sweep()
-    assert not reminders.is_stale(reminders.last_sweep())
+    assert not watchdog.is_stale(watchdog.last_sweep())
     assert client_for(None).get("/healthz").status_code == 200
 
 
 def test_stale_minutes_is_a_setting(clock, settings, db):
     settings.WATCHDOG_STALE_MINUTES = 1
     sweep()
-    assert not reminders.is_stale(reminders.last_sweep(), T0 + MINUTE)
-    assert reminders.is_stale(reminders.last_sweep(), T0 + MINUTE + SECOND)
+    assert not watchdog.is_stale(watchdog.last_sweep(), T0 + MINUTE)
+    assert watchdog.is_stale(watchdog.last_sweep(), T0 + MINUTE + SECOND)
 
 
 # --- Celery -----------------------------------------------------------------------------------------
@@ -754,7 +758,7 @@ def test_the_celery_task_runs_the_sweep(clock, mod, make_escalation, mailoutbox,
     result = tasks.sweep_reminders.apply()
     assert result.get()["reminders_created"] == 0
     assert len(mailoutbox) == 1
-    assert reminders.last_sweep() == T0
+    assert watchdog.last_sweep() == T0
 
 
 def test_the_beat_schedule_runs_the_sweep_every_minute(settings):

@@ -69,7 +69,7 @@ def test_per_page_at_or_below_the_cap_is_honoured_without_a_note(
 def test_a_per_page_that_is_not_a_positive_number_falls_back_to_the_default(
     url: str, value: str, client_for: Any, lead: Any, make_escalation: Any
 ) -> None:
-    from escalations.views import PAGE_SIZE
+    from escalations.web.escalation_views import PAGE_SIZE
 
     now = timezone.now()
     for i in range(PAGE_SIZE + 2):
@@ -316,7 +316,7 @@ def test_an_unknown_api_url_answers_json(lead: Any) -> None:
 
 
 def test_an_error_outside_drf_answers_json_under_the_api(lead: Any, monkeypatch: Any) -> None:
-    from escalations import selectors
+    from escalations.core import selectors
 
     def broken(user: Any = None) -> Any:
         raise RuntimeError("the database went away")

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from escalations.models import SavedView
-from escalations.saved_views import list_query
+from escalations.web.saved_views import list_query
 from tests.conftest import FormClient, escalation_trail
 
 

@@ -107,7 +107,7 @@ def _lock(username: str) -> None:
 
 
 def test_a_lead_unlocks_and_it_is_recorded(moderator: Any, lead: Any) -> None:
-    from escalations.lockout import unlock_account
+    from escalations.accounts.lockout import unlock_account
 
     with time_machine.travel(T0, tick=False):
         _lock("mod")
@@ -122,7 +122,7 @@ def test_a_lead_unlocks_and_it_is_recorded(moderator: Any, lead: Any) -> None:
 def test_a_moderator_cannot_unlock(moderator: Any, auditor: Any) -> None:
     from django.core.exceptions import PermissionDenied
 
-    from escalations.lockout import unlock_account
+    from escalations.accounts.lockout import unlock_account
 
     _lock("mod")
     for who in (moderator, auditor):

@@ -1,4 +1,4 @@
-"""escalations.services: every change writes the record, bumps the version, and leaves exactly one
+"""escalations.core.services: every change writes the record, bumps the version, and leaves exactly one
 audit event naming what changed; refused changes write nothing."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from escalations import services
+from escalations.core import services, write_frame
 from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status
 from tests.conftest import escalation_data
 
@@ -650,7 +650,7 @@ def test_a_stale_version_is_refused_and_writes_nothing(ready, lead, other_lead, 
         services.reopen_escalation(actor=other_lead, escalation_id=esc.pk, version=seen, reason="checking")
         services.dismiss_escalation(actor=other_lead, escalation_id=esc.pk, version=seen + 1, reason="still a dup")
 
-    with Unchanged(esc), pytest.raises(services.StaleVersionError) as excinfo:
+    with Unchanged(esc), pytest.raises(write_frame.StaleVersionError) as excinfo:
         call(lead, version=seen)
     assert "leader2" in excinfo.value.message
     assert "nothing was saved" in excinfo.value.message

@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from escalations.idle_session import RENEW_EVERY_SECONDS, needs_renewal
+from escalations.accounts.idle_session import RENEW_EVERY_SECONDS, needs_renewal
 from tests.conftest import FormClient
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ def test_settings() -> None:
     # Not on every request (one UPDATE per page): the middleware below decides.
     assert settings.SESSION_SAVE_EVERY_REQUEST is False
     middleware = settings.MIDDLEWARE
-    renew = middleware.index("escalations.idle_session.RenewIdleSessionMiddleware")
+    renew = middleware.index("escalations.accounts.idle_session.RenewIdleSessionMiddleware")
     # Its response step must run before SessionMiddleware's, which does the writing.
     assert renew > middleware.index("django.contrib.sessions.middleware.SessionMiddleware")
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from celery import shared_task
 
-from escalations.gunicorn_logging import access_record
-from escalations.structured_logging import ContextFilter, JsonFormatter, choose_request_id, parse_networks
+from escalations.ops.gunicorn_logging import access_record
+from escalations.ops.structured_logging import ContextFilter, JsonFormatter, choose_request_id, parse_networks
 from tests.conftest import FormClient
 
 REQUEST_ID = "req-4f2a9c:proxy.example"

@@ -14,8 +14,9 @@ import django_tables2.utils as tables2_utils
 import pytest
 import time_machine
 
-from escalations import services, tables_signature
+from escalations.core import services
 from escalations.models import Escalation, UserProfile
+from escalations.web import tables_signature
 
 NEW_YORK = ZoneInfo("America/New_York")
 # The night the clocks in New York go forward (2026-03-08, 02:00 EST to 03:00 EDT).

@@ -24,7 +24,9 @@ from django.db import models
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from escalations import legal_services, redaction, services
+from escalations.accounts.tokens import create_token
+from escalations.core import redaction, services
+from escalations.legal import services as legal_services
 from escalations.models import (
     AccessKind,
     AccessLog,
@@ -38,7 +40,6 @@ from escalations.models import (
     Team,
     UserProfile,
 )
-from escalations.tokens import create_token
 from tests.conftest import FormClient, escalation_data
 from tests.encoded_media import ENCODINGS, GIF, TINY_PNG, TINY_PNG_BASE64
 
@@ -121,18 +122,18 @@ EXEMPT: dict[str, str] = {
     # headers): not case data, and read only in the admin. Keeping no request bodies there is the
     # lockout work's part of the same issue.
     "axes.AccessAttempt.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessAttempt.username": "as escalations.lockout_username gives it: file content replaced by a marker "
-    "(test_a_sign_in_username_with_file_content_is_recorded_as_a_marker)",
+    "axes.AccessAttempt.username": "as escalations.accounts.lockout_username gives it: file content replaced by a "
+    "marker (test_a_sign_in_username_with_file_content_is_recorded_as_a_marker)",
     "axes.AccessAttempt.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.path_info": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.get_data": "recorded by django-axes at sign-in",
     "axes.AccessAttempt.post_data": "recorded by django-axes at sign-in",
     "axes.AccessFailureLog.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessFailureLog.username": "as escalations.lockout_username gives it (see AccessAttempt.username)",
+    "axes.AccessFailureLog.username": "as escalations.accounts.lockout_username gives it (see AccessAttempt.username)",
     "axes.AccessFailureLog.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessFailureLog.path_info": "recorded by django-axes at sign-in",
     "axes.AccessLog.user_agent": "recorded by django-axes at sign-in",
-    "axes.AccessLog.username": "as escalations.lockout_username gives it (see AccessAttempt.username)",
+    "axes.AccessLog.username": "as escalations.accounts.lockout_username gives it (see AccessAttempt.username)",
     "axes.AccessLog.http_accept": "recorded by django-axes at sign-in",
     "axes.AccessLog.path_info": "recorded by django-axes at sign-in",
     "axes.AccessLog.session_hash": "a hash django-axes computes",
@@ -635,7 +636,7 @@ def _sign_in(username: str) -> Any:
 def test_a_sign_in_username_with_file_content_is_recorded_as_a_marker(db):
     from axes.models import AccessAttempt
 
-    from escalations.lockout_username import FILE_CONTENT_MARKER
+    from escalations.accounts.lockout_username import FILE_CONTENT_MARKER
 
     response = _sign_in(PNG_WRAPPED)
     assert response.status_code == 200

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from escalations import tokens
+from escalations.accounts import tokens
 from escalations.api.auth import ServiceTokenThrottle
 from escalations.models import AuditEvent, Escalation, ServiceToken
 from tests.conftest import escalation_trail

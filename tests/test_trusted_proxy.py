@@ -43,7 +43,7 @@ def test_the_proxy_saying_http_is_redirected(db: Any) -> None:
 
 
 def test_default_trusts_a_proxy_on_this_host_only(settings: Any) -> None:
-    from escalations.trusted_proxy import is_trusted, parse_networks
+    from escalations.ops.trusted_proxy import is_trusted, parse_networks
 
     networks = parse_networks(settings.TRUSTED_PROXIES)
     assert is_trusted("127.0.0.1", networks) and is_trusted("::1", networks)
@@ -51,7 +51,7 @@ def test_default_trusts_a_proxy_on_this_host_only(settings: Any) -> None:
 
 
 def test_a_bad_entry_is_named() -> None:
-    from escalations.trusted_proxy import parse_networks
+    from escalations.ops.trusted_proxy import parse_networks
 
     with pytest.raises(ImproperlyConfigured, match=r"TRUSTED_PROXIES: 'proxy\.internal' is not an IP address"):
         parse_networks(["10.0.0.5", "proxy.internal"])

@@ -11,8 +11,8 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from escalations import validation
-from escalations.encoded_content import ENCODED_DATA_LIMIT
+from escalations.core import validation
+from escalations.core.encoded_content import ENCODED_DATA_LIMIT
 from escalations.policy import PolicyConfig
 from tests.encoded_media import ENCODINGS, TINY_PNG, noise
 

@@ -12,7 +12,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from escalations import policy, services
+from escalations import policy
+from escalations.core import services
 from escalations.models import AuditEvent, Escalation, IncidentType, Priority, Status, UserProfile
 from tests.conftest import escalation_trail
 from tests.encoded_media import TINY_PNG_BASE64

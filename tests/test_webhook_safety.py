@@ -19,8 +19,9 @@ import pytest
 import trustme
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from escalations import notify, reminders
 from escalations.models import Channel, Delivery, DeliveryAttempt
+from escalations.reminders import channels as notify
+from escalations.reminders import sweep as reminders
 from tests.support import (
     Network,
     StubDNS,
@@ -444,7 +445,7 @@ def test_each_message_has_its_own_id(clock, mod, receiver, make_escalation, clie
 
 
 def test_a_new_secret_verifies_with_its_whsec_prefix(mod, receiver):
-    from escalations.webhook_signing import new_secret
+    from escalations.reminders.webhook_signing import new_secret
 
     secret = new_secret()
     assert secret.startswith("whsec_") and len(secret) <= 64

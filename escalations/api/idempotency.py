@@ -17,7 +17,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations import validation
+from escalations.core import validation
 from escalations.models import IdempotencyRecord, ServiceToken
 
 HEADER = "Idempotency-Key"

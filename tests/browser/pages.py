@@ -185,8 +185,10 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from escalations import legal_services, services, tokens
-from escalations.legal_models import Destination
+from escalations.accounts import tokens
+from escalations.core import services
+from escalations.legal import services as legal_services
+from escalations.models import Destination
 from escalations.models import Escalation, SavedView, Status
 
 User = get_user_model()

@@ -166,7 +166,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Sign-in and sessions (issue 7) ---
+# --- Sign-in and sessions ---
 # django-axes first: it refuses a locked-out username before any password is checked. It needs the
 # request, so authenticate() must be called with request= (Django's LoginView does); tests sign in
 # with force_login, which never authenticates.

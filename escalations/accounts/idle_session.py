@@ -1,4 +1,4 @@
-"""Idle sessions end IDLE_SESSION_MINUTES after the last request (issue 7).
+"""Idle sessions end IDLE_SESSION_MINUTES after the last request.
 
 Django's SESSION_SAVE_EVERY_REQUEST would push the end back by writing the session on every
 request: one UPDATE on every page, for a deadline kept to the minute. This writes it at most once

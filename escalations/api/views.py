@@ -136,7 +136,7 @@ class EscalationViewSet(
         # Need-to-know: list and retrieve see only what the caller may read (404 for the rest).
         return selectors.escalations(self.request.user).select_related("created_by", "preservation_confirmed_by")
 
-    # Need-to-know: a read through the API is recorded like a read of the page (issue 7): the detail,
+    # Need-to-know: a read through the API is recorded like a read of the page: the detail,
     # its audit events and reminders name the escalation; a list names the filter it was asked with.
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)

@@ -21,7 +21,7 @@ How a value is read, for each encoding:
    have) count as encoded data, in decoded bytes. More than ENCODED_DATA_LIMIT bytes in one value is
    refused whatever it decodes to: a file with its header cut off, a compressed or encrypted archive.
 
-What passes (tests/test_encoded_content.py holds the corpus): words in any language, digests (a
+What passes (tests/core/test_encoded_content.py holds the corpus): words in any language, digests (a
 SHA-256 is 32 bytes; 16 of them fit, one per line or not), UUIDs, long ticket IDs, URLs, the token
 of a signed URL (an S3 X-Amz-Signature, a GCS X-Goog-Signature of 256 bytes, a JWT).
 

@@ -185,7 +185,7 @@ class _Scrubber:
 # --- the database's redaction path -----------------------------------------------------------------
 
 
-def _rewrite_event(request: RedactionRequest, event: AuditEvent, changes: Any, reason: str) -> None:
+def rewrite_event(request: RedactionRequest, event: AuditEvent, changes: Any, reason: str) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -387,7 +387,7 @@ def approve_redaction(*, actor: Any, request_id: int) -> RedactionRequest:
             changes = audit_digest.json_safe(scrub.json(event.changes))
             reason = scrub.text(event.reason)
             if changes != event.changes or reason != event.reason:
-                _rewrite_event(request, event, changes, reason)
+                rewrite_event(request, event, changes, reason)
                 rewritten[str(event.pk)] = _event_digest(event, changes, reason)
         counts["audit_events"] = len(rewritten)
 

@@ -64,7 +64,7 @@ class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):
 
 
 class AccessLog(models.Model):
-    """Need-to-know (issue 7): who read which escalation, or took which export, when, and from where.
+    """Need-to-know: who read which escalation, or took which export, when, and from where.
     One INSERT in the request that read it (escalations.compliance.access_log); append-only: the model refuses
     updates and deletes, and database triggers (migration 0010) refuse them at a SQL prompt too."""
 

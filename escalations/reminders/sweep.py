@@ -410,7 +410,7 @@ def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfi
     # handler: a database error on one message (a value the column refuses once stopped every
     # sweep) is that message's failed attempt, never everyone's missed reminders.
     try:
-        batch = _renew_claim(batch, now, ref)
+        batch = renew_claim(batch, now, ref)
         if not batch:
             return
         first = batch[0]
@@ -473,7 +473,7 @@ class _WebhookDispatch:
             batch = self._waiting.popleft()
             ref = batch[0].batch_ref or message_ref(batch)
             try:
-                batch = _renew_claim(batch, self._now, ref)
+                batch = renew_claim(batch, self._now, ref)
                 if not batch:
                     continue
                 message = notify.message_for([_item(d, self._cfg) for d in batch], ref=ref)
@@ -513,7 +513,7 @@ def message_ref(batch: list[Delivery]) -> str:
     return f"digest-{len(ids)}-{ids[0]}-{digest}"
 
 
-def _renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery]:
+def renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery]:
     """Extend this sweep's lease from the real clock right before sending, note the message each
     delivery goes out in (`ref`), and keep only what it still holds. A sweep slowed by earlier
     messages may have outlived the lease it took at its start; another sweep may have claimed (and

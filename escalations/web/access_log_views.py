@@ -61,7 +61,7 @@ def _day_start(day: Any) -> datetime:
 
 
 class AccessLogView(TemplateView):
-    template_name = "escalations/access_log.html"
+    template_name = "compliance/access_log.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         require_access_log_reader(request.user)

@@ -17,7 +17,7 @@ from escalations.web.period_forms import DEFAULT_DAYS, DashboardPeriodForm
 
 class DashboardView(RoleRequiredMixin, TemplateView):
     action = Action.VIEW_DASHBOARD
-    template_name = "escalations/dashboard.html"
+    template_name = "compliance/dashboard.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -21,6 +21,7 @@ from escalations.compliance.exports import TableExportMixin
 from escalations.core import selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
 from escalations.core.permissions import Action, can, require
+from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
 from escalations.web.base import BoundedLazyPaginator, RoleRequiredMixin, add_service_errors, get_escalation
 from escalations.web.escalation_forms import (
@@ -247,7 +248,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         active = escalation.is_active
         reported = escalation.status == Status.REPORTED
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
-        after_report = selectors.after_report(escalation, now, user)
+        after_report = legal_selectors.after_report(escalation, now, user)
         context.update(
             escalation=escalation,
             deadlines=deadlines,

@@ -34,7 +34,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
     reason. `&_export=csv` (or xlsx) downloads the same rows."""
 
     action = Action.EXPORT
-    template_name = "escalations/compliance.html"
+    template_name = "compliance/report.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         asked = "start" in request.GET or "end" in request.GET

@@ -83,7 +83,7 @@ class LegalRequestListView(LegalReaderMixin, TemplateView):
     """Every request, newest first; filters `status` and `kind`. A value that is not one of the
     choices is shown as an error on its filter and ignored."""
 
-    template_name = "legal_requests/list.html"
+    template_name = "legal/request_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -142,7 +142,7 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 class LegalRequestCreateView(FormView):
-    template_name = "legal_requests/new.html"
+    template_name = "legal/request_new.html"
     form_class = LegalRequestForm
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -225,7 +225,7 @@ def render_legal_request(request: HttpRequest, legal: LegalRequest, **forms: For
     """The request's page, with an access-log row for each escalation it covers (need-to-know)."""
     context = legal_request_context(request, legal, **forms)
     access_log.viewed_many(request, [esc.pk for esc in context["linked"]], what=legal.key)
-    return render(request, "legal_requests/detail.html", context)
+    return render(request, "legal/request_detail.html", context)
 
 
 class LegalRequestDetailView(LegalReaderMixin, View):
@@ -461,4 +461,4 @@ class DestinationReportView(EscalationActionView):
 class HelpView(TemplateView):
     """For everyone signed in, role or not."""
 
-    template_name = "help.html"
+    template_name = "legal/help.html"

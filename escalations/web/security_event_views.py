@@ -112,7 +112,7 @@ def details(changes: Any) -> list[tuple[str, str]]:
 
 
 class SecurityEventsView(TemplateView):
-    template_name = "escalations/security_events.html"
+    template_name = "accounts/security_events.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         require_reader(request.user)

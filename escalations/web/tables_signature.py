@@ -19,12 +19,12 @@ import django_tables2.utils as tables2_utils
 
 INSTALLED_FOR = "3.0.1"
 
-_uncached: Callable[[Any], tuple[tuple[str, ...], str | None]] = tables2_utils.signature
+uncached: Callable[[Any], tuple[tuple[str, ...], str | None]] = tables2_utils.signature
 
 
 @functools.lru_cache(maxsize=1024)
 def _signature_of(function: Any, bound: bool) -> tuple[tuple[str, ...], str | None]:
-    args, keywords = _uncached(function)
+    args, keywords = uncached(function)
     # A bound method's signature leaves out its first parameter (self), as inspect.signature does.
     return (tuple(args[1:]) if bound else tuple(args)), keywords
 
@@ -38,7 +38,7 @@ def signature(fn: Any) -> tuple[tuple[str, ...], str | None]:
     try:
         return _signature_of(fn, False)
     except TypeError:  # unhashable callable: ask each time
-        return _uncached(fn)
+        return uncached(fn)
 
 
 def install() -> None:

@@ -59,7 +59,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
     }
     # The secret is in this answer only: never in a redirect, a message or a cookie.
-    response = render(request, "escalations/tokens.html", context, status=400 if form.errors else 200)
+    response = render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
     response["Cache-Control"] = "no-store, private"
     return response
 

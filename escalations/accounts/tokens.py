@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from escalations.core import services, validation
+from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.models import AuditAction, ServiceToken, TokenScope
 
@@ -28,7 +29,7 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_token(*, actor: Any, name: str, scope: str, expires_at: datetime) -> tuple[ServiceToken, str]:
+def create_token(*, actor: User, name: str, scope: str, expires_at: datetime) -> tuple[ServiceToken, str]:
     """Create a token and return it with its secret, which is never stored and never shown again."""
     require(actor, Action.MANAGE_TOKENS)
     errors: dict[str, list[str]] = {}
@@ -72,7 +73,7 @@ def _described(token: ServiceToken) -> dict[str, Any]:
     }
 
 
-def revoke_token(*, actor: Any, token_id: int) -> ServiceToken:
+def revoke_token(*, actor: User, token_id: int) -> ServiceToken:
     """Revoke the token (audited once: revoking a revoked token changes nothing). Raises
     PermissionDenied, ServiceToken.DoesNotExist."""
     require(actor, Action.MANAGE_TOKENS)

@@ -37,6 +37,7 @@ from django_tables2 import RequestConfig
 from escalations.compliance import access_log
 from escalations.core import redaction_text, selectors, services, validation
 from escalations.core.display import FIELD_LABELS
+from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
 from escalations.core.permissions import Action, can, require
 from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
 from escalations.policy import STATE_LABELS, state_from_columns
@@ -189,7 +190,7 @@ def bad_request(message: str) -> HttpResponseBadRequest:
 
 
 def send_export(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     *,
     export: str,
     fmt: str,
@@ -235,7 +236,7 @@ def _state_label(esc: Escalation, now: datetime) -> str:
     return STATE_LABELS[state]
 
 
-def _username(user: Any) -> str:
+def _username(user: User | None) -> str:
     return user.get_username() if user is not None else ""
 
 
@@ -301,7 +302,7 @@ def compliance_columns(now: datetime) -> list[Column]:
 
 
 def export_queryset(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     *,
     export: str,
     fmt: str,
@@ -357,7 +358,7 @@ class TableExportMixin:
         if fmt not in FORMATS:
             return bad_request(f"Unknown export format {fmt[:20]!r}: use csv or xlsx.")
         return export_queryset(
-            request,
+            signed_in(request),
             export=self.export_name,
             fmt=fmt,
             queryset=selectors.visible_to(request.user, self.get_export_queryset()),

@@ -38,6 +38,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q
 from django.utils import timezone
 
+from escalations.core.people import User
 from escalations.models import (
     AccessLog,
     AuditAction,
@@ -386,7 +387,7 @@ def verify() -> Result:
     return result
 
 
-def acknowledge(result: Result, *, by: Any, reason: str) -> AuditBreakAcknowledgement:
+def acknowledge(result: Result, *, by: User | None, reason: str) -> AuditBreakAcknowledgement:
     """An admin records that the breaks in `result` were looked into: later checks list them as
     acknowledged and raise nothing for them (new breaks still do). Audited."""
     from django.core.exceptions import PermissionDenied, ValidationError

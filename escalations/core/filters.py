@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
+from escalations.core.people import User
 from escalations.core.permissions import LEAD, MODERATOR
 from escalations.core.selectors import deadline_state_q, hold_q
 from escalations.core.validation import REPORT_ID_MAX_DIGITS
@@ -35,7 +37,7 @@ class AnyYesNo(django_filters.widgets.BooleanWidget):
         self.choices = [("", ANY), ("true", "Yes"), ("false", "No")]
 
 
-def _assignable_users(request: Any) -> QuerySet[Any]:
+def _assignable_users(request: HttpRequest | None) -> QuerySet[User]:
     """Moderators and leads, and anyone who still has escalations assigned (a person who lost the
     role keeps their work until a lead reassigns it)."""
     User = get_user_model()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any
+from typing import Protocol, TypeGuard, cast
 
 from django.core.exceptions import PermissionDenied
+
+from escalations.core.people import RequestUser, User
 
 MODERATOR = "moderator"
 LEAD = "lead"
@@ -79,43 +81,51 @@ DENIED_MESSAGES = {
 }
 
 
-def roles_of(user: Any) -> frozenset[str]:
+class _RolesCached(Protocol):
+    """A user object carrying its roles for the rest of the request: an attribute Django's user does
+    not declare, set here on the object itself so it goes when the request's user does."""
+
+    _escalation_roles: frozenset[str]
+
+
+def roles_of(user: RequestUser | None) -> frozenset[str]:
     """The user's roles, read once per request and cached on the user object."""
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_escalation_roles", None)
+    cached: frozenset[str] | None = getattr(user, "_escalation_roles", None)
     if cached is None:
         cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        user._escalation_roles = cached
+        cast(_RolesCached, user)._escalation_roles = cached
     return cached
 
 
-def remember_roles(user: Any, names: Iterable[str]) -> None:
+def remember_roles(user: RequestUser, names: Iterable[str]) -> None:
     """Cache the user's roles for this request from group names read elsewhere (request_context
     reads them with the rest of what every page needs, in one query)."""
     if user.is_active:
-        user._escalation_roles = frozenset(name for name in names if name in ROLES)
+        cast(_RolesCached, user)._escalation_roles = frozenset(name for name in names if name in ROLES)
 
 
-def can(user: Any, action: Action) -> bool:
+def can(user: RequestUser | None, action: Action) -> bool:
     return bool(roles_of(user) & ALLOWED_ROLES[action])
 
 
-def require(user: Any, action: Action) -> None:
+def require(user: RequestUser | None, action: Action) -> None:
     """Raise PermissionDenied (a 403 page in views) when the user's roles do not allow `action`."""
     if not can(user, action):
         raise PermissionDenied(DENIED_MESSAGES.get(action, "Your role does not allow this action."))
 
 
-def is_lead(user: Any) -> bool:
+def is_lead(user: RequestUser | None) -> bool:
     return LEAD in roles_of(user)
 
 
-def is_admin(user: Any) -> bool:
-    """Someone who runs the tracker (Django's staff or superuser flag), whatever their role."""
+def is_admin(user: RequestUser | None) -> TypeGuard[User]:
+    """Someone who runs the tracker (Django's staff or superuser flag), whatever their role; signed in,
+    so a `User` when true."""
     return bool(user is not None and user.is_authenticated and user.is_active and (user.is_superuser or user.is_staff))
 
 
-def require_admin(user: Any, message: str = "Only an admin may do this.") -> None:
+def require_admin(user: RequestUser | None, message: str = "Only an admin may do this.") -> None:
     if not is_admin(user):
         raise PermissionDenied(message)

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from escalations.core import validation
+from escalations.core.people import User
 from escalations.core.permissions import Action, is_admin, require
 from escalations.core.redaction_text import EVIDENCE, REDACTABLE_FIELDS, field_name, field_names
 from escalations.models import (
@@ -249,20 +250,20 @@ def _clean_reason(reason: str | None, values: set[str], field: str = "reason") -
     return clean
 
 
-def _admins() -> QuerySet[Any]:
+def _admins() -> QuerySet[User]:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(Q(is_superuser=True) | Q(is_staff=True), is_active=True)
 
 
-def _notify(users: Iterable[Any], title: str, body: str, now: datetime) -> None:
+def _notify(users: Iterable[User], title: str, body: str, now: datetime) -> None:
     Notification.objects.bulk_create(
         [Notification(user=user, title=title[:200], body=body, created_at=now) for user in users]
     )
 
 
 def _event(
-    escalation: Escalation, actor: Any, action: str, changes: dict[str, Any], reason: str, now: datetime
+    escalation: Escalation, actor: User, action: str, changes: dict[str, Any], reason: str, now: datetime
 ) -> None:
     AuditEvent.objects.create(
         escalation=escalation,
@@ -275,7 +276,7 @@ def _event(
     )
 
 
-def request_redaction(*, actor: Any, escalation_id: int, fields: list[str], reason: str) -> RedactionRequest:
+def request_redaction(*, actor: User, escalation_id: int, fields: list[str], reason: str) -> RedactionRequest:
     """A lead asks that the values of `fields` on one escalation be removed everywhere. Raises
     PermissionDenied for anyone else, ValidationError ({"fields": ...} or {"reason": ...}) for a field
     with nothing to redact or a reason that repeats a value. Audited; admins are notified."""
@@ -320,7 +321,7 @@ def request_redaction(*, actor: Any, escalation_id: int, fields: list[str], reas
     return request
 
 
-def _decidable(actor: Any, request_id: int) -> RedactionRequest:
+def _decidable(actor: User, request_id: int) -> RedactionRequest:
     if not is_admin(actor):
         raise PermissionDenied("Only an admin approves or refuses a redaction.")
     request = RedactionRequest.objects.select_for_update().select_related("requested_by").get(pk=request_id)
@@ -332,13 +333,13 @@ def _decidable(actor: Any, request_id: int) -> RedactionRequest:
     return request
 
 
-def marker_for(request: RedactionRequest, approver: Any, now: datetime) -> str:
+def marker_for(request: RedactionRequest, approver: User, now: datetime) -> str:
     name = approver.get_username()
     who = name if _PLAIN_NAME.match(name) else f"user #{approver.pk}"
     return f"[redacted {now:%Y-%m-%d} by {who}: {request.key}]"
 
 
-def approve_redaction(*, actor: Any, request_id: int) -> RedactionRequest:
+def approve_redaction(*, actor: User, request_id: int) -> RedactionRequest:
     """An admin other than the requester approves: every value is replaced by the marker everywhere
     (see the module's docstring), in one transaction. Raises PermissionDenied for anyone but an admin,
     ValidationError for the requester or a request already decided."""
@@ -468,7 +469,7 @@ def _forget_old_pages() -> None:
         cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def refuse_redaction(*, actor: Any, request_id: int, reason: str) -> RedactionRequest:
+def refuse_redaction(*, actor: User, request_id: int, reason: str) -> RedactionRequest:
     """An admin other than the requester refuses, saying why (audited; the requester is told)."""
     now = timezone.now()
     with transaction.atomic():

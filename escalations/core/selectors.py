@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
 
+from escalations.core.people import RequestUser, User
 from escalations.core.permissions import AUDITOR, LEAD, MODERATOR, roles_of
 from escalations.models import (
     ACTIVE_STATUSES,
@@ -23,7 +24,7 @@ from escalations.policy import (
 )
 
 
-def visible_q(user: Any) -> Q:
+def visible_q(user: RequestUser) -> Q:
     """The need-to-know rule, in one place: with settings.RESTRICT_MODERATORS_TO_ASSIGNED on, a
     moderator (without the lead or auditor role) reads only the escalations assigned to them or to
     someone in one of their teams, or that they logged; everyone else with a role reads all. Roles
@@ -37,20 +38,20 @@ def visible_q(user: Any) -> Q:
     return Q(assignee_id=user.pk) | Q(created_by_id=user.pk) | Q(assignee_id__in=teammates)
 
 
-def visible_to(user: Any, queryset: QuerySet[Escalation] | None = None) -> QuerySet[Escalation]:
+def visible_to(user: RequestUser, queryset: QuerySet[Escalation] | None = None) -> QuerySet[Escalation]:
     """`queryset` (default: every escalation) narrowed to what `user` may read (visible_q)."""
     queryset = Escalation.objects.all() if queryset is None else queryset
     q = visible_q(user)
     return queryset.filter(q) if q else queryset
 
 
-def escalations(user: Any = None) -> QuerySet[Escalation]:
+def escalations(user: RequestUser | None = None) -> QuerySet[Escalation]:
     """Escalations with their assignee; with `user`, only those that user may read (visible_to)."""
     queryset = Escalation.objects.select_related("assignee")
     return queryset if user is None else visible_to(user, queryset)
 
 
-def assignable_users() -> QuerySet[Any]:
+def assignable_users() -> QuerySet[User]:
     """Active moderators and leads: whom an escalation may be assigned to."""
     return (
         get_user_model()
@@ -60,7 +61,7 @@ def assignable_users() -> QuerySet[Any]:
     )
 
 
-def my_queue(user: Any) -> QuerySet[Escalation]:
+def my_queue(user: User) -> QuerySet[Escalation]:
     """Active escalations assigned to `user`, the nearest deadline first."""
     return (
         escalations()
@@ -97,7 +98,7 @@ def hold_q(value: str, now: datetime) -> Q:
     raise ValueError(f"unknown hold filter {value!r}")
 
 
-def escalation_detail(pk: int, user: Any = None) -> Escalation:
+def escalation_detail(pk: int, user: RequestUser | None = None) -> Escalation:
     """One escalation with its people joined in; with `user`, DoesNotExist unless they may read it."""
     queryset = Escalation.objects.select_related(
         "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by"
@@ -131,7 +132,7 @@ def related_escalations(
     account_reference: str = "",
     exclude_pk: int | None = None,
     limit: int = 20,
-    user: Any = None,
+    user: RequestUser | None = None,
 ) -> list[Escalation]:
     """Escalations with the same platform reference, or the same (non-empty) reported account, newest
     knowledge first; usable while logging (no escalation yet) as on the detail page. One query, both

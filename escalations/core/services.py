@@ -24,10 +24,10 @@ from escalations import policy
 from escalations.core import validation
 from escalations.core.display import shown
 from escalations.core.holds import open_requests_error
+from escalations.core.people import User
 from escalations.core.permissions import LEAD, MODERATOR, Action, is_lead, require
 from escalations.core.write_frame import (
     AUDITED_FIELDS,
-    User,
     change,
     clean_reason,
     collect,
@@ -198,12 +198,12 @@ def edit_escalation(*, actor: User, escalation_id: int, version: int | None, dat
     return change(actor, Action.EDIT, escalation_id, version, AuditAction.EDITED, mutate)
 
 
-def _check_assignable(user: Any) -> None:
+def _check_assignable(user: User | None) -> None:
     if user is not None and not (user.is_active and user.groups.filter(name__in=(MODERATOR, LEAD)).exists()):
         raise ValidationError({"assignee": f"{user.get_username()} is not an active moderator or lead."})
 
 
-def assign_escalation(*, actor: User, escalation_id: int, version: int | None, assignee: Any) -> Escalation:
+def assign_escalation(*, actor: User, escalation_id: int, version: int | None, assignee: User | None) -> Escalation:
     """Give the escalation to a moderator or lead (or to nobody with assignee=None)."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:

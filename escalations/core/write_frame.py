@@ -19,12 +19,9 @@ from django.utils import timezone
 from escalations import policy
 from escalations.core import validation
 from escalations.core.display import shown
+from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.models import AuditAction, AuditEvent, Escalation
-
-# A signed-in user (or, later, a service token's user); roles are checked by permissions.require.
-User = Any
-
 
 # Fields whose before/after each audit event records (derived deadlines included, so an auditor
 # sees when and why a deadline moved).

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from escalations.core.holds import caps_from, holds_from
+from escalations.core.people import RequestUser
 from escalations.core.selectors import related_escalations
 from escalations.models import (
     DestinationReport,
@@ -50,7 +50,7 @@ class AfterReport:
     related: list[Escalation]
 
 
-def after_report(escalation: Escalation, now: datetime, user: Any = None) -> AfterReport:
+def after_report(escalation: Escalation, now: datetime, user: RequestUser | None = None) -> AfterReport:
     """Five queries whatever the escalation carries: legal requests, extensions, evidence items,
     destination reports and related escalations."""
     cfg = PolicyConfig.from_settings()

@@ -18,6 +18,7 @@ from escalations import policy
 from escalations.core import validation
 from escalations.core.display import shown
 from escalations.core.holds import holds_for, open_requests_error
+from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.core.write_frame import change, clean_reason, collect, raise_if, save_with_event, snapshot
 from escalations.models import (
@@ -57,7 +58,7 @@ def _refresh_holds(escalation: Escalation) -> None:
     escalation.preservation_hold_until = max((until for _, until in holds), default=None)
 
 
-def _touch_escalations(escalations: Iterable[Escalation], actor: Any, reason: str, now: datetime) -> None:
+def _touch_escalations(escalations: Iterable[Escalation], actor: User, reason: str, now: datetime) -> None:
     """Recompute each escalation's holds and deadlines and record why, in its own audit trail."""
     for escalation in escalations:
         locked = Escalation.objects.select_for_update(of=("self",)).get(pk=escalation.pk)
@@ -69,7 +70,7 @@ def _touch_escalations(escalations: Iterable[Escalation], actor: Any, reason: st
 # --- legal requests --------------------------------------------------------------------------------
 
 
-def create_legal_request(*, actor: Any, data: dict[str, Any]) -> LegalRequest:
+def create_legal_request(*, actor: User, data: dict[str, Any]) -> LegalRequest:
     """Record a request from law enforcement or a court. `data`: kind, agency, reference,
     received_at, response_due_at (optional), escalations (ids), renews (a request id, for a
     renewal), notes."""
@@ -154,7 +155,7 @@ def _cancel_response_reminders(request: LegalRequest, now: datetime) -> None:
     reminders.cancel_legal_reminders(ids, now, policy.PolicyConfig.from_settings())
 
 
-def _change_request(actor: Any, request_id: int, version: int | None) -> LegalRequest:
+def _change_request(actor: User, request_id: int, version: int | None) -> LegalRequest:
     require(actor, Action.MANAGE_LEGAL)
     request = LegalRequest.objects.select_for_update().get(pk=request_id)
     if version is not None and request.version != version:
@@ -166,7 +167,7 @@ def _change_request(actor: Any, request_id: int, version: int | None) -> LegalRe
 
 
 def respond_legal_request(
-    *, actor: Any, request_id: int, version: int | None, responded_at: datetime | None
+    *, actor: User, request_id: int, version: int | None, responded_at: datetime | None
 ) -> LegalRequest:
     """Record that the platform answered the request (it stays a hold if it is a 2703(f) request)."""
     now = timezone.now()
@@ -186,7 +187,7 @@ def respond_legal_request(
     return request
 
 
-def close_legal_request(*, actor: Any, request_id: int, version: int | None, reason: str) -> LegalRequest:
+def close_legal_request(*, actor: User, request_id: int, version: int | None, reason: str) -> LegalRequest:
     """Close a request (withdrawn or fulfilled): its hold ends and it no longer blocks release."""
     now = timezone.now()
     reason = clean_reason(reason)
@@ -207,7 +208,7 @@ def close_legal_request(*, actor: Any, request_id: int, version: int | None, rea
 
 
 def extend_preservation(
-    *, actor: Any, escalation_id: int, version: int | None, until: datetime | None, reason: str
+    *, actor: User, escalation_id: int, version: int | None, until: datetime | None, reason: str
 ) -> Escalation:
     """A lead keeps the evidence longer than the rules require, voluntarily, with a reason."""
 
@@ -249,7 +250,7 @@ def _release_blockers(esc: Escalation, now: datetime, cfg: policy.PolicyConfig, 
         raise blocked
 
 
-def request_release(*, actor: Any, escalation_id: int, version: int | None, reason: str) -> Escalation:
+def request_release(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
     """After preserve_until, a lead asks for the preserved evidence to be released; another approves."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
@@ -263,7 +264,7 @@ def request_release(*, actor: Any, escalation_id: int, version: int | None, reas
     return change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASE_REQUESTED, mutate)
 
 
-def approve_release(*, actor: Any, escalation_id: int, version: int | None) -> Escalation:
+def approve_release(*, actor: User, escalation_id: int, version: int | None) -> Escalation:
     """A second lead (not the one who asked) approves the release."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
@@ -327,7 +328,7 @@ def clean_size(value: Any) -> int:
 
 def add_evidence_item(
     *,
-    actor: Any,
+    actor: User,
     escalation_id: int,
     version: int | None,
     reference: str,
@@ -388,7 +389,7 @@ def add_evidence_item(
 
 def report_to_destination(
     *,
-    actor: Any,
+    actor: User,
     escalation_id: int,
     version: int | None,
     destination_id: int,

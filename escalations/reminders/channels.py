@@ -9,7 +9,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from escalations.core.people import User
 from escalations.models import Channel, Notification
 from escalations.reminders import safe_http, webhook_signing
 
@@ -83,7 +83,7 @@ def test_message() -> Message:
     return Message(subject="[Escalations] Test notification", items=(), test=True)
 
 
-def send_email(user: Any, message: Message) -> None:
+def send_email(user: User, message: Message) -> None:
     if not user.email:
         raise DeliveryError("no email address on this account")
     context = {"message": message, "user": user}
@@ -103,7 +103,7 @@ def send_email(user: Any, message: Message) -> None:
         raise DeliveryError("email not accepted by the mail backend")
 
 
-def send_in_app(user: Any, message: Message, escalation_id: int | None = None) -> None:
+def send_in_app(user: User, message: Message, escalation_id: int | None = None) -> None:
     Notification.objects.create(
         user=user,
         escalation_id=escalation_id if len(message.items) == 1 else None,
@@ -125,7 +125,7 @@ class WebhookRequest:
     body: bytes
 
 
-def webhook_request(user: Any, message: Message) -> WebhookRequest:
+def webhook_request(user: User, message: Message) -> WebhookRequest:
     profile = getattr(user, "profile", None)
     url = getattr(profile, "webhook_url", "")
     if profile is None or not url:
@@ -171,11 +171,11 @@ def post_webhook(request: WebhookRequest) -> None:
         raise DeliveryError(f"webhook answered HTTP {status}")
 
 
-def send_webhook(user: Any, message: Message) -> None:
+def send_webhook(user: User, message: Message) -> None:
     post_webhook(webhook_request(user, message))
 
 
-def send(channel: str, user: Any, message: Message, escalation_id: int | None = None) -> None:
+def send(channel: str, user: User, message: Message, escalation_id: int | None = None) -> None:
     if channel == Channel.EMAIL:
         send_email(user, message)
     elif channel == Channel.IN_APP:

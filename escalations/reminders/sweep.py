@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from escalations import policy
 from escalations.core import audit_verify
+from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import (
     Channel,
@@ -92,7 +93,7 @@ def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]
     return list(people.values())
 
 
-def channels_for(user: Any) -> list[str]:
+def channels_for(user: User) -> list[str]:
     """The channels the person chose; in-app when they chose none, so nothing is silently dropped."""
     profile = getattr(user, "profile", None)
     chosen: list[str] = []

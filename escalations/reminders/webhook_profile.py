@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from escalations.core import services
+from escalations.core.people import User
 from escalations.models import AuditAction, UserProfile
 from escalations.reminders.webhook_signing import new_secret
 
@@ -36,7 +37,7 @@ def describe_url(url: str) -> str:
 
 
 @transaction.atomic
-def save_profile(*, actor: Any, profile: UserProfile, previous_url: str) -> bool:
+def save_profile(*, actor: User, profile: UserProfile, previous_url: str) -> bool:
     """Save `profile` as the form left it; `previous_url` is the webhook URL it had before. A new or
     changed URL gets a new secret, no URL no secret; the URL change and the new secret are audited.
     Returns True when a new secret was made (the owner must set it in their receiver)."""
@@ -64,7 +65,7 @@ def save_profile(*, actor: Any, profile: UserProfile, previous_url: str) -> bool
 
 
 @transaction.atomic
-def replace_webhook_secret(*, actor: Any) -> None:
+def replace_webhook_secret(*, actor: User) -> None:
     """A new signing secret for the person's webhook, at their request (a secret that leaked, or a
     routine change). Raises ValidationError when they have no webhook URL."""
     profile = UserProfile.objects.select_for_update().filter(user=actor).first()

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django_tables2 import LazyPaginator
 
 from escalations.core import selectors
+from escalations.core.people import RequestUser
 from escalations.core.permissions import Action, require
 from escalations.models import Escalation
 from escalations.web import page_size
@@ -57,7 +58,7 @@ def add_service_errors(form: Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-def get_escalation(pk: int, user: Any = None) -> Escalation:
+def get_escalation(pk: int, user: RequestUser | None = None) -> Escalation:
     """The escalation, or 404: also when `user` may not read it (selectors.visible_to), so that a
     restricted moderator learns nothing of others' escalations, not even that they exist."""
     try:

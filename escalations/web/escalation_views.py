@@ -20,6 +20,7 @@ from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
 from escalations.core import selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.permissions import Action, can, require
 from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
@@ -41,6 +42,8 @@ from escalations.web.tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable
 
 class MyQueueView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, TemplateView):
     """The user's active escalations; `?_export=csv|xlsx` exports them (leads and auditors)."""
+
+    request: AuthenticatedHttpRequest
 
     template_name = "escalations/queue.html"
     table_class = EscalationTable
@@ -115,7 +118,7 @@ class BulkActionView(RoleRequiredMixin, View):
 
     http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         action = request.POST.get("action", "")
         if action == "assign":
             require(request.user, Action.ASSIGN)
@@ -135,7 +138,7 @@ class BulkActionView(RoleRequiredMixin, View):
             return self.export(request, ids)
         return self.assign(request, ids, bad, back)
 
-    def export(self, request: HttpRequest, ids: list[int]) -> HttpResponse:
+    def export(self, request: AuthenticatedHttpRequest, ids: list[int]) -> HttpResponse:
         queryset = selectors.escalations(request.user).filter(pk__in=ids).order_by("-knowledge_at", "-pk")
         return exports.export_queryset(  # type: ignore[return-value]
             request,
@@ -147,7 +150,9 @@ class BulkActionView(RoleRequiredMixin, View):
             title="Selected escalations",
         )
 
-    def assign(self, request: HttpRequest, ids: list[int], bad: list[str], back: HttpResponse) -> HttpResponse:
+    def assign(
+        self, request: AuthenticatedHttpRequest, ids: list[int], bad: list[str], back: HttpResponse
+    ) -> HttpResponse:
         raw = request.POST.get("assignee", "").strip()
         assignee = None
         if raw.isascii() and raw.isdigit() and len(raw) <= 18:
@@ -184,6 +189,8 @@ class BulkActionView(RoleRequiredMixin, View):
 
 
 class EscalationCreateView(RoleRequiredMixin, FormView):
+    request: AuthenticatedHttpRequest
+
     action = Action.CREATE
     form_class = CreateEscalationForm
     template_name = "escalations/form.html"
@@ -296,6 +303,8 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
 
 class EscalationActionView(RoleRequiredMixin, FormView):
     """One form that changes one escalation through one service call."""
+
+    request: AuthenticatedHttpRequest
 
     template_name = "escalations/action.html"
     title = ""

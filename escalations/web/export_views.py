@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
 from escalations.compliance import access_log, exports
+from escalations.core.people import AuthenticatedHttpRequest, signed_in
 from escalations.core.permissions import Action, require
 from escalations.models import AuditEvent
 from escalations.web import page_size
@@ -51,7 +52,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
         now = timezone.now()
         if fmt is not None:
             return exports.export_queryset(  # type: ignore[return-value]
-                request,
+                signed_in(request),
                 export=f"compliance-{start:%Y-%m-%d}-to-{end:%Y-%m-%d}",
                 fmt=fmt,
                 queryset=queryset,
@@ -107,7 +108,7 @@ def _query(period: dict[str, str], fmt: str) -> str:
 
 
 @require_GET
-def audit_trail_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def audit_trail_csv(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One escalation's whole audit trail, oldest first, this export's own event included (it is
     written first). The audit event's `rows` counts the audit events exported."""
     require(request.user, Action.EXPORT)

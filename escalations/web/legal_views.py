@@ -21,6 +21,7 @@ from escalations import policy
 from escalations.compliance import access_log
 from escalations.core import holds
 from escalations.core.display import shown
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.permissions import AUDITOR, LEAD, Action, can, require, roles_of
 from escalations.legal import services as legal_services
 from escalations.models import (
@@ -142,6 +143,8 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 class LegalRequestCreateView(FormView):
+    request: AuthenticatedHttpRequest
+
     template_name = "legal/request_new.html"
     form_class = LegalRequestForm
 
@@ -235,6 +238,8 @@ class LegalRequestDetailView(LegalReaderMixin, View):
 
 class LegalRequestActionView(View):
     """POST a change to one request; errors are shown on the request's page, the input kept."""
+
+    request: AuthenticatedHttpRequest
 
     http_method_names = ["get", "post"]
     form_class: type[VersionedForm] = VersionedForm

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
 from escalations.core import audit_verify
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.models import Channel, Notification, UserProfile
 from escalations.reminders import channel_test_limit, watchdog, webhook_profile
 from escalations.reminders import channels as notify
@@ -90,7 +91,7 @@ def send_test(request: HttpRequest, channel: str) -> HttpResponse:
 
 
 @require_POST
-def replace_webhook_secret(request: HttpRequest) -> HttpResponse:
+def replace_webhook_secret(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The profile's "Make a new signing secret" button."""
     try:
         webhook_profile.replace_webhook_secret(actor=request.user)

@@ -19,6 +19,7 @@ from django.urls import reverse_lazy
 
 from escalations.accounts import two_factor
 from escalations.core import services
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.models import AuditAction
 from escalations.web.lockout_views import locked_out
 
@@ -66,6 +67,8 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    request: AuthenticatedHttpRequest
+
     template_name = "registration/password_change.html"
     form_class = PasswordChangeForm
     success_url = reverse_lazy("profile")

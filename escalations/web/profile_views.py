@@ -12,6 +12,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import FormView
 
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.validation import (
     clean_webhook_url,
 )
@@ -49,6 +50,8 @@ class ProfileForm(forms.ModelForm):
 
 class ProfileView(FormView):
     """Any signed-in person may set their own time zone, role or not."""
+
+    request: AuthenticatedHttpRequest
 
     template_name = "registration/profile.html"
     form_class = ProfileForm

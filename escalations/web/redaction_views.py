@@ -17,6 +17,7 @@ from django.views.generic import FormView
 
 from escalations.compliance import access_log
 from escalations.core import redaction
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.permissions import Action, require, require_admin
 from escalations.core.validation import REASON_MAX_LENGTH
 from escalations.models import RedactionRequest
@@ -57,6 +58,8 @@ class RefuseForm(forms.Form):
 
 class RedactionRequestView(FormView):
     """/escalations/<pk>/redact/: a lead chooses the values and says why."""
+
+    request: AuthenticatedHttpRequest
 
     template_name = "redactions/request.html"
     form_class = RedactionRequestForm
@@ -118,7 +121,7 @@ def _request_of(pk: int) -> RedactionRequest:
     )
 
 
-def redaction_detail(request: HttpRequest, pk: int, refuse_form: RefuseForm | None = None) -> HttpResponse:
+def redaction_detail(request: AuthenticatedHttpRequest, pk: int, refuse_form: RefuseForm | None = None) -> HttpResponse:
     """/redactions/<pk>/: the request (fields and lengths, never the values) and the decision."""
     require_admin(request.user, ADMINS_ONLY)
     item = _request_of(pk)
@@ -133,7 +136,7 @@ def redaction_detail(request: HttpRequest, pk: int, refuse_form: RefuseForm | No
 
 
 @require_POST
-def redaction_approve(request: HttpRequest, pk: int) -> HttpResponse:
+def redaction_approve(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMINS_ONLY)
     item = _request_of(pk)
     try:
@@ -151,7 +154,7 @@ def redaction_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def redaction_refuse(request: HttpRequest, pk: int) -> HttpResponse:
+def redaction_refuse(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMINS_ONLY)
     item = _request_of(pk)
     form = RefuseForm(request.POST)

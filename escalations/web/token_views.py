@@ -9,13 +9,14 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from escalations.accounts import tokens
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.permissions import Action, require
 from escalations.models import ServiceToken, TokenScope
 
@@ -33,7 +34,7 @@ class TokenForm(forms.Form):
     )
 
 
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_TOKENS)
     form = TokenForm(request.POST or None)
     created_secret = None
@@ -65,7 +66,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require(request.user, Action.MANAGE_TOKENS)
     try:
         token = tokens.revoke_token(actor=request.user, token_id=pk)

@@ -31,6 +31,7 @@ from two_factor import views as tf
 from escalations.accounts import lockout, two_factor
 from escalations.accounts.security_events import WRONG_CODE_SENDER, devices_audited_by_view
 from escalations.core import services
+from escalations.core.people import AuthenticatedHttpRequest
 from escalations.models import AuditAction
 from escalations.web.lockout_views import locked_out
 
@@ -99,7 +100,7 @@ def _safe_next(request: HttpRequest) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
-def _audit(request: HttpRequest, action: str, **changes: Any) -> None:
+def _audit(request: AuthenticatedHttpRequest, action: str, **changes: Any) -> None:
     services.record_account_event(actor=request.user, action=action, changes=changes)
 
 
@@ -107,6 +108,8 @@ class VerifyView(FormView):
     """The second step of signing in. A wrong code counts as a failed sign-in for django-axes: the
     fifth within 15 minutes signs the person out and locks the username like five wrong passwords,
     and a right password in between does not forget them (escalations.accounts.lockout); the right code does."""
+
+    request: AuthenticatedHttpRequest
 
     template_name = "registration/otp_verify.html"
     form_class = CodeForm

@@ -8,23 +8,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-_acting: ContextVar[Any] = ContextVar("acting_person", default=None)
+from escalations.core.people import RequestUser, User
+
+_acting: ContextVar[RequestUser | None] = ContextVar("acting_person", default=None)
 
 
-def current() -> Any | None:
+def current() -> User | None:
     """The signed-in person acting now, or None (nobody signed in, or no request at all)."""
     person = _acting.get()
-    if person is None or not getattr(person, "is_authenticated", False):
+    if person is None or not person.is_authenticated:
         return None
     return person
 
 
 @contextmanager
-def acting_as(person: Any) -> Iterator[None]:
+def acting_as(person: RequestUser | None) -> Iterator[None]:
     token = _acting.set(person)
     try:
         yield

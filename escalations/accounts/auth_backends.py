@@ -8,10 +8,11 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 
 from escalations.accounts import request_context
+from escalations.core.people import User
 
 
 class PersonBackend(ModelBackend):
-    def get_user(self, user_id: Any) -> Any | None:
+    def get_user(self, user_id: Any) -> User | None:
         user = request_context.read_user(user_id)
         # As ModelBackend: an inactive user's session ends at their next request.
         return user if user is not None and self.user_can_authenticate(user) else None

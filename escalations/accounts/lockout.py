@@ -31,12 +31,13 @@ from django_otp import user_has_device
 
 from escalations.accounts import acting_person
 from escalations.core import services
+from escalations.core.people import RequestUser, User
 from escalations.core.permissions import is_lead
 from escalations.models import AuditAction
 
 
 class LockoutHandler(AxesDatabaseHandler):
-    def user_logged_in(self, sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    def user_logged_in(self, sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
         # Whoever has an authenticator has not finished signing in: keep counting until the code.
         request.axes_keep_failures = user_has_device(user, confirmed=True)  # type: ignore[attr-defined]
         super().user_logged_in(sender, request, user, **kwargs)
@@ -79,12 +80,12 @@ def _record_unlock(username: str, failures: int) -> None:
     )
 
 
-def may_unlock(actor: Any) -> bool:
+def may_unlock(actor: RequestUser | None) -> bool:
     """Leads and admins lift locks."""
     return bool(actor is not None and actor.is_active and (actor.is_superuser or actor.is_staff or is_lead(actor)))
 
 
-def unlock_account(*, actor: Any, username: str) -> int:
+def unlock_account(*, actor: RequestUser | None, username: str) -> int:
     """Forget every failed sign-in of `username` at once (lifting a lock, if there is one), as `actor`,
     a lead or an admin; audited as UNLOCKED when there was anything to forget. Returns the number of
     attempt rows removed (0: nothing was held against that username). Raises PermissionDenied."""

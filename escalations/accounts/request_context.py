@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
+from escalations.core.people import RequestUser, User
 from escalations.core.permissions import remember_roles
 
 FACTS = (
@@ -45,6 +46,13 @@ class PersonFacts:
     audit_first_break: str = ""
     # A confirmed two-factor device (authenticator app or backup codes), as django_otp.user_has_device.
     has_device: bool = False
+
+
+class _FactsCached(Protocol):
+    """A user object carrying its facts for the rest of the request: an attribute Django's user does not
+    declare, set here on the object itself so it goes when the request's user does."""
+
+    _person_facts: PersonFacts
 
 
 def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
@@ -82,7 +90,7 @@ def _rows(user_id: Any, *user_fields: str) -> list[tuple[Any, ...]]:
     )
 
 
-def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
+def _remember(user: RequestUser, rows: list[tuple[Any, ...]]) -> PersonFacts:
     """Cache the roles and the facts on `user` for the rest of the request (rows: `FACTS` only)."""
     remember_roles(user, (name for name, *_ in rows))
     facts = PersonFacts(None, 0, None)
@@ -91,11 +99,11 @@ def _remember(user: Any, rows: list[tuple[Any, ...]]) -> PersonFacts:
         # No check yet: every audit fact is empty (the subqueries found no row).
         ok = None if audit_ok is None else bool(audit_ok)
         facts = PersonFacts(zone, unread, last_sweep, ok, audit_at, audit_break or "", bool(has_device))
-    user._person_facts = facts
+    cast(_FactsCached, user)._person_facts = facts
     return facts
 
 
-def read_user(user_id: Any) -> Any | None:
+def read_user(user_id: Any) -> User | None:
     """The user with primary key `user_id` with their facts already read, in one query; None when
     there is no such user (deleted since the session began)."""
     model = get_user_model()
@@ -108,9 +116,9 @@ def read_user(user_id: Any) -> Any | None:
     return user
 
 
-def read(user: Any) -> PersonFacts:
+def read(user: RequestUser) -> PersonFacts:
     """The facts about `user`: those read with the user when they were (read_user), else one query."""
-    cached = getattr(user, "_person_facts", None)
+    cached: PersonFacts | None = getattr(user, "_person_facts", None)
     if cached is not None:
         return cached
     return _remember(user, _rows(user.pk))

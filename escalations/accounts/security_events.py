@@ -25,6 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from escalations.accounts import acting_person
 from escalations.compliance.access_log import client_ip
 from escalations.core import services
+from escalations.core.people import User
 from escalations.models import AuditAction, Team
 
 # Long enough for any username; a longer string typed there is cut, not stored whole.
@@ -39,7 +40,7 @@ def _ip(request: HttpRequest | None) -> str | None:
 
 
 @receiver(user_logged_in, dispatch_uid="escalations.security_events.signed_in")
-def _signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def _signed_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     services.record_account_event(actor=user, action=AuditAction.SIGNED_IN, changes={"ip": _ip(request)})
 
 

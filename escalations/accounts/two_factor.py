@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils import timezone
 
+from escalations.core.people import RequestUser, User, verified
 from escalations.core.permissions import is_lead
 
 # When this session last proved the password (seconds since the epoch): at sign-in, or typed again at
@@ -40,7 +41,7 @@ State = Literal["ok", "verify", "enroll"]
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 
-def required_for(user: Any) -> bool:
+def required_for(user: RequestUser) -> bool:
     """Leads and admins must use two factors when REQUIRE_2FA is on; anyone else may choose to.
     The roles are those read with the request's user (no query of its own)."""
     if not settings.REQUIRE_2FA:
@@ -48,7 +49,7 @@ def required_for(user: Any) -> bool:
     return bool(user.is_superuser or user.is_staff or is_lead(user))
 
 
-def has_device(user: Any) -> bool:
+def has_device(user: RequestUser) -> bool:
     """A confirmed authenticator (or backup codes): read with the request's user, else one query."""
     from escalations.accounts import request_context
 
@@ -57,9 +58,9 @@ def has_device(user: Any) -> bool:
 
 def state(request: HttpRequest) -> State:
     """What the signed-in person still owes: nothing, a code, or setting up an authenticator."""
-    user: Any = request.user
+    user = request.user
     if has_device(user):
-        return "ok" if user.is_verified() else "verify"
+        return "ok" if verified(user) else "verify"
     return "enroll" if required_for(user) else "ok"
 
 
@@ -85,8 +86,8 @@ def enrolment_needs(request: HttpRequest) -> Literal["nothing", "code", "passwor
     """What this session must still prove before it may add an authenticator: nothing (it gave a code
     in this session, or it has none yet and gave the password moments ago), a code (it has an
     authenticator and has not used it: the code page, never enrolment), or the password again."""
-    user: Any = request.user
-    if user.is_verified():
+    user = request.user
+    if verified(user):
         return "nothing"
     if has_device(user):
         return "code"
@@ -94,7 +95,7 @@ def enrolment_needs(request: HttpRequest) -> Literal["nothing", "code", "passwor
 
 
 @receiver(user_logged_in, dispatch_uid="escalations.two_factor.password_proven")
-def _password_proven_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def _password_proven_at_sign_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
         note_password_proven(request)
 

@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
 from escalations.accounts import tokens
+from escalations.core.people import User
 from escalations.core.permissions import Action, can
 from escalations.models import ServiceToken, TokenScope
 
@@ -19,7 +20,7 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[Any, ServiceToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, ServiceToken] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None

@@ -29,6 +29,7 @@ from escalations.api.parsers import BulkJSONParser
 from escalations.compliance import access_log
 from escalations.core import selectors, services, write_frame
 from escalations.core.filters import EscalationFilter
+from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.models import AccessKind, Escalation
 
@@ -80,7 +81,7 @@ class EscalationCursor(pagination.CursorPagination):
         raise DRFValidationError({self.cursor_query_param: [INVALID_CURSOR]})
 
 
-def _user(username: str | None) -> Any:
+def _user(username: str | None) -> User | None:
     """The active moderator or lead named `username`. One message for every other name, whether
     nobody has it or its holder may not be assigned (no role, an auditor, deactivated): an API client
     must not learn which usernames exist."""
@@ -92,7 +93,7 @@ def _user(username: str | None) -> Any:
     return user
 
 
-def _create_one(actor: Any, data: dict[str, Any]) -> Escalation:
+def _create_one(actor: User, data: dict[str, Any]) -> Escalation:
     """Create, and for history brought along, record its report: one escalation's whole intake."""
     fields: dict[str, Any] = {name: data[name] for name in services.INTAKE_FIELDS if name in data}
     fields["is_test"] = data.get("is_test", False)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from escalations.core.people import signed_in
 from escalations.models import AccessKind, AccessLog, Escalation
 
 MAX_QUERY_CHARS = 2000
@@ -48,7 +48,8 @@ def record(
 ) -> AccessLog:
     """One INSERT: no read before it, no transaction of its own (it joins the request's)."""
     escalation_id = escalation.pk if isinstance(escalation, Escalation) else escalation
-    user: Any = request.user
+    # Pages record reads behind the login check, the API after its role check: someone signed in.
+    user = signed_in(request).user
     return AccessLog.objects.create(
         user_id=user.pk,
         at=at or timezone.now(),
@@ -73,7 +74,7 @@ def viewed_many(request: HttpRequest, escalation_ids: Iterable[int], what: str, 
     unique = list(dict.fromkeys(escalation_ids))
     if not unique:
         return []
-    user: Any = request.user
+    user = signed_in(request).user
     at = timezone.now()
     ip_address, via = client_ip(request), _via(request)
     rows = [

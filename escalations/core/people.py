@@ -30,10 +30,11 @@ class AuthenticatedHttpRequest(HttpRequest):
 
 
 def signed_in(request: HttpRequest) -> AuthenticatedHttpRequest:
-    """`request` as the request of a view behind the login check. For a view method that overrides
-    Django's own (get, post, dispatch), which must keep HttpRequest in its signature: the
-    LoginRequiredMiddleware has refused anyone not signed in before it runs, and this cast records
-    that. It checks nothing, so it is only for views without login_not_required."""
+    """`request` as the request of a view behind the login check, for code that is handed a plain
+    HttpRequest: a view method overriding Django's own (get, post, dispatch keep HttpRequest in their
+    signature), or a helper only such views call (the access log). LoginRequiredMiddleware has refused
+    anyone not signed in before the view runs; this cast records that and checks nothing, so it is
+    never for a view marked login_not_required."""
     return cast(AuthenticatedHttpRequest, request)
 
 

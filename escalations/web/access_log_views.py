@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from escalations.compliance import access_log
+from escalations.core.people import RequestUser
 from escalations.core.permissions import AUDITOR, LEAD, roles_of
 from escalations.models import KEY_PREFIX
 from escalations.web.period_forms import FIRST_YEAR, LAST_YEAR, date_field
@@ -24,7 +25,7 @@ from escalations.web.period_forms import FIRST_YEAR, LAST_YEAR, date_field
 KEY_PATTERN = re.compile(rf"^\s*(?:{KEY_PREFIX})?0*([0-9]{{1,18}})\s*$", re.IGNORECASE | re.ASCII)
 
 
-def require_access_log_reader(user: Any) -> None:
+def require_access_log_reader(user: RequestUser) -> None:
     if not roles_of(user) & {LEAD, AUDITOR}:
         raise PermissionDenied("The access log is for auditors and leads.")
 

@@ -63,6 +63,8 @@ class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, 
     """All escalations, filtered and sorted; `?_export=csv|xlsx` exports every matching row (leads
     and auditors). Leads and auditors also get row checkboxes for the bulk form."""
 
+    request: AuthenticatedHttpRequest
+
     template_name = "escalations/list.html"
     table_class = EscalationTable
     filterset_class = EscalationFilter

@@ -21,7 +21,7 @@ from escalations import policy
 from escalations.compliance import access_log
 from escalations.core import holds
 from escalations.core.display import shown
-from escalations.core.people import AuthenticatedHttpRequest
+from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import AUDITOR, LEAD, Action, can, require, roles_of
 from escalations.legal import services as legal_services
 from escalations.models import (
@@ -54,7 +54,7 @@ PAGE_SIZE = 50
 LISTED_ESCALATIONS = 10
 
 
-def require_legal_reader(user: Any) -> None:
+def require_legal_reader(user: RequestUser) -> None:
     """Leads manage law-enforcement requests; auditors read them; nobody else sees them."""
     if not roles_of(user) & LEGAL_READERS:
         raise PermissionDenied("Law-enforcement requests are for leads and auditors.")

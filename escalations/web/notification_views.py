@@ -3,8 +3,6 @@ test notification" buttons and the webhook's new-secret button, and /healthz for
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -28,18 +26,20 @@ from escalations.reminders import channels as notify
 class NotificationListView(ListView):
     """Anyone signed in sees their own notifications, and only theirs."""
 
+    request: AuthenticatedHttpRequest
+
     template_name = "notifications/list.html"
     context_object_name = "notifications"
     paginate_by = 50
 
     def get_queryset(self) -> QuerySet[Notification]:
-        user: Any = self.request.user
+        user = self.request.user
         return Notification.objects.filter(user=user).select_related("escalation")
 
 
 @require_POST
-def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
-    user: Any = request.user
+def mark_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    user = request.user
     notification = get_object_or_404(Notification, pk=pk, user=user)
     if notification.read_at is None:
         notification.read_at = timezone.now()
@@ -48,9 +48,9 @@ def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
+def open_notification(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Mark it read and go to what it is about: opening a reminder is reading it."""
-    user: Any = request.user
+    user = request.user
     notification = get_object_or_404(Notification, pk=pk, user=user)
     if notification.read_at is None:
         notification.read_at = timezone.now()
@@ -61,20 +61,20 @@ def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def mark_all_read(request: HttpRequest) -> HttpResponse:
-    user: Any = request.user
+def mark_all_read(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
     messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
     return HttpResponseRedirect(reverse("notifications"))
 
 
 @require_POST
-def send_test(request: HttpRequest, channel: str) -> HttpResponse:
+def send_test(request: AuthenticatedHttpRequest, channel: str) -> HttpResponse:
     """Send a test message through one channel to the signed-in person and say what happened."""
     if channel not in Channel.values:
         messages.error(request, "Unknown channel.")
         return HttpResponseRedirect(reverse("profile"))
-    user: Any = request.user
+    user = request.user
     retry_at = channel_test_limit.count_test_send(user.pk, channel, timezone.now())
     if retry_at is not None:
         messages.error(request, channel_test_limit.limit_message(retry_at))

@@ -19,7 +19,7 @@ from django.urls import reverse_lazy
 
 from escalations.accounts import two_factor
 from escalations.core import services
-from escalations.core.people import AuthenticatedHttpRequest
+from escalations.core.people import AuthenticatedHttpRequest, User
 from escalations.models import AuditAction
 from escalations.web.lockout_views import locked_out
 
@@ -31,7 +31,7 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         "password_mismatch": "New password again: it differs from the new password. Type the same one twice.",
     }
 
-    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+    def __init__(self, user: User, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(user, *args, **kwargs)
         self.request = request
         self.refused = False

@@ -58,7 +58,7 @@ class ProfileView(FormView):
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
-        user: Any = self.request.user
+        user = self.request.user
         kwargs["instance"] = UserProfile.objects.filter(user=user).first() or UserProfile(user=user)
         return kwargs
 

@@ -4,18 +4,17 @@ a role may save views; each person sees and deletes only their own."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.views.decorators.http import require_POST
 
 from escalations.compliance.exports import EXPORT_PARAM
 from escalations.core import validation
 from escalations.core.filters import list_url
+from escalations.core.people import AuthenticatedHttpRequest, User
 from escalations.core.permissions import Action, require
 from escalations.models import SavedView
 
@@ -50,14 +49,14 @@ class SavedViewForm(forms.Form):
     query = forms.CharField(required=False, strip=False)
 
 
-def saved_views_of(user: Any) -> list[SavedView]:
+def saved_views_of(user: User) -> list[SavedView]:
     return list(SavedView.objects.filter(user=user).only("pk", "name", "query").order_by("name", "pk"))
 
 
 @require_POST
-def create_saved_view(request: HttpRequest) -> HttpResponse:
+def create_saved_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """POST name and query: save the filters under that name (unique per person, any case)."""
-    user: Any = request.user
+    user = request.user
     require(user, Action.VIEW)
     form = SavedViewForm(request.POST)
     query = list_query(request.POST.get("query", ""))
@@ -91,9 +90,9 @@ def create_saved_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def delete_saved_view(request: HttpRequest, pk: int) -> HttpResponse:
+def delete_saved_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Delete one of your own saved views; someone else's is not found (404)."""
-    user: Any = request.user
+    user = request.user
     require(user, Action.VIEW)
     saved = SavedView.objects.filter(pk=pk, user=user).first()
     if saved is None:

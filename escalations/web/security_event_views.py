@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from escalations.core.people import RequestUser
 from escalations.core.permissions import AUDITOR, LEAD, roles_of
 from escalations.models import AuditAction, AuditEvent
 from escalations.web.access_log_views import AccessLogFilterForm
@@ -42,7 +43,7 @@ SECURITY_ACTIONS = (
 )
 
 
-def require_reader(user: Any) -> None:
+def require_reader(user: RequestUser) -> None:
     if not roles_of(user) & {LEAD, AUDITOR}:
         raise PermissionDenied("Security events are for auditors and leads.")
 

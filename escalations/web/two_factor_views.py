@@ -31,7 +31,7 @@ from two_factor import views as tf
 from escalations.accounts import lockout, two_factor
 from escalations.accounts.security_events import WRONG_CODE_SENDER, devices_audited_by_view
 from escalations.core import services
-from escalations.core.people import AuthenticatedHttpRequest
+from escalations.core.people import AuthenticatedHttpRequest, User
 from escalations.models import AuditAction
 from escalations.web.lockout_views import locked_out
 
@@ -47,7 +47,7 @@ class CodeForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         self.device: Device | None = None
@@ -66,7 +66,7 @@ class CodeForm(forms.Form):
         return code
 
 
-def verify_code(user: Any, code: str) -> Device | None:
+def verify_code(user: User, code: str) -> Device | None:
     """The device that accepts `code`: six digits go to the authenticator, anything else to the
     backup codes (each works once). django-otp counts failures per device and makes the next try
     wait longer (1 s, 2 s, 4 s, …), so guessing fails even across many sign-ins."""
@@ -159,7 +159,7 @@ class ConfirmPasswordForm(forms.Form):
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        user: Any = self.request.user
+        user = self.request.user
         # authenticate() with the request: django-axes counts a wrong one and refuses while locked.
         proven = authenticate(self.request, username=user.get_username(), password=password)
         if proven is None or proven.pk != user.pk:

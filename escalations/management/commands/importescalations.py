@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from escalations.core import services
+from escalations.core.people import User
 from escalations.core.permissions import Action, can
 from escalations.models import BreachReason, IncidentType, Priority
 
@@ -76,7 +77,7 @@ def _flag(value: str, column: str) -> bool:
     raise ValidationError({column: [f"{value.strip()!r} is not yes or no (use true/false, yes/no or 1/0)."]})
 
 
-def import_row(actor: Any, row: dict[str, str], users: dict[str, Any]) -> str:
+def import_row(actor: User, row: dict[str, str], users: dict[str, User]) -> str:
     """One row through the services; returns the new key. Raises ValidationError naming the column."""
     assignee_name = (row.get("assignee") or "").strip()
     if assignee_name and assignee_name not in users:

@@ -430,16 +430,25 @@ def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         first = batch[0]
         message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
         if first.channel == Channel.IN_APP:
-            # Notification and "sent" commit together: exactly once, whatever dies when.
+            # Notification and "sent" commit together: exactly once, whatever dies when. A sweep that
+            # stalled past its lease may find another sweep took over (and notified) meanwhile: then
+            # its own notification is undone, not added.
             with transaction.atomic():
                 notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
-                _record(batch, now, ok=True)
+                if _record(batch, now, ok=True) < len(batch):
+                    raise _ClaimLost
         else:
             notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
             _record(batch, now, ok=True)
         stats.deliveries_sent += len(batch)
+    except _ClaimLost:
+        return
     except Exception as exc:
         _record_failure(batch, now, stats, exc)
+
+
+class _ClaimLost(Exception):
+    """Another sweep holds (or sent) some of these deliveries now."""
 
 
 def _record_failure(batch: list[Delivery], now: datetime, stats: SweepStats, exc: Exception) -> None:
@@ -546,7 +555,9 @@ def _renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Deliver
     return [d for d in batch if d.pk in held]
 
 
-def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> None:
+def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> int:
+    """Record one attempt at `batch`; returns how many of its deliveries this sweep still held."""
+    held = 0
     with transaction.atomic():
         for delivery in batch:
             attempts = delivery.attempts + 1
@@ -557,9 +568,9 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
                 # Refused, so not received: the retry may go in whatever message fits then.
                 fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts), batch_ref="")
             # Only the claim holder may record: a sweep whose lease ran out must not overwrite.
-            Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token).update(
-                **fields
-            )
+            held += Delivery.objects.filter(
+                pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token
+            ).update(**fields)
             DeliveryAttempt.objects.create(
                 delivery=delivery,
                 escalation_id=delivery.reminder.escalation_id,
@@ -580,6 +591,7 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
                 },
             )
         )
+    return held
 
 
 def _mark_reminders_sent(reminder_ids: set[int], now: datetime) -> None:

@@ -47,6 +47,8 @@ PG_DOWN = (2.0, 6.0)  # seconds PostgreSQL stays down
 AIM_SECONDS = 8.0  # how long a worker kill waits for a worker inside a delivery
 AIM_POLL = 0.02
 
+BROKER_LOST = "consumer: Connection to broker lost."
+UNRECOVERABLE = "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")"
 TASK_ENDED = re.compile(r"^Task \S+\[([0-9a-f-]+)\] (?:succeeded|raised|failed|retry|INTERNAL ERROR)")
 
 
@@ -175,6 +177,7 @@ class Fleet:
     slots: list[Slot] = field(default_factory=list)
     kills: list[Kill] = field(default_factory=list)
     unexpected_exits: list[str] = field(default_factory=list)
+    broker_loss_exits: list[tuple[float, str]] = field(default_factory=list)  # (epoch, what)
     rng: random.Random = field(default_factory=random.Random)
 
     def add(self, name: str, role: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Slot:
@@ -251,14 +254,43 @@ class Fleet:
             time.sleep(AIM_POLL)
 
     def watch(self) -> None:
+        """Restart what exited by itself, as systemd (Restart=always) and compose (unless-stopped) do."""
         for slot in self.slots:
             if slot.proc is not None and slot.proc.poll() is not None:
-                self.unexpected_exits.append(
+                what = (
                     f"{slot.name}-{slot.starts} (pid {slot.proc.pid}) exited by itself with {slot.proc.returncode}"
                     f" at +{time.time() - self.t0:.0f}s"
                 )
+                if slot.role == WORKER and self._celery_broker_loss_crash(slot):
+                    self.broker_loss_exits.append((time.time(), what))
+                else:
+                    self.unexpected_exits.append(what)
+                # What is left of the group goes with it, as a container's processes end with its
+                # first one (and systemd stops the unit's remaining processes).
+                _signal_group(slot.proc.pid, signal.SIGKILL)
                 slot.proc = None
                 self.start(slot)
+
+    def _celery_broker_loss_crash(self, slot: Slot) -> bool:
+        """Celery's own failure (celery 5.7, kombu 5.7, prefork pool): a worker that loses Redis while
+        a sweep's message is unacknowledged closes the dead connection, kombu's redis channel tries to
+        restore the unacknowledged message through it and raises AttributeError ('NoneType' object
+        has no attribute 'hostname'), which Celery treats as unrecoverable: the worker exits with 1
+        and its supervisor starts it again. Only that exact sequence, with no reconnection after it."""
+        assert slot.log is not None
+        lines = self.lines_of(slot.log)
+        lost = [i for i, line in enumerate(lines) if str(line.get("message", "")).startswith(BROKER_LOST)]
+        crash = [
+            i
+            for i, line in enumerate(lines)
+            if line.get("level") == "CRITICAL"
+            and str(line.get("message", "")).startswith(UNRECOVERABLE)
+            and "restore_unacked" in str(line.get("exc_info", ""))
+        ]
+        if not (lost and crash) or crash[-1] < lost[-1]:
+            return False
+        # The pool may finish the sweep it was running; the worker never got going again.
+        return not any(str(line.get("message", "")).startswith("Connected to") for line in lines[crash[-1] :])
 
     def by_name(self, name: str) -> Slot:
         return next(slot for slot in self.slots if slot.name == name)
@@ -272,15 +304,18 @@ class Fleet:
 
     def lines(self, slot: Slot) -> list[dict[str, Any]]:
         """Every JSON line of every log the slot's processes wrote."""
+        return [line for path in slot.logs for line in self.lines_of(path)]
+
+    @staticmethod
+    def lines_of(path: Path) -> list[dict[str, Any]]:
         found = []
-        for path in slot.logs:
-            for raw in path.read_text(errors="replace").splitlines():
-                try:
-                    line = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(line, dict):
-                    found.append(line)
+        for raw in path.read_text(errors="replace").splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(line, dict):
+                found.append(line)
         return found
 
     def stop(self) -> None:

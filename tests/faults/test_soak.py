@@ -126,6 +126,7 @@ class Outcome:
     """What the run did and found."""
 
     redis_down: float = 0.0
+    redis_down_at: float = 0.0  # epoch
     redis_up_at: float = 0.0  # epoch
     pg_down_at: float = 0.0  # epoch
     pg_up_at: float = 0.0  # epoch
@@ -244,6 +245,7 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
         stack.callback(web.stop)
 
         def redis_stop(event: Event) -> None:
+            out.redis_down_at = time.time()
             redis.stop()
             out.redis_down = -time.monotonic()
 
@@ -362,6 +364,7 @@ def _report_and_check(
         f" | db: missing={len(set(expected) - recorded['items'])} extra={len(recorded['items'] - set(expected))}"
         f" unsent={recorded['unsent']} multi_ok={recorded['multi_ok']} failed_attempts={recorded['failed']}"
         f" cancelled={sum(recorded['cancelled'].values())} | unexpected_exits={len(fleet.unexpected_exits)}"
+        f" worker exits on broker loss={len(fleet.broker_loss_exits)} (celery's, restarted)"
     )
     answers = " ".join(f"{key.replace(' ', ':')}={n}" for key, n in sorted(web.answers.items()))
     fleet_line = (
@@ -381,6 +384,7 @@ def _report_and_check(
             + [f"created twice through the API: {ref} x {n}" for ref, n in doubled_creates.items()]
             + [f"answered 201 but not in the database: {ref}" for ref in missing_creates[:20]]
             + fleet.unexpected_exits
+            + [f"celery exited on losing Redis (restarted): {what}" for _, what in fleet.broker_loss_exits]
         ):
             print(f"soak: {problem}", flush=True)
 
@@ -390,6 +394,9 @@ def _report_and_check(
     assert recorded["items"] == set(expected), details
     assert recorded["unsent"] == 0 and not recorded["cancelled"], details
     assert not fleet.unexpected_exits, fleet.unexpected_exits
+    # Celery's crash on losing the broker (Fleet._celery_broker_loss_crash) only while Redis is gone.
+    outage = (out.redis_down_at, out.redis_up_at)
+    assert all(outage[0] <= at <= outage[1] for at, _ in fleet.broker_loss_exits), (outage, fleet.broker_loss_exits)
     assert kills >= profile.kills and fleet.mid_sweep >= profile.mid_sweep_kills, line
     assert out.redis_down >= REDIS_DOWN_SECONDS and pg.restarts == 1, line
     for recovery in (out.redis_recovery, out.pg_recovery):

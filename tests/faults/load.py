@@ -80,19 +80,19 @@ class Profile:
 
 
 PROFILES = {
-    # About 5.5 minutes of faults: within 8 minutes with set-up and quiescence. The kills come first
+    # About 5 minutes of faults: within 8 minutes with set-up and quiescence. The kills come first
     # (the PostgreSQL restart among them), then Redis is down for the last deadlines, which all go
     # out when it is back.
     "short": Profile(
         "short",
         escalations=240,
         cross_from=60,
-        cross_to=300,
+        cross_to=280,
         worker_kills=16,
         beat_kills=4,
         web_kills=4,
-        redis_down_at=200,
-        pg_restart_at=115,
+        redis_down_at=180,
+        pg_restart_at=105,
     ),
     # About 23 minutes of faults.
     "long": Profile(

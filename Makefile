@@ -46,8 +46,10 @@ audit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The fault soak, long form (at least 50 SIGKILLs, Redis down 2 minutes, a PostgreSQL restart; about
-# 25 minutes): prints "soak: ... expected=N delivered=N lost=0 doubled=0 ...". SOAK_SEED=<n> replays a run.
+# The fault soak, long form (two web processes, three workers, two beats; 60 SIGKILLs, at least 10 of
+# them inside a worker's delivery, Redis down 2 minutes, a PostgreSQL restart; about 25 minutes):
+# prints "soak: ... worker kills mid-sweep=N ... expected=N delivered=N lost=0 doubled=0 ...".
+# SOAK_SEED=<n> replays a run.
 soak: $(STAMP)
 	SOAK_PROFILE=long REQUIRE_SERVICES=postgres,redis $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider
 

@@ -15,6 +15,22 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
+
+def _positive_int(name: str, default: int) -> int:
+    """An environment variable that counts something (processes, rows): a whole number of at least 1,
+    or start-up stops with a message naming the variable (0 would make a worker that never sweeps)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return value
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -325,6 +341,10 @@ REMINDER_DIGEST_THRESHOLD = env.int("REMINDER_DIGEST_THRESHOLD", default=5)
 # A sweep's claim on a delivery lasts this long: a sweep killed mid-delivery leaves a claim that
 # expires, and a later sweep delivers it. Far longer than the slowest channel (a webhook's deadline).
 REMINDER_CLAIM_LEASE_SECONDS = env.float("REMINDER_CLAIM_LEASE_SECONDS", default=120)
+# A sweep records due reminders and claims due deliveries this many rows at a time. Sweeps running at
+# once (several workers, or a worker's several processes) share a backlog batch by batch; a sweep
+# killed mid-batch holds at most this many deliveries until its lease runs out (README, "Sizing").
+REMINDER_SWEEP_BATCH = _positive_int("REMINDER_SWEEP_BATCH", 500)
 # Leads see a red banner, and /healthz answers 503, when the last sweep is older than this.
 WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
 # Links in emails and webhooks point here.
@@ -362,6 +382,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Processes of one worker (prefork pool), each running one sweep at a time: a second one starts the
+# next tick's sweep while a long one (a backlog, a slow mail server) is still going. Not Celery's
+# default of one per core: the sweep waits on the network, not the CPU (README, "Sizing").
+CELERY_WORKER_CONCURRENCY = _positive_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_BEAT_SCHEDULE = {
     "sweep-reminders": {
         "task": "escalations.tasks.sweep_reminders",

@@ -15,6 +15,7 @@ import asyncio
 import email
 import email.policy
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -97,10 +98,31 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         drop_database(admin_url, name)
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on: any the system gives, or one of TEST_PORTS ("8700-8799"),
+    for machines where several runs share the ports and each keeps to its own range."""
+    wanted = os.environ.get("TEST_PORTS", "").strip()
+    if not wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    low, _, high = wanted.partition("-")
+    candidates = list(range(int(low), int(high or low) + 1))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _GIVEN:  # handed out earlier, perhaps not listening yet
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _GIVEN.add(port)
+            return port
+    raise AssertionError(f"no free port in TEST_PORTS={wanted}")
 
 
 # --- the SMTP sink -------------------------------------------------------------------------------

@@ -55,7 +55,6 @@ from escalations.reminders.watchdog import HEARTBEAT
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -121,7 +120,7 @@ def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> 
         batch = list(
             Escalation.objects.filter(next_reminder_at__lte=now)
             .select_related("assignee__profile", "created_by__profile")
-            .order_by("next_reminder_at")[:BATCH]
+            .order_by("next_reminder_at")[: settings.REMINDER_SWEEP_BATCH]
         )
         if not batch:
             break
@@ -179,11 +178,15 @@ def schedule_legal_due(
     `legal_response_due_soon` away or past, once each, on its first escalation."""
     horizon = now + cfg.legal_response_due_soon
     # Both columns indexed; overdue requests stay in this selection while they are open (they are
-    # few: law-enforcement requests, not escalations), each sweep costs three queries per 500.
+    # few: law-enforcement requests, not escalations), each sweep costs three queries per batch.
     requests = LegalRequest.objects.filter(status=LegalRequestStatus.OPEN, response_due_at__lte=horizon)
     last_pk = 0
     for _ in range(10_000):  # bounded: each pass reads the next batch of requests
-        batch = list(requests.filter(pk__gt=last_pk).order_by("pk").only("pk", "status", "response_due_at")[:BATCH])
+        batch = list(
+            requests.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .only("pk", "status", "response_due_at")[: settings.REMINDER_SWEEP_BATCH]
+        )
         if not batch:
             return
         last_pk = batch[-1].pk
@@ -292,8 +295,8 @@ def _legal_requests_about(reminder: Reminder, cfg: policy.PolicyConfig) -> list[
 
 
 def _claim(now: datetime) -> list[Delivery]:
-    """Take up to BATCH due deliveries for this sweep alone. On PostgreSQL the row locks skip what
-    another sweep holds; on SQLite the IMMEDIATE transaction serializes sweeps."""
+    """Take up to REMINDER_SWEEP_BATCH due deliveries for this sweep alone. On PostgreSQL the row
+    locks skip what another sweep holds; on SQLite the IMMEDIATE transaction serializes sweeps."""
     pending = Q(sent_at__isnull=True, cancelled_at__isnull=True, next_attempt_at__lte=now) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
@@ -303,13 +306,18 @@ def _claim(now: datetime) -> list[Delivery]:
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(pending)
             .order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[:BATCH]
+            .values_list("pk", flat=True)[: settings.REMINDER_SWEEP_BATCH]
         )
         if not ids:
             return []
-        Delivery.objects.filter(pk__in=ids).filter(pending).update(
-            claimed_until=now + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS), claim_token=token
+        taken = (
+            Delivery.objects.filter(pk__in=ids)
+            .filter(pending)
+            .update(claimed_until=now + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS), claim_token=token)
         )
+    # Ids and counts only: an operator (and the fault soak) can tell a sweep that died holding
+    # deliveries (a claim with no "claim done" after it) from one that finished.
+    log.info("reminder deliveries claimed", extra={"claim_token": token, "deliveries": taken})
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
             "reminder__escalation", "recipient__profile"
@@ -364,8 +372,10 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
 
 def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
     for _ in range(1_000):  # bounded; each pass claims new rows or ends
-        claimed = _cancel_overtaken(_claim(now), now, cfg, stats)
+        taken = _claim(now)
+        claimed = _cancel_overtaken(taken, now, cfg, stats)
         if not claimed:
+            _log_claim_done(taken)
             return
         groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
         for delivery in claimed:
@@ -384,6 +394,12 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
                         webhooks.record_finished()
             webhooks.finish()
         _mark_reminders_sent({d.reminder_id for d in claimed}, now)
+        _log_claim_done(taken)
+
+
+def _log_claim_done(taken: list[Delivery]) -> None:
+    if taken:
+        log.info("reminder claim done", extra={"claim_token": taken[0].claim_token, "deliveries": len(taken)})
 
 
 def _batches(group: list[Delivery], stats: SweepStats) -> list[list[Delivery]]:
@@ -417,16 +433,25 @@ def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         first = batch[0]
         message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
         if first.channel == Channel.IN_APP:
-            # Notification and "sent" commit together: exactly once, whatever dies when.
+            # Notification and "sent" commit together: exactly once, whatever dies when. A sweep that
+            # stalled past its lease may find another sweep took over (and notified) meanwhile: then
+            # its own notification is undone, not added.
             with transaction.atomic():
                 notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
-                _record(batch, now, ok=True)
+                if _record(batch, now, ok=True) < len(batch):
+                    raise _ClaimLost
         else:
             notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
             _record(batch, now, ok=True)
         stats.deliveries_sent += len(batch)
+    except _ClaimLost:
+        return
     except Exception as exc:
         _record_failure(batch, now, stats, exc)
+
+
+class _ClaimLost(Exception):
+    """Another sweep holds (or sent) some of these deliveries now."""
 
 
 def _record_failure(batch: list[Delivery], now: datetime, stats: SweepStats, exc: Exception) -> None:
@@ -533,7 +558,9 @@ def renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery
     return [d for d in batch if d.pk in held]
 
 
-def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> None:
+def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> int:
+    """Record one attempt at `batch`; returns how many of its deliveries this sweep still held."""
+    held = 0
     with transaction.atomic():
         for delivery in batch:
             attempts = delivery.attempts + 1
@@ -544,9 +571,9 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
                 # Refused, so not received: the retry may go in whatever message fits then.
                 fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts), batch_ref="")
             # Only the claim holder may record: a sweep whose lease ran out must not overwrite.
-            Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token).update(
-                **fields
-            )
+            held += Delivery.objects.filter(
+                pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token
+            ).update(**fields)
             DeliveryAttempt.objects.create(
                 delivery=delivery,
                 escalation_id=delivery.reminder.escalation_id,
@@ -555,6 +582,19 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
                 error=error[:2000],
                 batch_size=len(batch),
             )
+        # After the commit (in-app: with its notification), so the line never claims what was undone.
+        transaction.on_commit(
+            lambda: log.info(
+                "reminder deliveries recorded",
+                extra={
+                    "claim_token": batch[0].claim_token,
+                    "deliveries": len(batch),
+                    "channel": batch[0].channel,
+                    "ok": ok,
+                },
+            )
+        )
+    return held
 
 
 def _mark_reminders_sent(reminder_ids: set[int], now: datetime) -> None:

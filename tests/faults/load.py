@@ -57,23 +57,42 @@ class Profile:
     escalations: int
     cross_from: float  # the first deadline crosses this many seconds after T0
     cross_to: float  # the last one
-    kills: int  # SIGKILLs of the worker or beat, spread over the crossing period
+    # SIGKILLs of each role, spread over the crossing period (tests/faults/chaos.py).
+    worker_kills: int
+    beat_kills: int
+    web_kills: int
     redis_down_at: float  # Redis stops for REDIS_DOWN_SECONDS
     pg_restart_at: float  # PostgreSQL stops and starts again
-    # Of the kills, how many strike the worker early in the Redis outage, so that it starts again
+    # Of the worker kills, how many strike early in the Redis outage, so that a worker starts again
     # while the broker is down. Otherwise nothing is killed from 10 s before the outage to 40 s after
-    # it: the worker and beat that see Redis go must find it again by themselves.
+    # it: the processes that see Redis go must find it again by themselves.
     outage_kills: int = 0
+    # Worker kills that must land inside a delivery (between a claim and `sent_at`).
+    mid_sweep_kills: int = 10
 
     @property
     def redis_up_at(self) -> float:
         return self.redis_down_at + REDIS_DOWN_SECONDS
 
+    @property
+    def kills(self) -> int:
+        return self.worker_kills + self.beat_kills + self.web_kills
+
 
 PROFILES = {
-    # About 5 minutes of faults: within 10 minutes with set-up and quiescence.
+    # About 5 minutes of faults: within 8 minutes with set-up and quiescence. The kills come first
+    # (the PostgreSQL restart among them), then Redis is down for the last deadlines, which all go
+    # out when it is back.
     "short": Profile(
-        "short", escalations=240, cross_from=60, cross_to=300, kills=14, redis_down_at=75, pg_restart_at=235
+        "short",
+        escalations=240,
+        cross_from=60,
+        cross_to=280,
+        worker_kills=16,
+        beat_kills=4,
+        web_kills=4,
+        redis_down_at=180,
+        pg_restart_at=105,
     ),
     # About 23 minutes of faults.
     "long": Profile(
@@ -81,7 +100,9 @@ PROFILES = {
         escalations=600,
         cross_from=60,
         cross_to=1380,
-        kills=60,
+        worker_kills=36,
+        beat_kills=12,
+        web_kills=12,
         redis_down_at=420,
         pg_restart_at=840,
         outage_kills=2,

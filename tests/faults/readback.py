@@ -47,6 +47,23 @@ def pending_deliveries(db_url: str) -> int:
     return int(rows[0][0])
 
 
+def held_by_claims(db_url: str, tokens: list[str]) -> int | None:
+    """Deliveries these claims still hold unrecorded (neither sent nor cancelled); None when the
+    database does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(db_url, connect_timeout=3) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM escalations_delivery"
+                " WHERE claim_token = ANY(%s) AND sent_at IS NULL AND cancelled_at IS NULL",
+                (tokens,),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else 0
+
+
 def last_sweep(db_url: str) -> float | None:
     rows = query(db_url, "SELECT last_finished_at FROM escalations_sweepheartbeat")
     return rows[0][0].timestamp() if rows and rows[0][0] else None

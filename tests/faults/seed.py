@@ -1,8 +1,8 @@
 """Seeds the soak's database through the services, as the product does: run in a subprocess with the
 soak's environment (`manage.py shell -c "from tests.faults.seed import main; main()"`), reading
 {"escalations": [EscalationSpec fields ...], "webhooks": {username: [url, secret]}} on stdin and
-printing, as its last line, a JSON list of {"ref", "id", "key", "report_due_at"} (epoch seconds or
-null)."""
+printing, as its last line, JSON: {"created": [{"ref", "id", "key", "report_due_at"} (epoch seconds
+or null) ...], "token": a write token of the first lead, for the soak's API requests}."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ URGENT_REASON = "Fault soak: the target passes during the run."
 
 
 def main() -> None:
+    from datetime import timedelta
+
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
+    from django.utils import timezone
 
+    from escalations.accounts import tokens
     from escalations.core import services
     from escalations.models import IncidentType, Priority, UserProfile
 
@@ -60,4 +64,7 @@ def main() -> None:
             )
         due = esc.report_due_at.timestamp() if esc.report_due_at else None
         created.append({"ref": spec.ref, "id": esc.pk, "key": esc.key, "report_due_at": due})
-    print(json.dumps(created))
+    _, token = tokens.create_token(
+        actor=users[LEADS[0]], name="soak-pipeline", scope="write", expires_at=timezone.now() + timedelta(days=1)
+    )
+    print(json.dumps({"created": created, "token": token}))

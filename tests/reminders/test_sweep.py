@@ -582,6 +582,33 @@ def test_a_sweep_outliving_its_lease_does_not_send_what_another_sweep_took_over(
     assert DeliveryAttempt.objects.filter(ok=True).count() == 2
 
 
+def test_an_in_app_sweep_outliving_its_lease_does_not_notify_again_what_another_sweep_took_over(
+    clock, mod, boss, make_escalation, monkeypatch, settings
+):
+    """Two beats (or a long sweep and the next tick) run sweeps side by side. One stalls between
+    taking its in-app message and writing it, past its lease; the next sweep takes the deliveries
+    over and notifies. When the first wakes, it must not add a second notification."""
+    settings.REMINDER_CLAIM_LEASE_SECONDS = 120
+    prefs(mod, email_notifications=False, in_app_notifications=True)
+    prefs(boss, email_notifications=False, in_app_notifications=True)
+    esc = make_escalation(knowledge_at=OVERDUE_NOW)
+    original = notify.message_for
+    state = {"stalled": False}
+
+    def stall_once(*args: Any, **kwargs: Any) -> notify.Message:
+        if not state["stalled"]:
+            state["stalled"] = True
+            clock.shift(121)  # past the lease this sweep renewed a moment ago
+            sweep()  # the next tick's sweep
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(notify, "message_for", stall_once)
+    sweep()
+    assert Counter(Notification.objects.values_list("user__username", flat=True)) == {"mod": 1, "leader": 1}
+    assert set(Counter(DeliveryAttempt.objects.values_list("delivery", flat=True)).values()) == {1}
+    assert Reminder.objects.get(escalation=esc, kind="report_overdue").sent_at is not None
+
+
 # --- in-app -----------------------------------------------------------------------------------------
 
 

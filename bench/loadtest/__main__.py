@@ -64,8 +64,13 @@ def check_page(person: stack.Person, path: str) -> None:
         raise stack.StackError(f"{path} answered {answer.status} {answer.location} before the load, not the page")
 
 
-def measure(cfg: LoadConfig, files: dict[str, Path], clients: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """One wrk per page in `clients`, all started together; their results by page."""
+def measure(
+    cfg: LoadConfig, web: stack.Web, files: dict[str, Path], clients: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """One wrk per page in `clients`, all started together on an idle server; their results by page."""
+    waited = web.settle()
+    if waited > 1:
+        log(f"  (waited {waited:.0f} s for the server to finish the requests of the last measurement)")
     started = {
         key: wrk.start(cfg.port, kind, path, clients[key], cfg.seconds, cfg.timeout)
         for key, (kind, path) in ((k, _kind_file(k, files)) for k in clients)
@@ -182,11 +187,11 @@ def main() -> None:
         log(f"each page alone: {cfg.clients} clients, {cfg.seconds} s each")
         alone = {}
         for key, *_ in MIX:
-            alone.update(measure(cfg, files, {key: cfg.clients}))
+            alone.update(measure(cfg, web, files, {key: cfg.clients}))
             web.alive()
         clients = split(cfg.clients)
         log(f"everyone at once for {cfg.seconds} s: " + ", ".join(f"{k} {n}" for k, n in clients.items()))
-        mixed = measure(cfg, files, clients)
+        mixed = measure(cfg, web, files, clients)
         web.alive()
 
     run = {

@@ -10,6 +10,9 @@ from pathlib import Path
 from ..config import FORBIDDEN_NAMES, ROOT, Config, database_name, with_database
 
 DEFAULT_PORT = 18700
+# wrk's timeout: gunicorn's own (GUNICORN_TIMEOUT, 30 s), after which it replaces a worker that has
+# not answered; a shorter one would hide how slow a slow page is.
+DEFAULT_TIMEOUT = 30
 # A Redis database of the load run's own: it is emptied before and after the run.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -64,7 +67,7 @@ class LoadConfig:
             seconds=_int("LOADTEST_SECONDS", 15, minimum=1),
             workers=_int("LOADTEST_WORKERS", 4, minimum=1),
             threads=_int("LOADTEST_THREADS", 1, minimum=1) if threads else None,
-            timeout=_int("LOADTEST_TIMEOUT", 10, minimum=1),
+            timeout=_int("LOADTEST_TIMEOUT", DEFAULT_TIMEOUT, minimum=1),
             keep_database=os.environ.get("LOADTEST_KEEP_DATABASE", "") not in ("", "0"),
             json_path=Path(os.environ.get("LOADTEST_JSON", "").strip() or ROOT / "var" / "loadtest-results.json"),
         )

@@ -111,7 +111,8 @@ def section(run: dict[str, Any]) -> str:
         f"{threads} threads** (gthread), PostgreSQL {postgres['version']} (shared_buffers "
         f"{postgres.get('shared_buffers', '?')}), Redis as cache and broker; {run['wrk']}, "
         f"**{cfg['clients']} concurrent clients, {cfg['seconds']} s** per measurement, a request unanswered "
-        f"after {cfg['timeout']} s counted as a timeout. The server, PostgreSQL and wrk share the machine's cores.",
+        f"after {cfg['timeout']} s counted as a timeout. The server, PostgreSQL and wrk share the machine's cores "
+        "(and, on a shared machine, other work: see the load average).",
         "",
         f"### Each page alone: {cfg['clients']} clients on it",
         "",
@@ -127,11 +128,11 @@ def section(run: dict[str, Any]) -> str:
         "",
         "How:",
         "",
-        f"- Requests/s counts the answers with the expected status (200; 201 for a create) over the "
-        f"measurement's duration; p50/p95/p99 are wrk's latency percentiles of the requests answered "
-        f"within {cfg['timeout']} s; errors are answers with any other status and broken connections; "
-        f"timeouts are wrk's count of requests not answered within {cfg['timeout']} s (left out of the "
-        "percentiles).",
+        f"- Requests/s counts the answers with the expected status (200; 201 for a create) within "
+        f"{cfg['timeout']} s, over the measurement's duration; p50/p95/p99 are wrk's latency percentiles "
+        f"of those answers; errors are answers with any other status and broken connections; timeouts "
+        f"are requests answered only after {cfg['timeout']} s (gunicorn's worker timeout), in no other "
+        "column. Requests still unanswered when a measurement ends are in none.",
         f"- People sign in over HTTP before the load, as a browser behind the TLS proxy would "
         f"(`X-Forwarded-Proto: https`, CSRF token, the `__Host-` cookies): {len(people['moderators'])} "
         f"moderators with their password; {len(people['leads'])} leads and the superuser with password and "
@@ -145,7 +146,9 @@ def section(run: dict[str, Any]) -> str:
         "server only (600/min per token is a policy limit, not a capacity). Admin changelist: Django's "
         "changelist for Escalation as the bench's superuser.",
         "- Each page alone: one wrk with every client on that page, one page after another. Everyone at "
-        "once: one wrk per page, all started together, with the clients in the `clients` column.",
+        "once: one wrk per page, all started together, with the clients in the `clients` column. Each "
+        "measurement starts once gunicorn's workers are idle again (the server goes on working through "
+        "requests a client stopped waiting for).",
         f"- The database is a fresh copy of the bench database for each run (`CREATE DATABASE ... TEMPLATE`, "
         f"{run['copy_seconds']:.0f} s), migrated, so the pipeline's creates never change what `make bench` "
         "measures. No Celery worker runs: the tasks the creates queue wait in Redis (its database is emptied "
@@ -160,7 +163,7 @@ def section(run: dict[str, Any]) -> str:
         "`make loadtest` needs wrk (`apt-get install wrk`), PostgreSQL with the bench database (made as "
         "`make bench` makes it when missing: `BENCH_DATABASE_URL`, `BENCH_ROWS`, `BENCH_SEED`) and Redis. "
         "Variables: `LOADTEST_CLIENTS` (8), `LOADTEST_SECONDS` (15), `LOADTEST_WORKERS` (4), "
-        "`LOADTEST_THREADS` (gunicorn.conf.py's default, 4), `LOADTEST_TIMEOUT` (10 s), `LOADTEST_PORT` "
+        "`LOADTEST_THREADS` (gunicorn.conf.py's default, 4), `LOADTEST_TIMEOUT` (30 s), `LOADTEST_PORT` "
         "(18700), `LOADTEST_REDIS_URL` (redis://127.0.0.1:6379/13, emptied), `LOADTEST_DATABASE_URL` (the "
         "copy: `<bench database>_loadtest`), `LOADTEST_KEEP_DATABASE` (1 keeps the copy afterwards), "
         "`LOADTEST_JSON` (var/loadtest-results.json). `.venv/bin/python -m bench.loadtest.report` writes "

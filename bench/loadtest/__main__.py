@@ -217,6 +217,8 @@ def main() -> None:
             "leads": [lead["username"] for lead in people["leads"]],
             "admin": people["admin"]["username"],
             "detail_pages": sum(len(m["detail_ids"]) for m in people["moderators"]),
+            "queues": [m["queue"] for m in people["moderators"]],
+            "largest_queue": people["largest_queue"],
         },
         "alone": alone,
         "clients": clients,

@@ -3,7 +3,8 @@
 LOADTEST_PASSWORD set. Prints one JSON line: who signs in, their authenticator keys, the escalation
 pages the moderators open, and the pipeline's service token.
 
-The people are bench/generate.py's own (the first moderators and leads, and its superuser); they get
+The people are bench/generate.py's own (the moderators with the median queues, the first leads, and
+its superuser); they get
 a password (the generator leaves them unusable) and, for leads and the admin, a confirmed TOTP
 authenticator, so that they sign in as production asks them to. The token is made by the service
 that makes every token (escalations.tokens), for a lead, write scope, expiring in a day."""
@@ -27,19 +28,31 @@ def main() -> None:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.db.models import Count
     from django.utils import timezone
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_otp.util import random_hex
 
     from escalations import tokens
-    from escalations.models import Escalation
+    from escalations.models import ACTIVE_STATUSES, Escalation
     from escalations.permissions import LEAD, MODERATOR
 
     from ..generate import ADMIN_USERNAME
 
     password = os.environ["LOADTEST_PASSWORD"]
     people = get_user_model().objects
-    moderators = list(people.filter(groups__name=MODERATOR).order_by("username")[:MODERATORS])
+    # The moderators whose active queues are the median ones (as `make bench` picks its moderator), so
+    # that My queue is the typical one: the generator's first moderators carry the largest queues.
+    sizes = list(
+        Escalation.objects.filter(status__in=ACTIVE_STATUSES, assignee__groups__name=MODERATOR)
+        .values_list("assignee")
+        .annotate(n=Count("pk"))
+        .order_by("n", "assignee")
+        .values_list("assignee", "n")
+    )
+    middle = sizes[max(len(sizes) // 2 - MODERATORS // 2, 0) :][:MODERATORS]
+    queue_sizes = dict(middle)
+    moderators = sorted(people.filter(pk__in=queue_sizes), key=lambda m: m.get_username())
     leads = list(people.filter(groups__name=LEAD).order_by("username")[:LEADS])
     admin = people.filter(username=ADMIN_USERNAME, is_superuser=True).first()
     if len(moderators) < MODERATORS or len(leads) < LEADS or admin is None:
@@ -60,9 +73,15 @@ def main() -> None:
             found["totp_key"] = key
         return found
 
-    out: dict[str, Any] = {"moderators": [], "leads": [], "admin": ready(admin, authenticator=True)}
+    out: dict[str, Any] = {
+        "moderators": [],
+        "leads": [],
+        "admin": ready(admin, authenticator=True),
+        "largest_queue": sizes[-1][1] if sizes else 0,
+    }
     for moderator in moderators:
         entry = ready(moderator, authenticator=False)
+        entry["queue"] = queue_sizes[moderator.pk]
         entry["detail_ids"] = list(
             Escalation.objects.filter(assignee=moderator).order_by("-pk").values_list("pk", flat=True)[:DETAIL_PAGES]
         )

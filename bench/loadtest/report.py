@@ -64,6 +64,13 @@ def _errors(result: dict[str, Any]) -> str:
     return ", ".join(parts) if parts else "0"
 
 
+def _range(values: list[int]) -> str:
+    if not values:
+        return "?"
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
+
+
 def table(phase: dict[str, dict[str, Any]], clients: dict[str, int] | None) -> str:
     head = "| page | who | " + ("clients | " if clients else "") + "requests/s | p50 | p95 | p99 | errors | timeouts |"
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
@@ -139,7 +146,10 @@ def section(run: dict[str, Any]) -> str:
         "then the code of an authenticator (TOTP) the run gives them, since `REQUIRE_2FA` is on. The "
         "people are `bench/generate.py`'s. wrk (`bench/loadtest/load.lua`) sends each person's session "
         "cookie; a page's requests go to its people in turn.",
-        f"- My queue: the moderators' own. Escalation page: {people['detail_pages']} escalations, each "
+        f"- My queue: the moderators' own; they are the {len(people['moderators'])} whose active queues are "
+        f"the median ones ({_range(people.get('queues', []))} active escalations each; the largest "
+        f"moderator's queue holds {people.get('largest_queue', 0):,}), as `make bench` picks its moderator. "
+        f"Escalation page: {people['detail_pages']} escalations, each "
         "moderator's most recent assignments. All escalations: the unfiltered first page. Dashboard: the "
         "leads'. API create: a new standard escalation per request (its own reference and "
         "`Idempotency-Key`) with a write-scoped service token; `API_TOKEN_RATE` is raised for this run's "

@@ -67,7 +67,7 @@ def test_nothing_answered_shows_no_percentiles_rather_than_zero() -> None:
     assert result.ok == 0 and result.timeouts == 8
     assert result.p50_ms is None
     run_row = report.table({key: result.as_dict() for key, *_ in MIX}, None).splitlines()[2]
-    assert "| 0.0 | — | — | — | 0 | 8 |" in run_row
+    assert "| 0.0 | — | — | — | 0 | 8 | — |" in run_row
 
 
 def test_output_without_the_report_line_is_an_error_that_shows_it() -> None:

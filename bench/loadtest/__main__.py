@@ -67,10 +67,12 @@ def check_page(person: stack.Person, path: str) -> None:
 def measure(
     cfg: LoadConfig, web: stack.Web, files: dict[str, Path], clients: dict[str, int]
 ) -> dict[str, dict[str, Any]]:
-    """One wrk per page in `clients`, all started together on an idle server; their results by page."""
+    """One wrk per page in `clients`, all started together on an idle server; their results by page.
+    With one page, also the CPU time gunicorn's workers spent per request it served."""
     waited = web.settle()
     if waited > 1:
         log(f"  (waited {waited:.0f} s for the server to finish the requests of the last measurement)")
+    cpu_before, workers_before = web.cpu_seconds()
     started = {
         key: wrk.start(cfg.port, kind, path, clients[key], cfg.seconds, cfg.timeout)
         for key, (kind, path) in ((k, _kind_file(k, files)) for k in clients)
@@ -83,6 +85,15 @@ def measure(
             f"  {key}: {result.per_second:.1f}/s, p50 {result.p50_ms} ms, p95 {result.p95_ms} ms, "
             f"p99 {result.p99_ms} ms, errors {result.errors}, timeouts {result.timeouts}"
         )
+    # The requests still in flight when wrk stopped (one per connection) are served to the end.
+    web.settle()
+    cpu_after, workers_after = web.cpu_seconds()
+    if len(clients) == 1:
+        [(key, n)] = clients.items()
+        served = results[key]["requests"] + n
+        # A worker replaced meanwhile (gunicorn's max_requests) takes its CPU time with it: no figure.
+        same = workers_before == workers_after
+        results[key]["cpu_ms_per_request"] = round((cpu_after - cpu_before) * 1000 / served, 1) if same else None
     return results
 
 

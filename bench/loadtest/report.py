@@ -73,6 +73,9 @@ def _range(values: list[int]) -> str:
 
 def table(phase: dict[str, dict[str, Any]], clients: dict[str, int] | None) -> str:
     head = "| page | who | " + ("clients | " if clients else "") + "requests/s | p50 | p95 | p99 | errors | timeouts |"
+    cpu = clients is None
+    if cpu:
+        head += " CPU per request |"
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for key, label, who, _ in MIX:
         result = phase[key]
@@ -87,6 +90,8 @@ def table(phase: dict[str, dict[str, Any]], clients: dict[str, int] | None) -> s
             _errors(result),
             f"{result['timeouts']:,}",
         ]
+        if cpu:
+            cells.append(_ms(result.get("cpu_ms_per_request")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -155,6 +160,11 @@ def section(run: dict[str, Any]) -> str:
         "`Idempotency-Key`) with a write-scoped service token; `API_TOKEN_RATE` is raised for this run's "
         "server only (600/min per token is a policy limit, not a capacity). Admin changelist: Django's "
         "changelist for Escalation as the bench's superuser.",
+        "- CPU per request: the CPU time (user and system) gunicorn's workers used from the start of a "
+        "page's measurement until they were idle again, divided by the requests they served (wrk's count "
+        "and the one in flight on each connection at the end); PostgreSQL's share is not in it. It depends "
+        "little on what else the machine runs: two dedicated cores serve at most about 2 s / (CPU per "
+        "request) pages a second, less the database's share.",
         "- Each page alone: one wrk with every client on that page, one page after another. Everyone at "
         "once: one wrk per page, all started together, with the clients in the `clients` column. Each "
         "measurement starts once gunicorn's workers are idle again (the server goes on working through "

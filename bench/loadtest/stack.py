@@ -136,28 +136,30 @@ class Web:
             tail = self.log.read_text(errors="replace")[-3000:]
             raise StackError(f"gunicorn exited with {self.proc.returncode}:\n{tail}")
 
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by gunicorn's workers (the master's children)."""
+    def cpu_seconds(self) -> tuple[float, frozenset[int]]:
+        """CPU time (user and system) used so far by gunicorn's workers, the master's children, and
+        their pids."""
         assert self.proc is not None
         total = 0
-        for pid in _children(self.proc.pid):
+        workers = frozenset(_children(self.proc.pid))
+        for pid in workers:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / os.sysconf("SC_CLK_TCK")
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK"), workers
 
     def settle(self, timeout: float = 120) -> float:
         """Wait until the workers are idle (under 5 % of a core over half a second): requests a client
         gave up on are still being worked through after wrk stops, and would slow the next measurement.
         Returns the seconds waited."""
         started = time.monotonic()
-        before = self.cpu_seconds()
+        before, _ = self.cpu_seconds()
         while time.monotonic() - started < timeout:
             time.sleep(0.5)
             self.alive()
-            now = self.cpu_seconds()
+            now, _ = self.cpu_seconds()
             if now - before < 0.025:
                 break
             before = now

@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 check: $(STAMP)
 	DJANGO_SECRET_KEY=check-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \

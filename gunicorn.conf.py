@@ -54,7 +54,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-logger_class = "escalations.gunicorn_logging.GunicornLogger"
+logger_class = "escalations.ops.gunicorn_logging.GunicornLogger"
 # Not loaded in the master: each worker imports the app itself, so a HUP loads new code.
 preload_app = False
 # Worker heartbeat files in memory, not on a disk that may stall (where /dev/shm is writable).

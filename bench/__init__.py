@@ -1,6 +1,6 @@
-"""Benchmarks at scale (issue 8): `make bench` generates a realistic data set in PostgreSQL with COPY,
+"""Benchmarks at scale: `make bench` generates a realistic data set in PostgreSQL with COPY,
 measures the pages, the API, the reminder sweep and the CSV export against it, and writes
-docs/benchmarks.md and docs/benchmarks.svg. Not a test: see tests/test_bench_smoke.py for the check
+docs/benchmarks.md and docs/benchmarks.svg. Not a test: see tests/performance/test_bench_smoke.py for the check
 that keeps this code from rotting.
 
 Modules: config (what the environment asks for), database (create, reuse, drop), generate (the rows,

@@ -33,7 +33,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from escalations.permissions import LEAD
+    from escalations.core.permissions import LEAD
 
     lead = get_user_model().objects.filter(groups__name=LEAD, is_active=True).order_by("username").first()
     if lead is None:

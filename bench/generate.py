@@ -45,9 +45,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from escalations import audit_digest, policy
-from escalations.models import AuditAction, AuditEvent, BreachReason, ChainHead, Escalation, IncidentType
-from escalations.permissions import AUDITOR, LEAD, MODERATOR
+from escalations import policy
+from escalations.core.permissions import AUDITOR, LEAD, MODERATOR
+from escalations.models import AuditAction, AuditEvent, BreachReason, ChainHead, Escalation, IncidentType, audit_digest
 
 from .database import GENERATOR_VERSION, META_TABLE
 
@@ -132,7 +132,7 @@ def make_staff() -> Staff:
 
 
 def _iso(value: datetime | None) -> str | None:
-    # services._audit_value: ISO 8601 in UTC.
+    # write_frame._audit_value: ISO 8601 in UTC.
     return None if value is None else value.astimezone(UTC).isoformat()
 
 

@@ -26,9 +26,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from escalations import reminders, tokens
+from escalations.accounts import tokens
+from escalations.core.permissions import LEAD, MODERATOR
 from escalations.models import ACTIVE_STATUSES, Escalation, Status, TokenScope
-from escalations.permissions import LEAD, MODERATOR
+from escalations.reminders import sweep as reminders
 
 from .config import ROOT
 from .generate import ADMIN_USERNAME
@@ -237,7 +238,7 @@ def pages(repeat: int) -> dict[str, Any]:
 
 
 def sweeps(at: datetime, repeat: int) -> dict[str, Any]:
-    """The sweep the Celery task runs (escalations.reminders.sweep) at `at`, the moment the data set
+    """The sweep the Celery task runs (escalations.reminders.sweep.sweep) at `at`, the moment the data set
     was generated, when by construction nothing is due: one warm-up, one counted, `repeat` timed."""
     first = reminders.sweep(now=at)
     counted = _queries(lambda: reminders.sweep(now=at))

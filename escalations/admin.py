@@ -1,7 +1,7 @@
 """The admin manages people, groups and teams. Escalations and audit events are read-only here: every change
-to an escalation goes through escalations.services (validation, audit event), and nobody deletes one.
-Membership changes made here are audited by escalations.security_events; sign-in locks are lifted
-through escalations.lockout, which audits each unlock."""
+to an escalation goes through escalations.core.services (validation, audit event), and nobody deletes one.
+Membership changes made here are audited by escalations.accounts.security_events; sign-in locks are lifted
+through escalations.accounts.lockout, which audits each unlock."""
 
 from typing import Any
 
@@ -11,8 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .lockout import unlock_account
-from .models import (
+from escalations.accounts.lockout import unlock_account
+from escalations.models import (
     AuditEvent,
     Delivery,
     DeliveryAttempt,

@@ -9,15 +9,16 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import metrics, tables_signature
-        from .append_only import ensure_triggers
+        from escalations.core.append_only import ensure_triggers
+        from escalations.ops import metrics
+        from escalations.web import tables_signature
 
         tables_signature.install()
         # Delivery attempts and their lateness, counted for /metrics wherever the sweep runs.
         metrics.connect()
         # Signal receivers: the sign-in note and the security events (sign-ins, failures, lockouts,
         # membership and device changes), and the lockout tables' request bodies kept out.
-        from . import lockout, security_events, two_factor  # noqa: F401
+        from escalations.accounts import lockout, security_events, two_factor  # noqa: F401
 
         security_events.connect_lockout_signal()
 

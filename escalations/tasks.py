@@ -1,8 +1,8 @@
-"""Thin Celery tasks: the work and its state live in escalations.reminders and the database."""
+"""Thin Celery tasks: the work and its state live in escalations.reminders.sweep and the database."""
 
 from celery import shared_task
 
-from . import reminders
+from escalations.reminders import sweep as reminders
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -1,27 +1,20 @@
-from django.urls import path
+"""The one URL table: every page and the API, one module per feature. settings/urls.py adds only the
+admin. Each address is a contract (bookmarks, links in reminders, the API's clients)."""
 
-from . import export_views, legal_views, redaction_views, views
+from django.urls import include, path
+from django.views.generic import RedirectView
 
-app_name = "escalations"
+from escalations.api import urls as api_urls
+
 urlpatterns = [
-    path("", views.EscalationListView.as_view(), name="list"),
-    path("mine/", views.MyQueueView.as_view(), name="mine"),
-    path("bulk/", views.BulkActionView.as_view(), name="bulk"),
-    path("new/", views.EscalationCreateView.as_view(), name="create"),
-    path("<int:pk>/", views.EscalationDetailView.as_view(), name="detail"),
-    path("<int:pk>/edit/", views.EscalationEditView.as_view(), name="edit"),
-    path("<int:pk>/report/", views.RecordReportView.as_view(), name="report"),
-    path("<int:pk>/preservation/", views.PreservationView.as_view(), name="preservation"),
-    path("<int:pk>/assign/", views.AssignView.as_view(), name="assign"),
-    path("<int:pk>/dismiss/", views.DismissView.as_view(), name="dismiss"),
-    path("<int:pk>/close/", views.CloseView.as_view(), name="close"),
-    path("<int:pk>/reopen/", views.ReopenView.as_view(), name="reopen"),
-    path("<int:pk>/breach/", views.AmendBreachView.as_view(), name="breach"),
-    path("<int:pk>/extend/", legal_views.ExtendPreservationView.as_view(), name="extend"),
-    path("<int:pk>/release/", legal_views.RequestReleaseView.as_view(), name="release"),
-    path("<int:pk>/release/approve/", legal_views.ApproveReleaseView.as_view(), name="release_approve"),
-    path("<int:pk>/evidence/", legal_views.EvidenceItemView.as_view(), name="evidence"),
-    path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
-    path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
-    path("<int:pk>/redact/", redaction_views.RedactionRequestView.as_view(), name="redact"),
+    path("", RedirectView.as_view(pattern_name="escalations:mine", permanent=False)),
+    path("", include("escalations.web.account_urls")),
+    path("", include("escalations.web.notification_urls")),
+    path("", include("escalations.web.token_urls")),
+    path("api/v1/", include((api_urls.v1_patterns, "api"))),
+    path("api/", include(api_urls.schema_patterns)),
+    path("", include("escalations.web.compliance_urls")),
+    path("escalations/", include("escalations.web.escalation_urls")),
+    path("", include("escalations.web.legal_urls")),
+    path("", include("escalations.web.redaction_urls")),
 ]

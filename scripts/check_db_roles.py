@@ -102,7 +102,7 @@ def writes(owner_name: str) -> dict[str, Any]:
     from django.test import Client
     from django.utils import timezone
 
-    from escalations import redaction, services
+    from escalations.core import redaction, services
     from escalations.models import AccessLog, AuditEvent
 
     users = get_user_model().objects

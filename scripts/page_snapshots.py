@@ -59,6 +59,8 @@ def main(out_dir: Path) -> int:
 
         setup_test_environment()
         settings.ALLOWED_HOSTS = ["testserver"]
+        # The pages people see: the 404 page is ours, not Django's debug page (which lists the URL table).
+        settings.DEBUG = False
         call_command("migrate", verbosity=0)
         call_command("seeddemo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
         ids_path = workdir / "ids.json"

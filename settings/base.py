@@ -21,7 +21,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 
 INSTALLED_APPS = [
     # Django's admin on our site, whose forms refuse file content in text (escalations/admin_site.py).
-    "escalations.admin_apps.GuardedAdminConfig",
+    "escalations.web.admin_apps.GuardedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,42 +51,42 @@ MIDDLEWARE = [
     # Outermost: times and counts every request, whatever answers it.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Before anything reads them: X-Forwarded-Proto (and X-Request-ID) count only from TRUSTED_PROXIES.
-    "escalations.trusted_proxy.TrustedProxyMiddleware",
+    "escalations.ops.trusted_proxy.TrustedProxyMiddleware",
     # The request id (X-Request-ID) in every log line of this request, and echoed in the response.
-    "escalations.structured_logging.RequestIdMiddleware",
+    "escalations.ops.structured_logging.RequestIdMiddleware",
     # First of the app's own: the API answers an oversized or file body in JSON, before anything reads it.
     "escalations.api.guard.ApiBodyGuardMiddleware",
     # Then, so that no view, session or CSRF code ever sees a request that carries a file.
-    "escalations.middleware.RejectFileUploadsMiddleware",
+    "escalations.web.middleware.RejectFileUploadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Permissions-Policy on every response (PERMISSIONS_POLICY below).
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Every answer after static files (which keep whitenoise's caching) is no-store unless its view
     # chose a cache policy: pages and API answers hold case data.
-    "escalations.middleware.NoStoreMiddleware",
+    "escalations.web.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The idle timeout: pushes the session's end back, writing it at most once a minute.
-    "escalations.idle_session.RenewIdleSessionMiddleware",
+    "escalations.accounts.idle_session.RenewIdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Reads the "Origin: null" that no-referrer makes browsers send on our own forms as our origin,
     # only when the browser marks the request same-origin (escalations/csrf.py); then Django's check.
-    "escalations.csrf.SameOriginNullOriginMiddleware",
+    "escalations.web.csrf.SameOriginNullOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in user's id (never their name) in the log lines and the access log.
-    "escalations.structured_logging.UserIdMiddleware",
+    "escalations.ops.structured_logging.UserIdMiddleware",
     # The signed-in person is the actor of the audit events that model signals write (membership).
-    "escalations.acting_person.ActingPersonMiddleware",
+    "escalations.accounts.acting_person.ActingPersonMiddleware",
     # request.user.is_verified(): has this session proven a second factor (escalations/two_factor.py)?
     "django_otp.middleware.OTPMiddleware",
-    "escalations.middleware.UserTimezoneMiddleware",
+    "escalations.web.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login on every page: views opt out explicitly (sign-in itself), never in.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Then the second factor: a code owed, or an authenticator a lead or admin must set up.
-    "escalations.two_factor.TwoFactorGateMiddleware",
+    "escalations.accounts.two_factor.TwoFactorGateMiddleware",
     # Counts responses by view and status; before axes, so that it sees the lockout page axes makes.
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a lockout (raised by AxesStandaloneBackend) into the page below.
@@ -106,8 +106,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "escalations.context_processors.roles",
-                "escalations.context_processors.notifications",
+                "escalations.web.context_processors.roles",
+                "escalations.web.context_processors.notifications",
             ],
         },
     },
@@ -166,7 +166,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Sign-in and sessions (issue 7) ---
+# --- Sign-in and sessions ---
 # django-axes first: it refuses a locked-out username before any password is checked. It needs the
 # request, so authenticate() must be called with request= (Django's LoginView does); tests sign in
 # with force_login, which never authenticates.
@@ -174,7 +174,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     # Django's ModelBackend, reading each request's user in the query that reads their roles and
     # time zone (escalations/request_context.py).
-    "escalations.auth_backends.PersonBackend",
+    "escalations.accounts.auth_backends.PersonBackend",
 ]
 # 5 failed sign-ins for one username lock it for 15 minutes (counted from the last failure; the
 # failures are forgotten 15 minutes after the last one). Locked by username alone, not by
@@ -191,16 +191,16 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # A successful sign-in forgets the earlier failures: for someone with an authenticator, only once the
 # code is right (escalations/lockout.py), so that wrong codes are not wiped by the right password.
 AXES_RESET_ON_SUCCESS = True
-AXES_HANDLER = "escalations.lockout.LockoutHandler"
+AXES_HANDLER = "escalations.accounts.lockout.LockoutHandler"
 # Attempts while locked do not push the end of the lock back: the page can say when to try again.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The sign-in page's lockout message, saying when the lock ends (registration/locked_out.html), 429.
-AXES_LOCKOUT_CALLABLE = "escalations.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "escalations.web.lockout_views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 # The sign-in form's fields are `username` and `password` (axes' defaults); axes never stores the password.
 # What axes records (and locks on) as the username: cut to the longest a real one is (its column holds
 # 255; no account's is over 150), and never file content written as text (escalations/lockout_username.py).
-AXES_USERNAME_CALLABLE = "escalations.lockout_username.username_for_lockout"
+AXES_USERNAME_CALLABLE = "escalations.accounts.lockout_username.username_for_lockout"
 # The lockout tables keep no request body at all (escalations/lockout.py empties axes' GET/POST copies
 # before they are saved).
 # Two-factor sign-in (escalations/two_factor.py). With REQUIRE_2FA (on in production), leads and
@@ -222,7 +222,7 @@ SESSION_COOKIE_AGE = IDLE_SESSION_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Need-to-know: when on, moderators read only escalations assigned to them or to someone in one of
-# their teams (Team, kept in the admin), or that they logged (escalations.selectors.visible_q);
+# their teams (Team, kept in the admin), or that they logged (escalations.core.selectors.visible_q);
 # leads and auditors read all.
 RESTRICT_MODERATORS_TO_ASSIGNED = env.bool("RESTRICT_MODERATORS_TO_ASSIGNED", default=False)
 ACCESS_LOG_PAGE_SIZE = 50
@@ -244,7 +244,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # This product stores no media, ever: there is deliberately no MEDIA_ROOT or MEDIA_URL, and
-# uploads are refused before any view runs (escalations.middleware).
+# uploads are refused before any view runs (escalations.web.middleware).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
@@ -397,10 +397,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "escalations.structured_logging.ContextFilter"}},
+    "filters": {"context": {"()": "escalations.ops.structured_logging.ContextFilter"}},
     "formatters": {
-        "json": {"()": "escalations.structured_logging.JsonFormatter"},
-        "text": {"()": "escalations.structured_logging.TextFormatter"},
+        "json": {"()": "escalations.ops.structured_logging.JsonFormatter"},
+        "text": {"()": "escalations.ops.structured_logging.TextFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
@@ -410,9 +410,9 @@ LOGGING: dict[str, Any] = {
 
 # --- A read replica for the dashboard and the exports (escalations/db_router.py) ---
 DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
-REPLICA_MIDDLEWARE = "escalations.db_router.ReplicaReadsMiddleware"
+REPLICA_MIDDLEWARE = "escalations.ops.db_router.ReplicaReadsMiddleware"
 # Reads of our tables go to "replica" only while ReplicaReadsMiddleware has marked the request.
-DATABASE_ROUTERS = ["escalations.db_router.ReplicaRouter"]
+DATABASE_ROUTERS = ["escalations.ops.db_router.ReplicaRouter"]
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-from escalations import structured_logging
+from escalations.ops import structured_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
 

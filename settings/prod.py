@@ -89,7 +89,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # Error reports only when a DSN is given, with case data scrubbed (escalations/error_reporting.py).
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from escalations import error_reporting
+    from escalations.ops import error_reporting
 
     error_reporting.init(
         SENTRY_DSN,

@@ -14,8 +14,8 @@ STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 WEBHOOK_ALLOW_HTTP_LOOPBACK = True
-# django-axes stays on under test, so that tests prove the lockout (tests/test_lockout.py).
+# django-axes stays on under test, so that tests prove the lockout (tests/accounts/test_lockout.py).
 AXES_ENABLED = True
-# A read replica that is the test database itself (Django's test mirror): tests/test_db_router.py
+# A read replica that is the test database itself (Django's test mirror): tests/ops/test_db_router.py
 # routes the dashboard and exports to it. Unused unless a test adds ReplicaReadsMiddleware.
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}

@@ -4,17 +4,19 @@ builds a record the app itself could not have written."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from escalations import services
+from escalations.core import services
 from escalations.models import AuditAction, AuditEvent, Escalation, IncidentType, Priority
 
 # Names of services (postgres, redis, chromium) whose absence must fail the run instead of skipping
@@ -56,11 +58,20 @@ class FormClient(Client):
 
 def escalation_trail() -> Any:
     """The audit events of escalations and exports: the whole trail but the security events about
-    accounts (sign-ins, group changes, tokens, ...; tests/test_security_events.py pins those), which
+    accounts (sign-ins, group changes, tokens, ...; tests/accounts/test_security_events.py pins those), which
     signing in or making a user with a role now writes too."""
     from django.db.models import Q
 
     return AuditEvent.objects.filter(Q(escalation__isnull=False) | Q(action=AuditAction.EXPORTED))
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Traveller]:
+    """The clock stands still at the test module's CLOCK_START (an aware datetime), or at the moment
+    the test starts if the module names none, until the test moves it (clock.move_to, clock.shift)."""
+    start = getattr(request.module, "CLOCK_START", None) or timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

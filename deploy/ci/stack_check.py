@@ -60,7 +60,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from escalations import tokens
+from escalations.accounts import tokens
 User = get_user_model()
 moderator = User.objects.create_user(%(moderator)r, email="ci-moderator@example.org", password=%(password)r)
 moderator.groups.add(Group.objects.get(name="moderator"))

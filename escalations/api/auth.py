@@ -9,9 +9,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
-from escalations import tokens
+from escalations.accounts import tokens
+from escalations.core.permissions import Action, can
 from escalations.models import ServiceToken, TokenScope
-from escalations.permissions import Action, can
 
 
 class ServiceTokenAuthentication(authentication.BaseAuthentication):

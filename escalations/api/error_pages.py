@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from .guard import API_PREFIX
+from escalations.api.guard import API_PREFIX
 
 
 def _api(request: HttpRequest) -> bool:

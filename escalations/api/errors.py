@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from escalations.core.write_frame import StaleVersionError
 from escalations.models import Escalation
-from escalations.services import StaleVersionError
 
 
 def validation_body(error: DjangoValidationError) -> dict[str, Any]:

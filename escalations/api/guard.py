@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 
-from escalations.middleware import REFUSED_CONTENT_TYPES
+from escalations.core.encoded_content import REFUSED_CONTENT_TYPES
 
 API_PREFIX = "/api/"
 # The one URL that takes many escalations at once (escalations.api.views, bulk).

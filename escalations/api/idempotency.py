@@ -17,7 +17,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations import validation
+from escalations.core import validation
 from escalations.models import IdempotencyRecord, ServiceToken
 
 HEADER = "Idempotency-Key"
@@ -32,7 +32,7 @@ def _owner(request: Request) -> str:
     return f"user:{request.user.pk}"
 
 
-def _hash(data: Any) -> str:
+def request_hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -57,7 +57,7 @@ def run_once(request: Request, create: Callable[[], Response]) -> Response:
         validation.refuse_file_content(key, HEADER, advice="Use a short ID of your own for the request.")
     except ValidationError as exc:
         return Response({HEADER: exc.messages}, status=status.HTTP_400_BAD_REQUEST)
-    owner, digest = _owner(request), _hash(request.data)
+    owner, digest = _owner(request), request_hash(request.data)
     record = None
     for _attempt in range(3):
         try:

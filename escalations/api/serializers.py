@@ -1,4 +1,4 @@
-"""The API's JSON shapes. Parsing only: every rule lives in escalations.services, so the API answers
+"""The API's JSON shapes. Parsing only: every rule lives in escalations.core.services, so the API answers
 with the same messages as the pages."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from escalations import policy
+from escalations.core.services import INTAKE_FIELDS
 from escalations.models import AuditEvent, BreachReason, Escalation, Reminder
 
 
@@ -29,12 +30,7 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
             "id",
             "key",
             "version",
-            "platform_reference",
-            "incident_type",
-            "priority",
-            "urgent_reason",
-            "knowledge_at",
-            "notes",
+            *INTAKE_FIELDS,
             "is_test",
             "status",
             "status_reason",

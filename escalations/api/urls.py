@@ -7,8 +7,8 @@ from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from .auth import HasRoleAndScope
-from .views import EscalationViewSet
+from escalations.api.auth import HasRoleAndScope
+from escalations.api.views import EscalationViewSet
 
 
 def _api_answers_for_itself(patterns: list[Any]) -> list[Any]:

@@ -1,5 +1,5 @@
 """The REST API under /api/v1/: thin views over the same services, selectors and FilterSet as the
-pages. Writes run inside services.acting_via(...) so a token's name is on every audit event."""
+pages. Writes run inside write_frame.acting_via(...) so a token's name is on every audit event."""
 
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations import access_log, selectors, services
-from escalations.filters import EscalationFilter
+from escalations.api import serializers as s
+from escalations.api.auth import acting_via
+from escalations.api.errors import ApiSchema, field_errors, validation_body
+from escalations.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from escalations.api.idempotency import run_once
+from escalations.api.parsers import BulkJSONParser
+from escalations.compliance import access_log
+from escalations.core import selectors, services, write_frame
+from escalations.core.filters import EscalationFilter
+from escalations.core.permissions import Action, require
 from escalations.models import AccessKind, Escalation
-from escalations.permissions import Action, require
-
-from . import serializers as s
-from .auth import acting_via
-from .errors import ApiSchema, field_errors, validation_body
-from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import run_once
-from .parsers import BulkJSONParser
 
 BULK_LIMIT = 1000
 
@@ -94,11 +94,7 @@ def _user(username: str | None) -> Any:
 
 def _create_one(actor: Any, data: dict[str, Any]) -> Escalation:
     """Create, and for history brought along, record its report: one escalation's whole intake."""
-    fields: dict[str, Any] = {
-        name: data[name]
-        for name in ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
-        if name in data
-    }
+    fields: dict[str, Any] = {name: data[name] for name in services.INTAKE_FIELDS if name in data}
     fields["is_test"] = data.get("is_test", False)
     require(actor, Action.CREATE)  # before the assignee's name is looked up
     if data.get("assignee"):
@@ -140,7 +136,7 @@ class EscalationViewSet(
         # Need-to-know: list and retrieve see only what the caller may read (404 for the rest).
         return selectors.escalations(self.request.user).select_related("created_by", "preservation_confirmed_by")
 
-    # Need-to-know: a read through the API is recorded like a read of the page (issue 7): the detail,
+    # Need-to-know: a read through the API is recorded like a read of the page: the detail,
     # its audit events and reminders name the escalation; a list names the filter it was asked with.
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
@@ -185,7 +181,7 @@ class EscalationViewSet(
     def create(self, request: Request) -> Response:
         def do() -> Response:
             data = self._input(s.EscalationCreateInput, request)
-            with services.acting_via(acting_via(request)), transaction.atomic():
+            with write_frame.acting_via(acting_via(request)), transaction.atomic():
                 escalation = _create_one(request.user, data)
             return self._answer(escalation, status.HTTP_201_CREATED)
 
@@ -203,7 +199,7 @@ class EscalationViewSet(
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         data = self._input(s.EscalationEditInput, request)
         version = data.pop("version", None)
-        with services.acting_via(acting_via(request)):
+        with write_frame.acting_via(acting_via(request)):
             escalation = services.edit_escalation(
                 actor=request.user, escalation_id=self._pk(pk), version=version, data=data
             )
@@ -216,7 +212,7 @@ class EscalationViewSet(
         data = self._input(serializer_class, request)
         version = data.pop("version", None)
         escalation_id = self._pk(pk)
-        with services.acting_via(acting_via(request)):
+        with write_frame.acting_via(acting_via(request)):
             escalation = call(actor=request.user, escalation_id=escalation_id, version=version, **data)
         return self._answer(escalation)
 
@@ -263,7 +259,7 @@ class EscalationViewSet(
         data["assignee"] = _user(data.get("assignee"))
         version = data.pop("version", None)
         escalation_id = self._pk(pk)
-        with services.acting_via(acting_via(request)):
+        with write_frame.acting_via(acting_via(request)):
             escalation = services.assign_escalation(
                 actor=request.user, escalation_id=escalation_id, version=version, assignee=data["assignee"]
             )
@@ -349,7 +345,7 @@ def bulk_create(request: Request, items: list[Any]) -> tuple[list[Escalation], d
     errors: dict[str, Any] = {}
     created: list[Escalation] = []
     try:
-        with services.acting_via(acting_via(request)), transaction.atomic():
+        with write_frame.acting_via(acting_via(request)), transaction.atomic():
             for index, item in enumerate(items):
                 parsed = s.EscalationCreateInput(data=item)
                 if not parsed.is_valid():

@@ -8,6 +8,8 @@ class Migration(migrations.Migration):
         ("escalations", "0008_seed_destinations"),
     ]
 
+    # The labels are the policy's (escalations.policy.reminders.REMINDER_LABELS), the one list of kinds;
+    # choices change no column, so aligning them here needs no new migration.
     operations = [
         migrations.AlterField(
             model_name="reminder",
@@ -18,8 +20,8 @@ class Migration(migrations.Migration):
                     ("report_overdue", "Report overdue"),
                     ("preservation_unconfirmed", "Preservation not confirmed"),
                     ("preservation_ending", "Preservation period ending"),
-                    ("preservation_ended", "Preservation period ended"),
-                    ("ncmec_unfinished", "Unfinished NCMEC report will be deleted"),
+                    ("preservation_ended", "Preservation period ended: close or extend"),
+                    ("ncmec_unfinished", "Unfinished NCMEC report will be deleted: finish it"),
                     ("legal_response_due_soon", "Legal request response due soon"),
                     ("legal_response_overdue", "Legal request response overdue"),
                 ],

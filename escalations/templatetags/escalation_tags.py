@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from escalations import policy
+from escalations.core.display import FIELD_LABELS, shown
 from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status
 
 register = template.Library()
@@ -35,36 +36,6 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "priority": dict(Priority.choices),
     "status": dict(Status.choices),
     "breach_reason": dict(BreachReason.choices),
-}
-FIELD_LABELS = {
-    "platform_reference": "Platform reference",
-    "incident_type": "Incident type",
-    "priority": "Priority",
-    "urgent_reason": "Urgent reason",
-    "knowledge_at": "Knowledge obtained",
-    "notes": "Notes",
-    "reported_at": "Reported at",
-    "cybertipline_report_id": "CyberTipline report ID",
-    "breach_reason": "Breach reason",
-    "breach_note": "Breach note",
-    "status": "Status",
-    "status_reason": "Status reason",
-    "preservation_confirmed_at": "Preservation confirmed at",
-    "preservation_confirmed_by": "Preservation confirmed by",
-    "preservation_location": "Preservation location",
-    "assignee": "Assignee",
-    "report_due_at": "Report target",
-    "preservation_confirm_due_at": "Preservation confirmation due",
-    "preserve_until": "Preserve until",
-    "preservation_hold_until": "Held until (requests, extensions, destinations)",
-    "release_requested_at": "Release requested",
-    "release_requested_by": "Release requested by",
-    "released_at": "Released",
-    "released_by": "Release approved by",
-    "account_reference": "Reported account",
-    "ncmec_opened_at": "NCMEC report opened",
-    "ncmec_last_change_at": "NCMEC report last changed",
-    "is_test": "Test record",
 }
 
 
@@ -90,7 +61,7 @@ def audit_value(field: str, value: Any) -> str:
         return "—"
     if field in _DATETIME_FIELDS and isinstance(value, str):
         try:
-            return timezone.localtime(datetime.fromisoformat(value)).strftime("%Y-%m-%d %H:%M %Z")
+            return shown(datetime.fromisoformat(value))
         except ValueError:
             return value
     return _CHOICE_LABELS.get(field, {}).get(value, str(value))

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from escalations import redaction_text
+from escalations.core import redaction_text
 
 register = template.Library()
 

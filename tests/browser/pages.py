@@ -165,7 +165,7 @@ NOT_PAGES: dict[str, str] = {
     "two_factor:qr": "the QR code image of the set-up step, not a page",
     "redaction_approve": "POST only (the redaction's page)",
     "redaction_refuse": "POST only (the redaction's page)",
-    # For admins (Django staff), and no demo account is one: tests/test_redaction.py opens them.
+    # For admins (Django staff), and no demo account is one: tests/core/test_redaction.py opens them.
     "redactions": "admins only: no demo account is an admin",
     "redaction_detail": "admins only: no demo account is an admin",
     # Not covered yet: these open only for someone with an authenticator (a confirmed TOTP device),
@@ -185,8 +185,10 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from escalations import legal_services, services, tokens
-from escalations.legal_models import Destination
+from escalations.accounts import tokens
+from escalations.core import services
+from escalations.legal import services as legal_services
+from escalations.models import Destination
 from escalations.models import Escalation, SavedView, Status
 
 User = get_user_model()

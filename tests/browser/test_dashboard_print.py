@@ -1,7 +1,7 @@
 """The lead's dashboard in headless Chromium: on screen, then printed to an A4 PDF whose charts must
 not be clipped.
 
-The dashboard (issue 4) draws its charts on the server as inline <svg> elements, each with a <title>.
+The dashboard draws its charts on the server as inline <svg> elements, each with a <title>.
 This test signs in as the demo lead on the demo data of `seeddemo` (a quarter of escalations), saves
 a full-page screenshot, prints the page to PDF through Chromium, renders the PDF's pages to PNG with
 poppler's pdftoppm, and checks under print media that every chart lies within the printable width

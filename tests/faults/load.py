@@ -239,7 +239,7 @@ def expected_items(specs: list[EscalationSpec], keys: dict[str, str], horizon: d
 
 # --- what was delivered ------------------------------------------------------------------------------
 
-# A message line (escalations.notify.Item.line): "ESC-000123: Report overdue (deadline ... UTC) https://..."
+# A message line (escalations.reminders.channels.Item.line): "ESC-000123: Report overdue (deadline ... UTC) https://..."
 LINE = re.compile(r"^(ESC-\d+): (.+?) \(deadline \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\) ", re.MULTILINE)
 KIND_OF_LABEL = {label: str(kind) for kind, label in policy.REMINDER_LABELS.items()}
 

@@ -19,7 +19,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from escalations import services
+    from escalations.core import services
     from escalations.models import IncidentType, Priority, UserProfile
 
     users: dict[str, Any] = {}

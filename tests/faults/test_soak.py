@@ -143,7 +143,7 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
         redis.start()
         sink = Sink()
         smtp_port = stack.enter_context(smtp_sink(sink))
-        from escalations.webhook_signing import new_secret
+        from escalations.reminders.webhook_signing import new_secret
 
         hooks = stack.enter_context(webhook_sink(WebhookSink(secrets={name: new_secret() for name in WEBHOOK_TOO})))
         db_url = stack.enter_context(scratch_database(pg.admin_url, "soak"))

@@ -78,7 +78,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from escalations import services
+from escalations.core import services
 from escalations.models import IncidentType, Priority
 
 User = get_user_model()

@@ -19,17 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from escalations import services
+from escalations.core import services
+from escalations.core.permissions import Action, can
 from escalations.models import BreachReason, IncidentType, Priority
-from escalations.permissions import Action, can
 
 COLUMNS = (
-    "platform_reference",
-    "incident_type",
-    "priority",
-    "urgent_reason",
-    "knowledge_at",
-    "notes",
+    *services.INTAKE_FIELDS,
     "reported_at",
     "cybertipline_report_id",
     "breach_reason",

@@ -3,7 +3,7 @@
 Production runs the web and the worker as a role that may only INSERT and SELECT the audit trail
 (DATABASE_URL); such a role cannot create tables or triggers. With DATABASE_MIGRATE_URL set, this
 command connects as that URL's role (the owner) for the migration, then grants DATABASE_URL's role
-what the app needs (escalations.db_roles), after every migration. Without it, it is Django's migrate.
+what the app needs (escalations.ops.db_roles), after every migration. Without it, it is Django's migrate.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.commands.migrate import Command as MigrateCommand
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from escalations import db_roles
+from escalations.ops import db_roles
 
 
 class Command(MigrateCommand):

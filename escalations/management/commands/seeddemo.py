@@ -31,9 +31,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from escalations import policy, services
+from escalations import policy
+from escalations.core import services
+from escalations.core.permissions import AUDITOR, LEAD, MODERATOR
 from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status, Team
-from escalations.permissions import AUDITOR, LEAD, MODERATOR
 
 # Published in the README: these accounts exist only under the dev settings.
 DEMO_ACCOUNTS = (

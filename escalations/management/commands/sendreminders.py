@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from escalations import reminders
+from escalations.reminders import sweep as reminders
 
 
 class Command(BaseCommand):

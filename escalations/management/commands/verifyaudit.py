@@ -21,7 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 
-from escalations import audit_verify, db_roles
+from escalations.core import audit_verify
+from escalations.ops import db_roles
 
 
 class Command(BaseCommand):
@@ -64,7 +65,7 @@ class Command(BaseCommand):
 
     def _role_line(self) -> None:
         """On PostgreSQL, whether the role this runs as could rewrite the trail (production's app
-        role cannot; escalations.db_roles)."""
+        role cannot; escalations.ops.db_roles)."""
         if connection.vendor != "postgresql":
             return
         with connection.cursor() as cursor:

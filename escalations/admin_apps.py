@@ -1,8 +1,0 @@
-"""Django's admin, on our admin site (escalations.admin_site): it is the app named in INSTALLED_APPS
-instead of "django.contrib.admin", and imports nothing else so that it loads before the models."""
-
-from django.contrib.admin.apps import AdminConfig
-
-
-class GuardedAdminConfig(AdminConfig):
-    default_site = "escalations.admin_site.GuardedAdminSite"

@@ -1,0 +1,132 @@
+"""One FilterSet for the escalation lists (and, later, the API). Parameter names are a contract:
+a filtered list is a link anyone can share."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django_filters.widgets import DateRangeWidget
+
+from escalations.core.permissions import LEAD, MODERATOR
+from escalations.core.selectors import deadline_state_q, hold_q
+from escalations.core.validation import REPORT_ID_MAX_DIGITS
+from escalations.models import KEY_PREFIX, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.policy import STATE_LABELS
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= REPORT_ID_MAX_DIGITS
+
+
+ANY = "Any"
+
+
+class AnyYesNo(django_filters.widgets.BooleanWidget):
+    """true/false in the URL like django-filter's BooleanWidget, but "Any" rather than "Unknown"."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None):
+        super().__init__(attrs)
+        self.choices = [("", ANY), ("true", "Yes"), ("false", "No")]
+
+
+def _assignable_users(request: Any) -> QuerySet[Any]:
+    """Moderators and leads, and anyone who still has escalations assigned (a person who lost the
+    role keeps their work until a lead reassigns it)."""
+    User = get_user_model()
+    holds_work = Exists(Escalation.objects.filter(assignee=OuterRef("pk")))
+    in_role = Exists(User.groups.through.objects.filter(user=OuterRef("pk"), group__name__in=(MODERATOR, LEAD)))
+    return User.objects.filter(in_role | holds_work).order_by("username")
+
+
+class EscalationFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Find", method="filter_q", help_text="ESC key, CyberTipline report ID or exact platform reference"
+    )
+    status = django_filters.ChoiceFilter(choices=Status.choices, empty_label=ANY)
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label=ANY)
+    incident_type = django_filters.ChoiceFilter(choices=IncidentType.choices, label="Incident type", empty_label=ANY)
+    assignee = django_filters.ModelChoiceFilter(
+        queryset=_assignable_users, empty_label=ANY, null_label="Nobody (unassigned)"
+    )
+    is_test = django_filters.BooleanFilter(label="Test records", widget=AnyYesNo())
+    deadline_state = django_filters.ChoiceFilter(
+        label="Deadline state",
+        choices=[(s.value, label) for s, label in STATE_LABELS.items()],
+        method="filter_state",
+        empty_label=ANY,
+    )
+    reported_on_time = django_filters.BooleanFilter(label="Report within target", widget=AnyYesNo())
+    breach_reason = django_filters.ChoiceFilter(choices=BreachReason.choices, label="Breach reason", empty_label=ANY)
+    preservation_confirmed = django_filters.BooleanFilter(
+        label="Preservation confirmed",
+        field_name="preservation_confirmed_at",
+        lookup_expr="isnull",
+        exclude=True,
+        widget=AnyYesNo(),
+    )
+    hold = django_filters.ChoiceFilter(
+        label="Preservation hold",
+        choices=[("ending", "Ends within 30 days"), ("ended", "Ended, awaiting a decision")],
+        method="filter_hold",
+        empty_label=ANY,
+    )
+    knowledge_at = django_filters.DateFromToRangeFilter(
+        label="Knowledge obtained (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
+    )
+    reported_at = django_filters.DateFromToRangeFilter(
+        label="Reported (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
+    )
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "q",
+            "status",
+            "priority",
+            "incident_type",
+            "assignee",
+            "deadline_state",
+            "is_test",
+            "reported_on_time",
+            "breach_reason",
+            "preservation_confirmed",
+            "hold",
+            "knowledge_at",
+            "reported_at",
+        ]
+
+    def filter_hold(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        return queryset.filter(hold_q(value, timezone.now()))
+
+    def filter_state(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        return queryset.filter(deadline_state_q(value, timezone.now()))
+
+    def filter_q(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q(platform_reference=value)
+        upper = value.upper()
+        # ASCII digits of a bounded length only: int() refuses over 4,300 digits (a 500 otherwise),
+        # and no key or report ID is longer than REPORT_ID_MAX_DIGITS.
+        number = upper[len(KEY_PREFIX) :]
+        if upper.startswith(KEY_PREFIX) and _is_number(number):
+            condition |= Q(pk=int(number))
+        if _is_number(value):
+            condition |= Q(cybertipline_report_id=str(int(value)))
+        return queryset.filter(condition)
+
+
+def list_url(query: str = "", **params: Any) -> str:
+    """The escalation list with this query string, or filtered by `params` (this module's filter names;
+    None values dropped)."""
+    if params:
+        query = urlencode(sorted((name, str(value)) for name, value in params.items() if value is not None))
+    base = reverse("escalations:list")
+    return f"{base}?{query}" if query else base

@@ -1,0 +1,99 @@
+"""What holds an escalation's evidence beyond the 2258A(h) year and what caps its retention, read from its
+law-enforcement requests, extensions and destination reports; and which open requests block closing it.
+Reads only: core's services and legal's services both rely on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+
+from escalations import policy
+from escalations.models import (
+    PRESERVATION_KINDS,
+    DestinationReport,
+    Escalation,
+    LegalRequest,
+    LegalRequestStatus,
+    PreservationExtension,
+)
+
+
+def holds_for(escalation: Escalation) -> list[tuple[str, datetime]]:
+    """(label, until) of every hold beyond the 2258A(h) year: 2703(f) requests not closed, leads'
+    voluntary extensions, and the preservation minimum of each destination reported to (Canada's
+    police: 21 days after the report). Three queries."""
+    requests = escalation.legal_requests.filter(kind__in=PRESERVATION_KINDS, hold_until__isnull=False).exclude(
+        status=LegalRequestStatus.CLOSED
+    )
+    return holds_from(
+        requests,
+        escalation.extensions.select_related("created_by"),
+        escalation.destination_reports.select_related("destination").filter(reported_at__isnull=False),
+    )
+
+
+def holds_from(
+    requests: Iterable[LegalRequest], extensions: Iterable[PreservationExtension], reports: Iterable[DestinationReport]
+) -> list[tuple[str, datetime]]:
+    """holds_for() from rows already loaded (any status: closed requests and requests holding nothing
+    are skipped here), so a page that lists them anyway pays no more queries."""
+    holds: list[tuple[str, datetime]] = []
+    for request in requests:
+        if request.kind in PRESERVATION_KINDS and request.hold_until and request.status != LegalRequestStatus.CLOSED:
+            holds.append(
+                (
+                    f"{request.get_kind_display()} {request.key} from {request.agency} (ref. {request.reference})",
+                    request.hold_until,
+                )
+            )
+    for extension in extensions:
+        holds.append(
+            (f"Voluntary extension by {extension.created_by.get_username()}: {extension.reason}", extension.until)
+        )
+    for report in reports:
+        destination = report.destination
+        until = policy.destination_preservation_until(
+            destination.preservation_rule, destination.preservation_amount, report.reported_at
+        )
+        if until is not None:
+            label = policy.destination_preservation_label(
+                destination.name, destination.preservation_rule, destination.preservation_amount
+            )
+            holds.append((label, until))
+    return holds
+
+
+def retention_caps_for(escalation: Escalation) -> list[tuple[str, datetime]]:
+    """(label, until) of every cap on retention from the escalation's destinations. One query."""
+    return caps_from(escalation, escalation.destination_reports.select_related("destination"))
+
+
+def caps_from(escalation: Escalation, reports: Iterable[DestinationReport]) -> list[tuple[str, datetime]]:
+    """The caps on retention among these destination reports (the EU's 12 months from detection),
+    reported to or not yet: the platform is bound either way."""
+    caps = []
+    for report in reports:
+        months = report.destination.retention_cap_months
+        if months is None:
+            continue
+        caps.append(
+            (
+                policy.retention_cap_label(report.destination.name, months),
+                policy.retention_cap_until(escalation.knowledge_at, months),
+            )
+        )
+    return caps
+
+
+def open_requests(escalation: Escalation) -> list[LegalRequest]:
+    return list(escalation.legal_requests.filter(status=LegalRequestStatus.OPEN).order_by("received_at"))
+
+
+def open_requests_error(escalation: Escalation, action: str) -> ValidationError | None:
+    pending = open_requests(escalation)
+    if not pending:
+        return None
+    names = ", ".join(f"{r.key} ({r.get_kind_display()}, {r.agency}, ref. {r.reference})" for r in pending)
+    return ValidationError(f"{escalation.key} can't be {action} while a legal request is open: {names}.")

@@ -1,0 +1,80 @@
+"""What an escalation owes after its report, read for its page: every rule that holds its evidence (the
+2258A(h) year, 2703(f) holds, extensions, destinations' minimums), the deciding one, the caps on
+retention and the conflicts between them, its legal requests, evidence items and destinations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from escalations.core.holds import caps_from, holds_from
+from escalations.core.selectors import related_escalations
+from escalations.models import (
+    DestinationReport,
+    Escalation,
+    EvidenceItem,
+    LegalRequest,
+    LegalRequestStatus,
+    PreservationExtension,
+)
+from escalations.policy import (
+    DeadlineState,
+    PolicyConfig,
+    RetentionConflict,
+    RetentionRule,
+    explain_preservation,
+    ncmec_deletion_at,
+    ncmec_unfinished_state,
+    retention_conflicts,
+)
+
+
+@dataclass(frozen=True)
+class AfterReport:
+    """What the detail page shows after the report: every date explained, rule by rule."""
+
+    # Every rule keeping the evidence, latest first, the deciding one marked (policy.RetentionRule).
+    rules: list[RetentionRule]
+    # Caps on retention that end before a rule's minimum: (cap_label, cap_until, minimum_label,
+    # minimum_until), for counsel.
+    conflicts: list[RetentionConflict]
+    caps: list[tuple[str, datetime]]
+    open_requests: list[LegalRequest]
+    legal_requests: list[LegalRequest]
+    extensions: list[PreservationExtension]
+    evidence_items: list[EvidenceItem]
+    destination_reports: list[DestinationReport]
+    ncmec_deletion_at: datetime | None
+    ncmec_state: DeadlineState
+    related: list[Escalation]
+
+
+def after_report(escalation: Escalation, now: datetime, user: Any = None) -> AfterReport:
+    """Five queries whatever the escalation carries: legal requests, extensions, evidence items,
+    destination reports and related escalations."""
+    cfg = PolicyConfig.from_settings()
+    legal_requests = list(escalation.legal_requests.order_by("-received_at", "-pk"))
+    extensions = list(escalation.extensions.select_related("created_by"))
+    reports = list(escalation.destination_reports.select_related("destination").order_by("destination__name", "pk"))
+    rules = explain_preservation(escalation.reported_at, holds_from(legal_requests, extensions, reports), cfg)
+    caps = caps_from(escalation, reports)
+    return AfterReport(
+        rules=rules,
+        conflicts=retention_conflicts([(rule.label, rule.until) for rule in rules], caps),
+        caps=caps,
+        open_requests=sorted(
+            (r for r in legal_requests if r.status == LegalRequestStatus.OPEN), key=lambda r: (r.received_at, r.pk)
+        ),
+        legal_requests=legal_requests,
+        extensions=extensions,
+        evidence_items=list(escalation.evidence_items.select_related("preserved_by")),
+        destination_reports=reports,
+        ncmec_deletion_at=ncmec_deletion_at(escalation.ncmec_opened_at, escalation.ncmec_last_change_at),
+        ncmec_state=ncmec_unfinished_state(
+            escalation.ncmec_opened_at, escalation.ncmec_last_change_at, escalation.reported_at, now, cfg
+        ),
+        related=related_escalations(
+            escalation.platform_reference, escalation.account_reference, escalation.pk, user=user
+        ),
+    )

@@ -1,0 +1,202 @@
+"""Which reminders an escalation is owed, when each is due, who hears of it, and when one no longer
+applies because its deadline was met or moved."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from escalations.policy.base import (
+    CLOSED,
+    DISMISSED,
+    DeadlineKind,
+    EscalationFacts,
+    PolicyConfig,
+    as_utc,
+)
+from escalations.policy.deadlines import deadlines, due_soon_window, escalation_preserve_until, escalation_report_due_at
+from escalations.policy.ncmec import ncmec_deletion_of
+from escalations.policy.preservation import preservation_confirm_due_at, preservation_end
+
+
+class ReminderKind(enum.StrEnum):
+    REPORT_DUE_SOON = "report_due_soon"
+    REPORT_OVERDUE = "report_overdue"
+    PRESERVATION_UNCONFIRMED = "preservation_unconfirmed"
+    PRESERVATION_ENDING = "preservation_ending"
+    PRESERVATION_ENDED = "preservation_ended"
+    NCMEC_UNFINISHED = "ncmec_unfinished"
+    LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon"
+    LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
+
+
+REMINDER_LABELS = {
+    ReminderKind.REPORT_DUE_SOON: "Report due soon",
+    ReminderKind.REPORT_OVERDUE: "Report overdue",
+    ReminderKind.PRESERVATION_UNCONFIRMED: "Preservation not confirmed",
+    ReminderKind.PRESERVATION_ENDING: "Preservation period ending",
+    ReminderKind.PRESERVATION_ENDED: "Preservation period ended: close or extend",
+    ReminderKind.NCMEC_UNFINISHED: "Unfinished NCMEC report will be deleted: finish it",
+    ReminderKind.LEGAL_RESPONSE_DUE_SOON: "Legal request response due soon",
+    ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
+}
+# The reminder table\'s choices: the same kinds and labels, as Django wants them.
+REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
+
+
+# About a legal request, not about the escalation they are recorded on: the sweep creates them from
+# LegalRequest rows (escalations/reminders.py, schedule_legal_due), once per request on its first
+# linked escalation (the lowest id), and sends them to every lead.
+LEGAL_REMINDER_KINDS = frozenset({ReminderKind.LEGAL_RESPONSE_DUE_SOON, ReminderKind.LEGAL_RESPONSE_OVERDUE})
+
+
+# Who hears of each kind besides the assignee (or the creator while nobody is assigned).
+REMINDER_KINDS_FOR_LEADS = frozenset(
+    {
+        ReminderKind.REPORT_OVERDUE,
+        ReminderKind.PRESERVATION_UNCONFIRMED,
+        ReminderKind.PRESERVATION_ENDING,
+        ReminderKind.PRESERVATION_ENDED,
+        ReminderKind.NCMEC_UNFINISHED,
+    }
+)
+
+
+# Who hears of these: every lead only (law-enforcement requests are a lead's job); the first
+# escalation's owner only when there is no active lead at all.
+REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS
+
+
+@dataclass(frozen=True)
+class ReminderSpec:
+    """A reminder of `kind` first due at `first_at`, then every `repeat` (if set) while it applies."""
+
+    kind: ReminderKind
+    first_at: datetime
+    repeat: timedelta | None = None
+
+    def latest_at_or_before(self, now: datetime) -> datetime | None:
+        if now < self.first_at:
+            return None
+        if self.repeat is None:
+            return self.first_at
+        periods = (now - self.first_at) // self.repeat
+        return self.first_at + periods * self.repeat
+
+    def first_after(self, now: datetime) -> datetime | None:
+        if now < self.first_at:
+            return self.first_at
+        if self.repeat is None:
+            return None
+        periods = (now - self.first_at) // self.repeat + 1
+        return self.first_at + periods * self.repeat
+
+
+REMINDER_DEADLINES = {
+    ReminderKind.REPORT_DUE_SOON: DeadlineKind.REPORT,
+    ReminderKind.REPORT_OVERDUE: DeadlineKind.REPORT,
+    ReminderKind.PRESERVATION_UNCONFIRMED: DeadlineKind.PRESERVATION_CONFIRM,
+    ReminderKind.PRESERVATION_ENDING: DeadlineKind.PRESERVATION_END,
+    ReminderKind.PRESERVATION_ENDED: DeadlineKind.PRESERVATION_END,
+}
+
+
+def reminder_deadline_at(kind: str, esc: EscalationFacts, cfg: PolicyConfig) -> datetime | None:
+    """The deadline a reminder is about (not the moment the reminder fell due). None for the legal
+    kinds: their deadline is the request's response date, which the escalation does not carry."""
+    if kind == ReminderKind.NCMEC_UNFINISHED:
+        return ncmec_deletion_of(esc)
+    wanted = REMINDER_DEADLINES.get(ReminderKind(kind))
+    if wanted is None:
+        return None
+    return next((d.due_at for d in deadlines(esc, cfg) if d.kind == wanted), None)
+
+
+def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]:
+    """Every reminder the escalation's current state calls for; a change of state (the report
+    recorded, preservation confirmed, the escalation closed) changes the plan."""
+    if esc.status in (CLOSED, DISMISSED):
+        return []
+    plan: list[ReminderSpec] = []
+    if esc.reported_at is None:
+        target = escalation_report_due_at(esc, cfg)
+        plan.append(ReminderSpec(ReminderKind.REPORT_DUE_SOON, target - due_soon_window(esc.priority, cfg)))
+        plan.append(ReminderSpec(ReminderKind.REPORT_OVERDUE, target, cfg.report_overdue_repeat))
+        deletion = ncmec_deletion_of(esc)
+        if deletion is not None:
+            # Once: a later change at NCMEC moves the deletion, and so the reminder (a new due_at).
+            plan.append(ReminderSpec(ReminderKind.NCMEC_UNFINISHED, deletion - cfg.ncmec_unfinished_warning))
+        return plan
+    if esc.preservation_confirmed_at is None:
+        plan.append(
+            ReminderSpec(ReminderKind.PRESERVATION_UNCONFIRMED, preservation_confirm_due_at(esc.reported_at, cfg))
+        )
+    end = escalation_preserve_until(esc, cfg) or preservation_end(esc.reported_at, cfg)
+    plan.extend(
+        ReminderSpec(ReminderKind.PRESERVATION_ENDING, end - offset) for offset in cfg.preservation_ending_offsets
+    )
+    plan.append(ReminderSpec(ReminderKind.PRESERVATION_ENDED, end, cfg.preservation_ended_repeat))
+    return plan
+
+
+def due_reminders(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> list[tuple[ReminderKind, datetime]]:
+    """(kind, due_at) of every reminder due at or before `now`. A repeating reminder contributes only
+    its latest occurrence: after a long outage one "still overdue" says all the missed ones would."""
+    due = []
+    for spec in reminder_plan(esc, cfg):
+        at = spec.latest_at_or_before(now)
+        if at is not None:
+            due.append((spec.kind, at))
+    return due
+
+
+def next_reminder_at(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> datetime | None:
+    """When the sweep must next look at this escalation (None: never, as it stands)."""
+    upcoming = [at for spec in reminder_plan(esc, cfg) if (at := spec.first_after(now)) is not None]
+    return min(upcoming, default=None)
+
+
+def reminder_still_applies(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> bool:
+    """False for a reminder the record has overtaken (see why_overtaken)."""
+    return why_overtaken(kind, due_at, esc, cfg, now) is None
+
+
+def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> str | None:
+    """Why a recorded reminder must not be sent any more, in words for the timeline; None while it
+    still applies. The legal kinds are about a request, not the escalation: see why_legal_overtaken."""
+    if kind in LEGAL_REMINDER_KINDS:
+        return None
+    if esc.status == CLOSED:
+        return "The escalation was closed."
+    if esc.status == DISMISSED:
+        return "The escalation was dismissed."
+    plan = {spec.kind: spec for spec in reminder_plan(esc, cfg)}
+    if kind == ReminderKind.NCMEC_UNFINISHED:
+        if esc.reported_at is not None:
+            return "The report was recorded, so it was finished at NCMEC."
+        if kind not in plan:
+            return "No unfinished NCMEC report is recorded any more."
+        if as_utc(due_at) != plan[ReminderKind.NCMEC_UNFINISHED].first_at:
+            return "The report at NCMEC changed since; a reminder for its new deletion time replaces this one."
+        deletion = ncmec_deletion_of(esc)
+        if deletion is not None and as_utc(now) >= deletion:
+            return "NCMEC deleted the unfinished report before this went out; the report reminders still apply."
+        return None
+    if kind not in plan:
+        if kind in (ReminderKind.REPORT_DUE_SOON, ReminderKind.REPORT_OVERDUE):
+            return "The report was recorded."
+        if kind == ReminderKind.PRESERVATION_UNCONFIRMED:
+            return "Preservation was confirmed."
+        return "The deadline no longer applies."
+    if kind == ReminderKind.REPORT_DUE_SOON and now > escalation_report_due_at(esc, cfg):
+        return "The report target passed before it went out; the overdue reminder replaces it."
+    if kind == ReminderKind.PRESERVATION_ENDING and esc.reported_at is not None:
+        end = escalation_preserve_until(esc, cfg) or preservation_end(esc.reported_at, cfg)
+        if now >= end:
+            return "The preservation period ended before it went out; the ended reminder replaces it."
+        # "30 days left" gives way to "7 days left" once that one is due too (after an outage, or a
+        # report recorded late): one message per deadline, the latest stage.
+        if any(as_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets):
+            return "A later reminder of the same deadline was due; it replaces this one."
+    return None

@@ -1,0 +1,588 @@
+"""The reminder sweep: find what came due, record each reminder once, deliver it, never lose one.
+
+The pattern is Healthchecks' `sendalerts`: state lives in rows, not in the broker. Each escalation
+carries `next_reminder_at` (indexed), so a sweep reads only the escalations that need a look; the
+unique key on Reminder(escalation, kind, due_at) makes creation idempotent; each Delivery is claimed
+with a conditional UPDATE before it is sent and marked `sent_at` only after its channel accepted it.
+A sweep after any outage therefore catches up on everything that came due meanwhile.
+
+Legal requests' response reminders (`legal_response_due_soon`, `legal_response_overdue`) are about a
+request, which can cover several escalations: one reminder per request, not one per escalation. The
+sweep selects them with a second small query, over open LegalRequest rows whose (indexed)
+`response_due_at` is at most 24 hours away or past, and records each reminder on the request's
+first linked escalation (the lowest id), to every lead, under the same unique key (escalation, kind,
+due_at), so it stays idempotent. `next_reminder_at` does not cover them: a request's response date is
+not a column of the escalation. Their message names the request (LR-00001); a reminder whose request
+is no longer open is cancelled with the reason ("LR-00001 was answered."), by the service that
+answers or closes the request and again by the sweep before any delivery. Two requests on the same
+first escalation due at the same moment share one reminder, whose message names both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import defaultdict, deque
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, Min, OuterRef, Q
+from django.utils import timezone
+
+from escalations import policy
+from escalations.core import audit_verify
+from escalations.core.permissions import LEAD
+from escalations.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Escalation,
+    LegalRequest,
+    LegalRequestStatus,
+    Reminder,
+    SweepHeartbeat,
+)
+from escalations.reminders import channels as notify
+from escalations.reminders.watchdog import HEARTBEAT
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class SweepStats:
+    reminders_created: int = 0
+    deliveries_sent: int = 0
+    deliveries_failed: int = 0
+    reminders_cancelled: int = 0
+    digests: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after the n-th failure, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+# --- who hears of what ---------------------------------------------------------------------------
+
+
+def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]:
+    """The assignee (or the creator while nobody is assigned); every lead too for report_overdue and
+    every preservation reminder, and for every kind when the owner's account is deactivated (so a
+    reminder never goes to nobody). A legal request's reminders go to every lead only (the owner of
+    its first escalation when there is no active lead)."""
+    if kind in policy.REMINDER_KINDS_LEADS_ONLY and leads:
+        return list({lead.pk: lead for lead in leads}.values())
+    people = {}
+    owner = escalation.assignee or escalation.created_by
+    if owner.is_active:
+        people[owner.pk] = owner
+    if kind in policy.REMINDER_KINDS_FOR_LEADS or not owner.is_active:
+        for lead in leads:
+            people.setdefault(lead.pk, lead)
+    return list(people.values())
+
+
+def channels_for(user: Any) -> list[str]:
+    """The channels the person chose; in-app when they chose none, so nothing is silently dropped."""
+    profile = getattr(user, "profile", None)
+    chosen: list[str] = []
+    if (profile is None or profile.email_notifications) and user.email:
+        chosen.append(Channel.EMAIL)
+    if profile is None or profile.in_app_notifications:
+        chosen.append(Channel.IN_APP)
+    if profile is not None and profile.webhook_url:
+        chosen.append(Channel.WEBHOOK)
+    return chosen or [Channel.IN_APP]
+
+
+def _active_leads() -> list[Any]:
+    return list(get_user_model().objects.filter(is_active=True, groups__name=LEAD).select_related("profile").distinct())
+
+
+# --- phase 1: record what came due -----------------------------------------------------------------
+
+
+def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """Create the Reminder and Delivery rows for everything due at `now`, and move each visited
+    escalation's `next_reminder_at` to its next reminder."""
+    leads: list[Any] | None = None
+    for _ in range(10_000):  # bounded: each pass advances every escalation it read
+        batch = list(
+            Escalation.objects.filter(next_reminder_at__lte=now)
+            .select_related("assignee__profile", "created_by__profile")
+            .order_by("next_reminder_at")[:BATCH]
+        )
+        if not batch:
+            break
+        if leads is None:
+            leads = _active_leads()
+        for escalation in batch:
+            _schedule_one(escalation, now, cfg, leads, stats)
+    schedule_legal_due(now, cfg, stats, leads)
+
+
+def _schedule_one(
+    escalation: Escalation, now: datetime, cfg: policy.PolicyConfig, leads: list[Any], stats: SweepStats
+) -> None:
+    with transaction.atomic():
+        for kind, due_at in policy.due_reminders(escalation, cfg, now):
+            reminder, created = Reminder.objects.get_or_create(escalation=escalation, kind=kind, due_at=due_at)
+            if not created:
+                continue
+            stats.reminders_created += 1
+            Delivery.objects.bulk_create(
+                [
+                    Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
+                    for person in recipients(escalation, kind, leads)
+                    for channel in channels_for(person)
+                ],
+                ignore_conflicts=True,
+            )
+        # Conditional: if a service changed the escalation meanwhile, its new value stands and the
+        # next pass looks again.
+        Escalation.objects.filter(pk=escalation.pk, next_reminder_at=escalation.next_reminder_at).update(
+            next_reminder_at=policy.next_reminder_at(escalation, cfg, now)
+        )
+
+
+# --- legal requests' response dates ---------------------------------------------------------------
+
+LEGAL_KINDS = tuple(policy.LEGAL_REMINDER_KINDS)
+
+
+def _first_escalations(request_ids: list[int]) -> dict[int, int]:
+    """request id -> its first linked escalation's id (the lowest). One query."""
+    through = LegalRequest.escalations.through
+    rows = (
+        through.objects.filter(legalrequest_id__in=request_ids)
+        .values("legalrequest_id")
+        .annotate(first=Min("escalation_id"))
+    )
+    return {row["legalrequest_id"]: row["first"] for row in rows}
+
+
+def schedule_legal_due(
+    now: datetime, cfg: policy.PolicyConfig, stats: SweepStats, leads: list[Any] | None = None
+) -> None:
+    """Record the reminders of every open legal request whose response date is at most
+    `legal_response_due_soon` away or past, once each, on its first escalation."""
+    horizon = now + cfg.legal_response_due_soon
+    # Both columns indexed; overdue requests stay in this selection while they are open (they are
+    # few: law-enforcement requests, not escalations), each sweep costs three queries per 500.
+    requests = LegalRequest.objects.filter(status=LegalRequestStatus.OPEN, response_due_at__lte=horizon)
+    last_pk = 0
+    for _ in range(10_000):  # bounded: each pass reads the next batch of requests
+        batch = list(requests.filter(pk__gt=last_pk).order_by("pk").only("pk", "status", "response_due_at")[:BATCH])
+        if not batch:
+            return
+        last_pk = batch[-1].pk
+        firsts = _first_escalations([r.pk for r in batch])
+        wanted: set[tuple[int, str, datetime]] = set()
+        for request in batch:
+            first = firsts.get(request.pk)
+            if first is None:
+                continue
+            for due_kind, due_at in policy.legal_due_reminders(request.status, request.response_due_at, cfg, now):
+                wanted.add((first, str(due_kind), due_at))
+        if not wanted:
+            continue
+        existing = set(
+            Reminder.objects.filter(
+                escalation_id__in={w[0] for w in wanted},
+                kind__in=LEGAL_KINDS,
+                due_at__in={w[2] for w in wanted},
+            ).values_list("escalation_id", "kind", "due_at")
+        )
+        missing = sorted(wanted - existing)
+        if not missing:
+            continue
+        if leads is None:
+            leads = _active_leads()
+        owners = Escalation.objects.select_related("assignee__profile", "created_by__profile").in_bulk(
+            {m[0] for m in missing}
+        )
+        for escalation_id, kind, due_at in missing:
+            with transaction.atomic():
+                reminder, created = Reminder.objects.get_or_create(
+                    escalation_id=escalation_id, kind=kind, due_at=due_at
+                )
+                if not created:
+                    continue
+                stats.reminders_created += 1
+                Delivery.objects.bulk_create(
+                    [
+                        Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
+                        for person in recipients(owners[escalation_id], kind, leads)
+                        for channel in channels_for(person)
+                    ],
+                    ignore_conflicts=True,
+                )
+
+
+def legal_requests_on(escalation_ids: set[int]) -> dict[int, list[LegalRequest]]:
+    """escalation id -> the requests (any status, with a response date) whose first linked escalation
+    it is: what a legal reminder recorded on it can be about. Three queries."""
+    if not escalation_ids:
+        return {}
+    through = LegalRequest.escalations.through
+    candidates = list(
+        through.objects.filter(escalation_id__in=escalation_ids).values_list("legalrequest_id", flat=True).distinct()
+    )
+    firsts = {pk: first for pk, first in _first_escalations(candidates).items() if first in escalation_ids}
+    found: dict[int, list[LegalRequest]] = defaultdict(list)
+    for request in LegalRequest.objects.filter(pk__in=list(firsts), response_due_at__isnull=False).order_by("pk"):
+        found[firsts[request.pk]].append(request)
+    return found
+
+
+def _cancel(reminder: Reminder, now: datetime, reason: str) -> int:
+    with transaction.atomic():
+        updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
+            cancelled_at=now, cancel_reason=reason[:200]
+        )
+        Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(cancelled_at=now, claimed_until=None)
+    return updated
+
+
+def cancel_legal_reminders(escalation_ids: set[int], now: datetime, cfg: policy.PolicyConfig) -> int:
+    """Cancel the pending legal reminders on these escalations that no longer apply (their request was
+    answered or closed). Called by the services that answer or close a request; the sweep checks
+    again before delivering. Returns how many were cancelled."""
+    pending = list(
+        Reminder.objects.filter(
+            escalation_id__in=escalation_ids, kind__in=LEGAL_KINDS, sent_at__isnull=True, cancelled_at__isnull=True
+        )
+    )
+    if not pending:
+        return 0
+    facts = legal_requests_on({r.escalation_id for r in pending})
+    cancelled = 0
+    for reminder in pending:
+        reason = policy.why_legal_overtaken(
+            reminder.kind, reminder.due_at, facts.get(reminder.escalation_id, []), cfg, now
+        )
+        if reason is not None:
+            cancelled += _cancel(reminder, now, reason)
+    return cancelled
+
+
+def _legal_requests_about(reminder: Reminder, cfg: policy.PolicyConfig) -> list[LegalRequest]:
+    """The requests a legal reminder is about, open ones first (for its message)."""
+    about = [
+        request
+        for request in legal_requests_on({reminder.escalation_id}).get(reminder.escalation_id, [])
+        if policy.legal_reminder_matches(reminder.kind, reminder.due_at, request.response_due_at, cfg)
+    ]
+    about.sort(key=lambda r: r.status != LegalRequestStatus.OPEN)
+    return about
+
+
+# --- phase 2: deliver ------------------------------------------------------------------------------
+
+
+def _claim(now: datetime) -> list[Delivery]:
+    """Take up to BATCH due deliveries for this sweep alone. On PostgreSQL the row locks skip what
+    another sweep holds; on SQLite the IMMEDIATE transaction serializes sweeps."""
+    pending = Q(sent_at__isnull=True, cancelled_at__isnull=True, next_attempt_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pending)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).filter(pending).update(
+            claimed_until=now + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS), claim_token=token
+        )
+    return list(
+        Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
+            "reminder__escalation", "recipient__profile"
+        )
+    )
+
+
+def _cancel_overtaken(
+    deliveries: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats
+) -> list[Delivery]:
+    keep = []
+    legal = legal_requests_on(
+        {d.reminder.escalation_id for d in deliveries if d.reminder.kind in policy.LEGAL_REMINDER_KINDS}
+    )
+    for delivery in deliveries:
+        reminder = delivery.reminder
+        if reminder.kind in policy.LEGAL_REMINDER_KINDS:
+            reason = policy.why_legal_overtaken(
+                reminder.kind, reminder.due_at, legal.get(reminder.escalation_id, []), cfg, now
+            )
+        else:
+            reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
+        if reason is None:
+            keep.append(delivery)
+            continue
+        stats.reminders_cancelled += _cancel(reminder, now, reason)
+    return keep
+
+
+def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
+    reminder = delivery.reminder
+    if reminder.kind in policy.LEGAL_REMINDER_KINDS:
+        # About a request: the message names it (and its kind), its deadline is the response date.
+        about = _legal_requests_about(reminder, cfg)
+        names = ", ".join(f"{r.key} ({r.get_kind_display()})" for r in about) or "a legal request"
+        deadline = next((r.response_due_at for r in about if r.response_due_at), None)
+        return notify.Item(
+            key=reminder.escalation.key,
+            escalation_id=reminder.escalation_id,
+            kind=reminder.kind,
+            kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
+            deadline_at=deadline or reminder.due_at,
+        )
+    return notify.Item(
+        key=reminder.escalation.key,
+        escalation_id=reminder.escalation_id,
+        kind=reminder.kind,
+        kind_label=policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)],
+        deadline_at=policy.reminder_deadline_at(reminder.kind, reminder.escalation, cfg) or reminder.due_at,
+    )
+
+
+def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    for _ in range(1_000):  # bounded; each pass claims new rows or ends
+        claimed = _cancel_overtaken(_claim(now), now, cfg, stats)
+        if not claimed:
+            return
+        groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
+        for delivery in claimed:
+            groups[(delivery.recipient_id, delivery.channel)].append(delivery)
+        # Webhooks are posted from threads of their own while this thread delivers email and in-app:
+        # a slow receiver holds one thread until its deadline, never anyone else's reminders.
+        with _WebhookDispatch(now, cfg, stats) as webhooks:
+            for group in groups.values():
+                if group[0].channel == Channel.WEBHOOK:
+                    webhooks.add(_batches(group, stats))
+            webhooks.start_more()
+            for group in groups.values():
+                if group[0].channel != Channel.WEBHOOK:
+                    for batch in _batches(group, stats):
+                        _deliver_batch(batch, now, cfg, stats)
+                        webhooks.record_finished()
+            webhooks.finish()
+        _mark_reminders_sent({d.reminder_id for d in claimed}, now)
+
+
+def _batches(group: list[Delivery], stats: SweepStats) -> list[list[Delivery]]:
+    """One person's deliveries on one channel as messages: one per reminder, or one digest when more
+    than DIGEST_THRESHOLD are due. Deliveries that already went out in a message whose outcome is
+    unknown go again in that same message (same items still unsent, same Message-ID or webhook-id),
+    so that the receiving system can drop the copy."""
+    unknown: dict[str, list[Delivery]] = defaultdict(list)
+    fresh: list[Delivery] = []
+    for delivery in group:
+        (unknown[delivery.batch_ref] if delivery.batch_ref else fresh).append(delivery)
+    batches = list(unknown.values())
+    if len(fresh) > settings.REMINDER_DIGEST_THRESHOLD:
+        batches.append(fresh)
+        stats.digests += 1
+    else:
+        batches.extend([d] for d in fresh)
+    return batches
+
+
+def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """Send one email or in-app message and record it."""
+    ref = batch[0].batch_ref or message_ref(batch)
+    # Everything about one message, its claim renewal and wording included, sits inside the
+    # handler: a database error on one message (a value the column refuses once stopped every
+    # sweep) is that message's failed attempt, never everyone's missed reminders.
+    try:
+        batch = renew_claim(batch, now, ref)
+        if not batch:
+            return
+        first = batch[0]
+        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
+        if first.channel == Channel.IN_APP:
+            # Notification and "sent" commit together: exactly once, whatever dies when.
+            with transaction.atomic():
+                notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+                _record(batch, now, ok=True)
+        else:
+            notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+            _record(batch, now, ok=True)
+        stats.deliveries_sent += len(batch)
+    except Exception as exc:
+        _record_failure(batch, now, stats, exc)
+
+
+def _record_failure(batch: list[Delivery], now: datetime, stats: SweepStats, exc: Exception) -> None:
+    if isinstance(exc, notify.DeliveryError):
+        log.warning("delivery failed: %s", exc)
+        _record(batch, now, ok=False, error=str(exc))
+    else:
+        # A bug or an unexpected failure in one channel must not stop the sweep for everyone
+        # else: record it like any failure, so it is retried with backoff and visible.
+        log.error("delivery raised unexpectedly", exc_info=exc)
+        _record(batch, now, ok=False, error=f"unexpected error: {exc.__class__.__name__}: {exc}")
+    stats.deliveries_failed += len(batch)
+
+
+class _WebhookDispatch:
+    """One pass's webhook messages, posted from at most WEBHOOK_CONCURRENCY threads. Whatever touches
+    the database (renewing the claim, wording the message, recording the outcome) stays in the
+    sweep's thread; a thread only signs and posts, within the request's deadline. A message's claim
+    is renewed when its post starts, not when it joins the queue, so waiting for a free thread
+    eats none of its lease; `sent_at` is still written only after the receiver accepted."""
+
+    def __init__(self, now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+        self._now = now
+        self._cfg = cfg
+        self._stats = stats
+        self._limit = max(1, settings.WEBHOOK_CONCURRENCY)
+        self._pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="webhook")
+        self._waiting: deque[list[Delivery]] = deque()
+        self._posting: dict[Future[None], list[Delivery]] = {}
+
+    def __enter__(self) -> _WebhookDispatch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After an error only the posts already under way are waited for (each ends by its
+        # deadline); their outcome is unknown to the rows, so they go again after the lease, under
+        # the same webhook-id.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, batches: list[list[Delivery]]) -> None:
+        self._waiting.extend(batches)
+
+    def start_more(self) -> None:
+        while self._waiting and len(self._posting) < self._limit:
+            batch = self._waiting.popleft()
+            ref = batch[0].batch_ref or message_ref(batch)
+            try:
+                batch = renew_claim(batch, self._now, ref)
+                if not batch:
+                    continue
+                message = notify.message_for([_item(d, self._cfg) for d in batch], ref=ref)
+                request = notify.webhook_request(batch[0].recipient, message)
+            except Exception as exc:
+                _record_failure(batch, self._now, self._stats, exc)
+                continue
+            self._posting[self._pool.submit(notify.post_webhook, request)] = batch
+
+    def record_finished(self, *, wait: bool = False) -> None:
+        """Record the posts that have ended (waiting for one when `wait`), then start more."""
+        if self._posting:
+            done, _ = futures.wait(self._posting, timeout=None if wait else 0, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                batch = self._posting.pop(future)
+                try:
+                    future.result()
+                    _record(batch, self._now, ok=True)
+                    self._stats.deliveries_sent += len(batch)
+                except Exception as exc:
+                    _record_failure(batch, self._now, self._stats, exc)
+        self.start_more()
+
+    def finish(self) -> None:
+        self.start_more()
+        while self._posting:
+            self.record_finished(wait=True)
+
+
+def message_ref(batch: list[Delivery]) -> str:
+    """The name of the message carrying `batch` (its Message-ID's local part): the delivery's id for
+    one reminder; for a digest, its size, first id and a hash of every id, short whatever its size."""
+    if len(batch) == 1:
+        return f"delivery-{batch[0].pk}"
+    ids = sorted(d.pk for d in batch)
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:20]
+    return f"digest-{len(ids)}-{ids[0]}-{digest}"
+
+
+def renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery]:
+    """Extend this sweep's lease from the real clock right before sending, note the message each
+    delivery goes out in (`ref`), and keep only what it still holds. A sweep slowed by earlier
+    messages may have outlived the lease it took at its start; another sweep may have claimed (and
+    sent) the rest since, and must not be doubled."""
+    until = max(now, timezone.now()) + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
+    ids = [d.pk for d in batch]
+    token = batch[0].claim_token
+    Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True, cancelled_at__isnull=True).update(
+        claimed_until=until, batch_ref=ref
+    )
+    held = set(
+        Delivery.objects.filter(pk__in=ids, claim_token=token, claimed_until=until, sent_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    return [d for d in batch if d.pk in held]
+
+
+def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> None:
+    with transaction.atomic():
+        for delivery in batch:
+            attempts = delivery.attempts + 1
+            fields: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "claim_token": ""}
+            if ok:
+                fields.update(sent_at=now, last_error="")
+            else:
+                # Refused, so not received: the retry may go in whatever message fits then.
+                fields.update(last_error=error[:2000], next_attempt_at=now + backoff(attempts), batch_ref="")
+            # Only the claim holder may record: a sweep whose lease ran out must not overwrite.
+            Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, claim_token=delivery.claim_token).update(
+                **fields
+            )
+            DeliveryAttempt.objects.create(
+                delivery=delivery,
+                escalation_id=delivery.reminder.escalation_id,
+                at=now,
+                ok=ok,
+                error=error[:2000],
+                batch_size=len(batch),
+            )
+
+
+def _mark_reminders_sent(reminder_ids: set[int], now: datetime) -> None:
+    unsent = Delivery.objects.filter(reminder=OuterRef("pk"), sent_at__isnull=True, cancelled_at__isnull=True)
+    Reminder.objects.filter(pk__in=reminder_ids, sent_at__isnull=True, cancelled_at__isnull=True).exclude(
+        Exists(unsent)
+    ).update(sent_at=now)
+
+
+# --- the sweep -------------------------------------------------------------------------------------
+
+
+def sweep(now: datetime | None = None) -> SweepStats:
+    """One full sweep: record due reminders, deliver what is due, record the heartbeat. Safe to run
+    twice, or twice at once. `now` defaults to the clock (tests pass their own)."""
+    now = now or timezone.now()
+    cfg = policy.PolicyConfig.from_settings()
+    stats = SweepStats()
+    SweepHeartbeat.objects.update_or_create(name=HEARTBEAT, defaults={"last_started_at": now})
+    schedule_due(now, cfg, stats)
+    deliver_due(now, cfg, stats)
+    SweepHeartbeat.objects.update_or_create(
+        name=HEARTBEAT, defaults={"last_finished_at": timezone.now(), "last_stats": asdict(stats)}
+    )
+    # Once a day, after the reminders are out: walk the audit trail's chains (a break raises the
+    # leads' banner and fails /healthz). A check that fails to run never stops the reminders; it is
+    # tried again an hour later (audit_verify.CLAIM_TIMEOUT).
+    try:
+        audit_verify.run_if_due(now)
+    except Exception:
+        log.exception("the audit trail's integrity check could not run")
+    return stats

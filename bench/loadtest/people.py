@@ -33,9 +33,9 @@ def main() -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_otp.util import random_hex
 
-    from escalations import tokens
+    from escalations.accounts import tokens
+    from escalations.core.permissions import LEAD, MODERATOR
     from escalations.models import ACTIVE_STATUSES, Escalation
-    from escalations.permissions import LEAD, MODERATOR
 
     from ..generate import ADMIN_USERNAME
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint check audit requirements clean bench soak
+.PHONY: run test lint check audit requirements clean bench soak loadtest
 
 # Re-installs whenever a pinned requirements file changes (the stamp name carries their checksum).
 # Every pin carries its hashes: pip refuses a file that differs from the one pinned.
@@ -45,6 +45,15 @@ audit: $(STAMP)
 # escalations_bench on 127.0.0.1), measured, written to docs/benchmarks.md and .svg. BENCH_ROWS=20000 is quick.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The served stack under load (a benchmark, not a test): gunicorn with gunicorn.conf.py under settings.prod on
+# a copy of the bench database, people signed in for real, wrk as concurrent moderators, leads, a pipeline and
+# an admin; requests/s and p50/p95/p99 per page into docs/benchmarks.md. Needs wrk (apt-get install wrk),
+# PostgreSQL (BENCH_DATABASE_URL; the bench database is made when missing, BENCH_ROWS=20000 is quick) and Redis
+# (LOADTEST_REDIS_URL, default db 13, emptied). LOADTEST_CLIENTS=8 LOADTEST_SECONDS=15 LOADTEST_WORKERS=4.
+loadtest: $(STAMP) var
+	@command -v wrk >/dev/null 2>&1 || { echo "make loadtest needs wrk: apt-get install wrk (Debian, Ubuntu)" >&2; exit 1; }
+	$(BIN)/python -m bench.loadtest
 
 # The fault soak, long form (two web processes, three workers, two beats; 60 SIGKILLs, at least 10 of
 # them inside a worker's delivery, Redis down 2 minutes, a PostgreSQL restart; about 25 minutes):

@@ -1,5 +1,6 @@
 """One bench database, in a process of its own (Django is configured for one database per
-process): migrate, generate the data set when asked, then every measurement. Run by bench.__main__
+process): migrate, generate the data set when asked, then every measurement (none in mode
+"prepare", which `make loadtest` uses to make the database it serves). Run by bench.__main__
 as `python -m bench.child <json arguments>` with DATABASE_URL and DJANGO_SETTINGS_MODULE set; writes
 its results as JSON to the path it is given."""
 
@@ -79,6 +80,11 @@ def main() -> None:
         log(f"reusing the data set generated at {meta.get('generated_at')}")
     meta["database"] = database_name(url)
     results["dataset"] = meta
+    if args.get("mode") == "prepare":
+        # `make loadtest`: the data set only; the served stack measures it.
+        with open(args["out"], "w") as handle:
+            json.dump(results, handle, indent=1, default=str)
+        return
     log("measuring the pages")
     results["pages"] = measure.pages(args["repeat"])
     log("measuring the sweep")

@@ -98,6 +98,102 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         drop_database(admin_url, name)
 
 
+@dataclass(frozen=True)
+class Roles:
+    """A database owned by one role, with a second role that may only connect: production's two
+    database roles (docs/deploy.md, "Database roles")."""
+
+    database: str
+    owner: str
+    app: str
+    owner_url: str  # DATABASE_MIGRATE_URL
+    app_url: str  # DATABASE_URL
+
+
+def _role_url(admin_url: str, role: str, password: str, database: str) -> str:
+    parts = urlsplit(admin_url)
+    return urlunsplit(
+        parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port or 5432}", path=f"/{database}")
+    )
+
+
+@contextmanager
+def scratch_roles(admin_url: str, prefix: str) -> Iterator[Roles]:
+    """A new database owned by a new owner role, and a new app role that may only connect to it, as
+    docs/deploy.md has an operator make them; all dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    suffix = secrets.token_hex(4)
+    roles = {"owner": f"{prefix}_owner_{suffix}", "app": f"{prefix}_app_{suffix}"}
+    passwords = {name: secrets.token_hex(12) for name in roles}
+    database = f"{prefix}_{suffix}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        for name, role in roles.items():
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(passwords[name]))
+            )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(roles["owner"]))
+        )
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(roles["app"]))
+        )
+    try:
+        yield Roles(
+            database=database,
+            owner=roles["owner"],
+            app=roles["app"],
+            owner_url=_role_url(admin_url, roles["owner"], passwords["owner"], database),
+            app_url=_role_url(admin_url, roles["app"], passwords["app"], database),
+        )
+    finally:
+        drop_database(admin_url, database)
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                for role in roles.values():
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        except Exception as exc:  # cleanup must not hide the test's own result
+            print(f"could not drop roles {sorted(roles.values())}: {exc}", file=sys.stderr)
+
+
+# What the app's role must be able to do after `migrate`, and what it must not (escalations.ops.db_roles):
+# (table, privilege, expected).
+APP_ROLE_RIGHTS = (
+    ("escalations_escalation", "SELECT", True),
+    ("escalations_escalation", "INSERT", True),
+    ("escalations_escalation", "UPDATE", True),
+    ("escalations_auditevent", "SELECT", True),
+    ("escalations_auditevent", "INSERT", True),
+    ("escalations_auditevent", "UPDATE", False),
+    ("escalations_auditevent", "DELETE", False),
+    ("escalations_auditevent", "TRUNCATE", False),
+    ("escalations_accesslog", "INSERT", True),
+    ("escalations_accesslog", "UPDATE", False),
+    ("escalations_chainhead", "SELECT", True),
+    ("escalations_chainhead", "INSERT", False),
+)
+
+
+def app_role_problems(admin_url: str, roles: Roles) -> list[str]:
+    """How the app role's rights on the migrated database differ from APP_ROLE_RIGHTS (none: [])."""
+    import psycopg
+
+    problems = []
+    with psycopg.connect(database_url(admin_url, roles.database), autocommit=True, connect_timeout=5) as conn:
+        for table, privilege, expected in APP_ROLE_RIGHTS:
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
+            if not (exists and exists[0]):
+                problems.append(f"{table} does not exist (not migrated)")
+                continue
+            row = conn.execute("SELECT has_table_privilege(%s, %s, %s)", [roles.app, table, privilege]).fetchone()
+            allowed = bool(row and row[0])
+            if allowed != expected:
+                problems.append(f"{roles.app} {'may' if allowed else 'may not'} {privilege} {table}")
+    return problems
+
+
 _GIVEN: set[int] = set()
 
 

@@ -4,7 +4,9 @@
     python deploy/ci/stack_check.py image IMAGE    the same three from the built image (buildah run)
 
 Both run the same commands (deploy/container/entrypoint.sh web|worker|beat|migrate|manage) under
-settings.prod against a database of their own on the CI PostgreSQL (created, then dropped), a Redis
+settings.prod against a database of their own on the CI PostgreSQL (created, then dropped) with
+production's two roles (the owner migrates; the app's role, which everything else runs as, must have
+exactly its rights after the migrate step, or the check fails), a Redis
 database of their own (flushed) and an SMTP sink (aiosmtpd, in this process). Then, over HTTP as a
 browser behind the TLS proxy would (X-Forwarded-Proto: https, Origin, CSRF token, secure cookies):
 sign in, log an escalation through the page, log one through the API with a service token, wait for
@@ -49,7 +51,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import Sink, postgres_problem, redis_problem, scratch_database  # noqa: E402
+from tests.processes import Sink, app_role_problems, postgres_problem, redis_problem, scratch_roles  # noqa: E402
 
 ENTRYPOINT = "deploy/container/entrypoint.sh"
 IMAGE_APP_DIR = "/app"
@@ -573,7 +575,9 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="escalations-stack-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, scratch, True)
-        database_url = stack.enter_context(scratch_database(admin_url, f"escalations_ci_{args.mode}"))
+        # Production's two roles (docs/deploy.md, "Database roles"): the owner migrates, the app's
+        # role runs everything else, with only the rights the migrate step grants it.
+        roles = stack.enter_context(scratch_roles(admin_url, f"escalations_ci_{args.mode}"))
         controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
         controller.start()
         stack.callback(controller.stop)
@@ -581,7 +585,8 @@ def main() -> int:
             "DJANGO_SETTINGS_MODULE": "settings.prod",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": roles.app_url,
+            "DATABASE_MIGRATE_URL": roles.owner_url,
             "CELERY_BROKER_URL": redis_url,
             "CACHE_URL": redis_url,
             "EMAIL_HOST": "127.0.0.1",
@@ -602,7 +607,16 @@ def main() -> int:
         stack.callback(runner.stop)
 
         say("migrate (as its own step, before anything starts)")
-        runner.run("migrate")
+        migrated = runner.run("migrate")
+        problems = app_role_problems(admin_url, roles)
+        check(
+            not problems,
+            "after the migrate step the app's role lacks its rights or has more: "
+            + "; ".join(problems)
+            + "\n"
+            + migrated[-2000:],
+        )
+        say(f"the app's role {roles.app} may INSERT and SELECT the audit trail, not UPDATE, DELETE or TRUNCATE it")
         if not on_image:
             say("collectstatic (hashed, compressed names)")
             runner.run("manage", "collectstatic", "--noinput")

@@ -41,8 +41,12 @@ case "$role" in
       --schedule "${CELERY_BEAT_SCHEDULE:-/tmp/celerybeat-schedule}" "$@"
     ;;
   migrate)
-    # The app's role may not ALTER or CREATE; migrations run as the role that owns the tables.
-    if [ -n "${DATABASE_MIGRATE_URL:-}" ]; then
+    # The app's role may not ALTER or CREATE; migrations run as the role that owns the tables. The
+    # migrate command itself connects as DATABASE_MIGRATE_URL's role and then grants DATABASE_URL's
+    # role its rights, so DATABASE_URL must still name the app's role here: replacing it by the
+    # owner's URL would leave the app's role with no rights at all. Only when no DATABASE_URL is
+    # given does the owner's stand in for it (there is then no other role to grant).
+    if [ -z "${DATABASE_URL:-}" ] && [ -n "${DATABASE_MIGRATE_URL:-}" ]; then
       DATABASE_URL="$DATABASE_MIGRATE_URL"
       export DATABASE_URL
     fi

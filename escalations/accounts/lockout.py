@@ -30,6 +30,7 @@ from django.http import HttpRequest
 from django_otp import user_has_device
 
 from escalations.accounts import acting_person
+from escalations.accounts.lockout_username import recorded_username
 from escalations.core import services
 from escalations.core.people import RequestUser, User
 from escalations.core.permissions import is_lead
@@ -73,7 +74,8 @@ def _record_unlock(username: str, failures: int) -> None:
         actor=acting_person.current(),
         action=AuditAction.UNLOCKED,
         changes={
-            "username": username,
+            # Axes' rows hold what was typed at sign-in (kept by the same rule since it was made).
+            "username": recorded_username(username),
             "failures": failures,
             "was_locked": isinstance(settings.AXES_FAILURE_LIMIT, int) and failures >= settings.AXES_FAILURE_LIMIT,
         },

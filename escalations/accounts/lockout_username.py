@@ -22,10 +22,16 @@ FILE_CONTENT_MARKER = "(a username that held file content)"
 USERNAME_MAX_LENGTH = 150
 
 
-def username_for_lockout(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
-    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # axes' default, set in its own conf
-    typed = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
+def recorded_username(typed: Any) -> str:
+    """A username as anyone may have typed it, as it may be kept: in axes' tables and in every
+    security event of the audit trail (escalations.accounts.security_events)."""
     username = str(typed or "")
     if find_encoded_content(username):
         return FILE_CONTENT_MARKER
     return username[:USERNAME_MAX_LENGTH]
+
+
+def username_for_lockout(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # axes' default, set in its own conf
+    typed = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
+    return recorded_username(typed)

@@ -4,7 +4,9 @@ changes of group and team membership wherever they are made (the admin, a shell,
 two-factor devices added or removed other than through the two-factor pages (which audit their own).
 
 A failed sign-in names the username as typed, never who it belongs to: the event reads the same
-whether or not such a person exists, and no user is created or looked up for it."""
+whether or not such a person exists, and no user is created or looked up for it. Anyone can type
+anything there, so a typed username is kept by the lockout tables' rule (recorded_username: cut to
+a username's length, and file content written as text replaced by a marker), in every event."""
 
 from __future__ import annotations
 
@@ -23,13 +25,12 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from escalations.accounts import acting_person
+from escalations.accounts.lockout_username import recorded_username
 from escalations.compliance.access_log import client_ip
 from escalations.core import services
 from escalations.core.people import User
 from escalations.models import AuditAction, Team
 
-# Long enough for any username; a longer string typed there is cut, not stored whole.
-MAX_TYPED_USERNAME = 150
 WRONG_CODE_SENDER = "escalations.web.two_factor_views.code"  # two_factor_views sends wrong codes with it
 
 _devices_audited_by_view: ContextVar[bool] = ContextVar("devices_audited_by_view", default=False)
@@ -48,7 +49,7 @@ def _signed_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: A
 def _sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    typed = str(credentials.get("username") or "")[:MAX_TYPED_USERNAME]
+    typed = recorded_username(credentials.get("username"))
     step = "code" if sender == WRONG_CODE_SENDER else "password"
     # Someone signed in who gets a code or their password wrong (the code step, the password asked
     # again) is the actor; a wrong password at sign-in names no one, so that the event reads the same
@@ -60,7 +61,8 @@ def _sign_in_failed(
         changes={
             "username": typed,
             "step": step,
-            "path": request.path if request is not None else "",
+            # A path is typed too (by whoever made the request); ours are short and plain.
+            "path": recorded_username(request.path) if request is not None else "",
             "ip": _ip(request),
         },
     )
@@ -77,7 +79,7 @@ def _locked_out(
     services.record_account_event(
         actor=None,
         action=AuditAction.LOCKED_OUT,
-        changes={"username": str(username or "")[:MAX_TYPED_USERNAME], "failures": failures, "ip": ip_address},
+        changes={"username": recorded_username(username), "failures": failures, "ip": ip_address},
     )
 
 
@@ -184,7 +186,7 @@ def _device_event(action: str, device: Any) -> None:
     services.record_account_event(
         actor=acting_person.current(),
         action=action,
-        changes={"user": owner, "device": type(device).__name__, "name": device.name},
+        changes={"user": owner, "device": type(device).__name__, "name": recorded_username(device.name)},
     )
 
 

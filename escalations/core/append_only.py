@@ -11,10 +11,16 @@ code (or person at a SQL prompt) writes to them.
   may replace text in `changes` and `reason` (audit events) or `query` (access log) by its marker,
   and nothing else. On PostgreSQL the app reaches that only through escalations_redact_<table>()
   (SECURITY DEFINER, the app role's only way to change a row), which names the request for the
-  trigger; the trigger checks that an admin other than the requester approved it and that the new
-  text is the old with parts replaced by the marker (it can only remove, never write). SQLite, the
-  single-user embedded database, checks that the marker appears and nothing but those columns
-  changed.
+  trigger; the trigger checks that an admin other than the requester approved it, that its marker is
+  the one fixed format built from the request row itself ("[redacted <approval date> by <approver>:
+  RR-nnnnnn]", so a marker can never spell another value), that the new text is the old with parts
+  replaced by that marker (it can only remove, never write) and that no value of a key that is not
+  free text (incident type, status, priority, moments, people: redaction_text.LOCKED_KEYS) changed.
+  SQLite, the single-user embedded database, checks the same marker, that it appears, that no such key
+  changed and that nothing but those columns changed.
+- redaction requests (escalations_redactionrequest) are never deleted; one is made pending, decided
+  once (approved with its marker, or refused) by someone other than its requester, and is then fixed:
+  only its summary of what was rewritten is written, once.
 - integrity checks and acknowledged breaks (escalations_auditverification,
   escalations_auditbreakacknowledgement) are plainly append-only.
 
@@ -33,6 +39,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from escalations.core.redaction_text import LOCKED_KEYS
 
 HEADS = "escalations_chainhead"
 REDACTIONS = "escalations_redactionrequest"
@@ -84,6 +92,78 @@ ACKNOWLEDGEMENTS = Table("escalations_auditbreakacknowledgement", "auditbreakack
 APPEND_ONLY = (AUDIT, ACCESS, VERIFICATION, ACKNOWLEDGEMENTS)
 
 
+# --- redaction requests ----------------------------------------------------------------------------
+
+# Columns a decision never changes, and those a decision writes.
+_REQUEST_FIXED = ("id", "escalation_id", "fields", "reason", "requested_by_id", "requested_at")
+_REQUEST_DECISION = ("approved_by_id", "approved_at", "refused_by_id", "refused_at", "refusal_reason", "marker")
+_DECIDED_ONCE = (
+    "a redaction request is decided once, by someone other than its requester, with its own marker: UPDATE refused"
+)
+# The username as it may appear in a marker (escalations.core.redaction.marker_for), else "user #<id>".
+_PLAIN_NAME_MAX = 60
+
+
+def _users_table() -> str:
+    from django.contrib.auth import get_user_model
+
+    return str(get_user_model()._meta.db_table)
+
+
+def _sqlite_marker_of(row: str) -> str:
+    """The one marker the approved request `row` (NEW, OLD or r) may write, as SQLite computes it."""
+    users = _users_table()
+    return (
+        f"('[redacted ' || strftime('%Y-%m-%d', {row}.approved_at) || ' by ' || "  # noqa: S608 (our own names)
+        f"(SELECT CASE WHEN length(u.username) BETWEEN 1 AND {_PLAIN_NAME_MAX} "
+        "AND u.username NOT GLOB '*[^A-Za-z0-9@.+_-]*' THEN u.username ELSE 'user #' || u.id END "
+        f"FROM {users} u WHERE u.id = {row}.approved_by_id) || ': RR-' || printf('%06d', {row}.id) || ']')"
+    )
+
+
+def _locked_json(column: str, row: str) -> str:
+    """The values of LOCKED_KEYS anywhere in `row`.`column` (JSON), as one SQLite string."""
+    keys = ", ".join(f"'{key}'" for key in LOCKED_KEYS)
+    return (
+        f"(SELECT group_concat(t.fullkey || '=' || coalesce(quote(t.value), 'NULL'), '|') "  # noqa: S608
+        f"FROM json_tree({row}.{column}) t WHERE t.key IN ({keys}))"
+    )
+
+
+def _sqlite_requests() -> list[str]:
+    def same(columns: tuple[str, ...]) -> str:
+        return " AND ".join(f"NEW.{c} IS OLD.{c}" for c in columns)
+
+    pending_new = (
+        "NEW.approved_at IS NULL AND NEW.approved_by_id IS NULL AND NEW.refused_at IS NULL "
+        "AND NEW.refused_by_id IS NULL AND NEW.marker = ''"
+    )
+    approved_new = (
+        "NEW.approved_at IS NOT NULL AND NEW.approved_by_id IS NOT NULL AND NEW.approved_by_id <> NEW.requested_by_id "
+        f"AND NEW.refused_at IS NULL AND NEW.refused_by_id IS NULL AND NEW.marker = {_sqlite_marker_of('NEW')}"
+    )
+    refused_new = (
+        "NEW.refused_at IS NOT NULL AND NEW.refused_by_id IS NOT NULL AND NEW.refused_by_id <> NEW.requested_by_id "
+        "AND NEW.approved_at IS NULL AND NEW.approved_by_id IS NULL AND NEW.marker = ''"
+    )
+    old_pending = "OLD.approved_at IS NULL AND OLD.refused_at IS NULL"
+    allowed = (
+        f"({old_pending} AND {same(_REQUEST_FIXED)} AND (({pending_new}) OR ({approved_new}) OR ({refused_new})))"
+        f" OR (NOT ({old_pending}) AND {same((*_REQUEST_FIXED, *_REQUEST_DECISION))} "
+        "AND json(OLD.summary) = json('{}'))"
+    )
+    return [
+        "DROP TRIGGER IF EXISTS redactionrequest_insert;",
+        "DROP TRIGGER IF EXISTS redactionrequest_update;",
+        f"""CREATE TRIGGER IF NOT EXISTS redactionrequest_no_delete BEFORE DELETE ON {REDACTIONS}
+           BEGIN SELECT RAISE(ABORT, 'redaction requests are kept: DELETE refused'); END;""",
+        f"""CREATE TRIGGER redactionrequest_insert BEFORE INSERT ON {REDACTIONS} WHEN NOT ({pending_new})
+           BEGIN SELECT RAISE(ABORT, 'a redaction request is made pending: INSERT of a decided one refused'); END;""",
+        f"""CREATE TRIGGER redactionrequest_update BEFORE UPDATE ON {REDACTIONS} WHEN NOT ({allowed})
+           BEGIN SELECT RAISE(ABORT, '{_DECIDED_ONCE}'); END;""",
+    ]
+
+
 # --- SQLite ----------------------------------------------------------------------------------------
 
 
@@ -114,11 +194,15 @@ def _sqlite(table: Table, chained: bool) -> list[str]:
         f"{_sqlite_same(tuple(c for c in payload if c not in ('chain', 'seq')))}"
     )
     marker_written = " AND ".join(f"(NEW.{c} IS OLD.{c} OR instr(NEW.{c}, r.marker) > 0)" for c in table.redactable)
+    locked = " AND ".join(
+        f"{_locked_json(c, 'NEW')} IS {_locked_json(c, 'OLD')}" for c in table.redactable if c == "changes"
+    )
     redaction = (
         f"{_sqlite_same((*table.fixed, 'chain_digest'))} AND EXISTS (SELECT 1 FROM {REDACTIONS} r "  # noqa: S608
         "WHERE r.approved_at IS NOT NULL AND r.approved_by_id IS NOT NULL AND r.approved_by_id <> r.requested_by_id "
-        "AND r.marker <> '' AND (OLD.escalation_id IS NULL OR r.escalation_id = OLD.escalation_id) "
-        f"AND {marker_written})"
+        f"AND r.marker = {_sqlite_marker_of('r')} "
+        "AND (OLD.escalation_id IS NULL OR r.escalation_id = OLD.escalation_id) "
+        f"AND {marker_written}){' AND ' + locked if locked else ''}"
     )
     chain = table.chain_sql
     head = f"log = '{table.log}' AND chain = {chain}"
@@ -175,6 +259,59 @@ END;
 $$;
 """
 
+# Is the JSON `new` the JSON `old` with only text replaced by `marker` (escalations_only_removed on
+# every string), the same keys and lengths, no number, flag or null changed, and nothing changed
+# under a key of `locked` (choices, moments, people: never free text)?
+_PG_JSON_ONLY_REMOVED = """
+CREATE OR REPLACE FUNCTION escalations_json_only_removed(old jsonb, new jsonb, marker text, locked text[])
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF new IS NOT DISTINCT FROM old THEN RETURN true; END IF;
+  IF old IS NULL OR new IS NULL OR jsonb_typeof(old) <> jsonb_typeof(new) THEN RETURN false; END IF;
+  IF jsonb_typeof(old) = 'object' THEN
+    IF (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(old) x)
+       IS DISTINCT FROM (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(new) x) THEN
+      RETURN false;
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(old) LOOP
+      IF (old -> k) IS DISTINCT FROM (new -> k) THEN
+        IF k = ANY(locked) OR NOT escalations_json_only_removed(old -> k, new -> k, marker, locked) THEN
+          RETURN false;
+        END IF;
+      END IF;
+    END LOOP;
+    RETURN true;
+  ELSIF jsonb_typeof(old) = 'array' THEN
+    IF jsonb_array_length(old) <> jsonb_array_length(new) THEN RETURN false; END IF;
+    FOR i IN 0 .. jsonb_array_length(old) - 1 LOOP
+      IF NOT escalations_json_only_removed(old -> i, new -> i, marker, locked) THEN RETURN false; END IF;
+    END LOOP;
+    RETURN true;
+  ELSIF jsonb_typeof(old) = 'string' THEN
+    RETURN escalations_only_removed(old #>> '{}', new #>> '{}', marker);
+  END IF;
+  RETURN false;
+END;
+$$;
+"""
+
+
+def _pg_marker_of() -> str:
+    """The one marker an approved request may write, built from the request's own id, approval date
+    and approver (escalations.core.redaction.marker_for): free text can never pass for it."""
+    return f"""
+CREATE OR REPLACE FUNCTION escalations_redaction_marker_of(p_id bigint, p_approved_at timestamptz, p_approver bigint)
+RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT '[redacted ' || to_char(p_approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' by '
+      || CASE WHEN u.username ~ '^[A-Za-z0-9@.+_-]{{1,{_PLAIN_NAME_MAX}}}$' THEN u.username ELSE 'user #' || u.id END
+      || ': RR-' || CASE WHEN p_id < 1000000 THEN lpad(p_id::text, 6, '0') ELSE p_id::text END || ']'
+    FROM {_users_table()} u WHERE u.id = p_approver
+$$;
+"""  # noqa: S608
+
+
 # The marker of the approved redaction the current transaction names (set only by the
 # escalations_redact_* functions), for a row of `escalation` (NULL: a row about no escalation).
 _PG_REDACTION_MARKER = f"""
@@ -184,9 +321,54 @@ LANGUAGE sql STABLE AS $$
    WHERE r.id = nullif(current_setting('escalations.redaction_request', true), '')::bigint
      AND r.approved_at IS NOT NULL AND r.approved_by_id IS NOT NULL
      AND r.approved_by_id <> r.requested_by_id AND r.marker <> ''
+     AND r.marker = escalations_redaction_marker_of(r.id, r.approved_at, r.approved_by_id)
      AND (row_escalation IS NULL OR r.escalation_id = row_escalation)
 $$;
 """  # noqa: S608
+
+
+def _pg_requests() -> list[str]:
+    def same(columns: tuple[str, ...]) -> str:
+        return f"{_pg_row('NEW', columns)} IS NOT DISTINCT FROM {_pg_row('OLD', columns)}"
+
+    pending_new = (
+        "NEW.approved_at IS NULL AND NEW.approved_by_id IS NULL AND NEW.refused_at IS NULL "
+        "AND NEW.refused_by_id IS NULL AND NEW.marker = ''"
+    )
+    approved_new = (
+        "NEW.approved_at IS NOT NULL AND NEW.approved_by_id IS NOT NULL AND NEW.approved_by_id <> NEW.requested_by_id "
+        "AND NEW.refused_at IS NULL AND NEW.refused_by_id IS NULL "
+        "AND NEW.marker IS NOT DISTINCT FROM "
+        "escalations_redaction_marker_of(NEW.id, NEW.approved_at, NEW.approved_by_id)"
+    )
+    refused_new = (
+        "NEW.refused_at IS NOT NULL AND NEW.refused_by_id IS NOT NULL AND NEW.refused_by_id <> NEW.requested_by_id "
+        "AND NEW.approved_at IS NULL AND NEW.approved_by_id IS NULL AND NEW.marker = ''"
+    )
+    return [
+        f"""CREATE OR REPLACE FUNCTION escalations_redactionrequest_guard() RETURNS trigger
+           LANGUAGE plpgsql AS $$
+           BEGIN
+             IF TG_OP = 'DELETE' THEN
+               RAISE EXCEPTION 'redaction requests are kept: DELETE refused' USING ERRCODE = 'insufficient_privilege';
+             ELSIF TG_OP = 'INSERT' THEN
+               IF {pending_new} THEN RETURN NEW; END IF;
+               RAISE EXCEPTION 'a redaction request is made pending: INSERT of a decided one refused'
+                 USING ERRCODE = 'insufficient_privilege';
+             END IF;
+             IF OLD.approved_at IS NULL AND OLD.refused_at IS NULL THEN
+               IF {same(_REQUEST_FIXED)} AND (({pending_new}) OR ({approved_new}) OR ({refused_new})) THEN
+                 RETURN NEW;
+               END IF;
+             ELSIF {same((*_REQUEST_FIXED, *_REQUEST_DECISION))} AND OLD.summary = '{{}}'::jsonb THEN
+               RETURN NEW;  -- the summary of what the approval rewrote, written once
+             END IF;
+             RAISE EXCEPTION '{_DECIDED_ONCE}' USING ERRCODE = 'insufficient_privilege';
+           END;
+           $$;""",
+        f"""CREATE OR REPLACE TRIGGER redactionrequest_guard BEFORE INSERT OR UPDATE OR DELETE ON {REDACTIONS}
+           FOR EACH ROW EXECUTE FUNCTION escalations_redactionrequest_guard();""",
+    ]
 
 
 def _pg_row(prefix: str, columns: tuple[str, ...]) -> str:
@@ -208,7 +390,13 @@ def _postgresql(table: Table, chained: bool, schema: str) -> list[str]:
                FOR EACH ROW EXECUTE FUNCTION escalations_{table.short}_refuse();""",
         ]
     fixed = (*table.fixed, "chain_digest")
-    removed = " AND ".join(f"escalations_only_removed(OLD.{c}::text, NEW.{c}::text, marker)" for c in table.redactable)
+    locked = "ARRAY[" + ", ".join(f"'{key}'" for key in LOCKED_KEYS) + "]::text[]"
+    removed = " AND ".join(
+        f"escalations_json_only_removed(OLD.{c}, NEW.{c}, marker, {locked})"
+        if c == "changes"
+        else f"escalations_only_removed(OLD.{c}::text, NEW.{c}::text, marker)"
+        for c in table.redactable
+    )
     definer = f"SECURITY DEFINER SET search_path = {schema}, pg_temp"
     head = f"log = '{table.log}' AND chain = chain_key"
     params = ", ".join(f"p_{c} {'jsonb' if c == 'changes' else 'text'}" for c in table.redactable)
@@ -305,9 +493,11 @@ def ensure_triggers(using: str = "default", **kwargs: Any) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_schema()")
             schema = _quote(connection, cursor.fetchone()[0])
-        statements += [_PG_ONLY_REMOVED]
+        statements += [_PG_ONLY_REMOVED, _PG_JSON_ONLY_REMOVED]
         if REDACTIONS in tables:
-            statements += [_PG_REDACTION_MARKER]
+            statements += [_pg_marker_of(), _PG_REDACTION_MARKER, *_pg_requests()]
+    elif REDACTIONS in tables:
+        statements += _sqlite_requests()
     for table in APPEND_ONLY:
         if table.name not in tables:
             continue

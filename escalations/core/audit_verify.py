@@ -12,6 +12,10 @@ memory stays flat however long the trail is: a million audit events take about 3
 
 What is found:
 - an edited row: "ESC-000123 event #7 (id 991): payload digest mismatch (the row was edited)";
+- a row rewritten other than by an approved redaction's own marker: every marker in the trail must be
+  exactly that of an approved request (decided by someone other than its requester, its marker built
+  from its own key and approval date) whose redaction event names the row; never under a key that is
+  not free text (redaction_text.LOCKED_KEYS); and a row a redaction names must hold its marker;
 - a deleted row: the next row says "#7 is missing before it";
 - rows removed at the end, or a TRUNCATE: the head says more rows than there are;
 - a forged row inserted with the triggers off: its chain digest does not follow, or it lies beyond
@@ -28,6 +32,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +44,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from escalations.core.people import User
+from escalations.core.redaction_text import LOCKED_KEYS
 from escalations.models import (
     AccessLog,
     AuditAction,
@@ -113,6 +119,52 @@ class _Log:
     rows: Callable[[], Iterable[tuple[Any, ...]]]
     chain_of: Callable[[tuple[Any, ...]], int]
     payload_of: Callable[[tuple[Any, ...]], str]
+    # The row's text a redaction may have rewritten, as (key, text): the key of the event's changes
+    # it sits under (None for the reason, the query).
+    texts: Callable[[tuple[Any, ...]], Iterator[tuple[str | None, str]]]
+
+
+@dataclass
+class _Redactions:
+    """What approved redactions rewrote: (log, row id) -> the row's payload digest after it, and the
+    markers each such row may hold (those of the approved requests that name it)."""
+
+    digests: dict[tuple[str, int], str] = field(default_factory=dict)
+    markers: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+
+
+# Anything that reads like a redaction's marker; only the marker of an approved request that names
+# the row may stand in it.
+_MARKER_LIKE = re.compile(r"\[redacted [^\]]*\]")
+_MARKER_PARTS = re.compile(r"^\[redacted (\d{4}-\d{2}-\d{2}) by [^\]]+: (RR-\d+)\]$")
+
+
+def _strings(value: Any, key: str | None) -> Iterator[tuple[str | None, str]]:
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for inner_key, item in value.items():
+            # A key that is never free text names itself; under a free-text key, the free-text key.
+            inner = inner_key if inner_key in LOCKED_KEYS or key is None else key
+            yield from _strings(item, inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, key)
+
+
+def _audit_texts(row: tuple[Any, ...]) -> Iterator[tuple[str | None, str]]:
+    action, changes, reason = row[8], row[9], row[10]
+    if action == AuditAction.REDACTED and isinstance(changes, dict):
+        # The act itself names its marker (checked against its request in _redactions).
+        changes = {key: value for key, value in changes.items() if key != "marker"}
+    yield from _strings(changes, None)
+    if isinstance(reason, str):
+        yield None, reason
+
+
+def _access_texts(row: tuple[Any, ...]) -> Iterator[tuple[str | None, str]]:
+    if isinstance(row[10], str):
+        yield None, row[10]
 
 
 # Every row is read as (id, chain, seq, payload_digest, chain_digest, at, *payload fields).
@@ -181,6 +233,7 @@ def _logs() -> tuple[_Log, _Log]:
             lambda: _stream(AuditEvent._meta.db_table, (*_HEAD, *_AUDIT_FIELDS), len(_HEAD) + 3),
             lambda row: audit_digest.audit_chain_of(row[6], row[7]),
             _audit_payload,
+            _audit_texts,
         ),
         _Log(
             ChainLog.ACCESS,
@@ -188,6 +241,7 @@ def _logs() -> tuple[_Log, _Log]:
             lambda: _stream(AccessLog._meta.db_table, (*_HEAD, *_ACCESS_FIELDS), None),
             lambda row: audit_digest.access_chain_of(row[8], row[6]),
             _access_payload,
+            _access_texts,
         ),
     )
 
@@ -214,15 +268,27 @@ def _span(first: int, last: int, noun: str) -> str:
     return f"#{first} is" if first == last else f"#{first} to #{last} ({last - first + 1} {noun}s) are"
 
 
-def _redactions(result: Result, names: _Names) -> dict[tuple[str, int], str]:
-    """What approved redactions rewrote: (log, row id) -> the row's payload digest after it. A
-    redaction event that names no request approved by an admin other than its requester is a break."""
-    approved = set(
-        RedactionRequest.objects.filter(approved_at__isnull=False, approved_by__isnull=False)
-        .exclude(approved_by=F("requested_by"))
-        .values_list("pk", flat=True)
-    )
-    rewritten: dict[tuple[str, int], str] = {}
+def _own_marker(request: RedactionRequest) -> bool:
+    """Is the request's marker the one format built from the request itself (its key and approval
+    date), as the database checked when it was approved?"""
+    parts = _MARKER_PARTS.match(request.marker or "")
+    approved_at = request.approved_at
+    if parts is None or approved_at is None:
+        return False
+    return parts.group(1) == f"{approved_at.astimezone(UTC):%Y-%m-%d}" and parts.group(2) == request.key
+
+
+def _redactions(result: Result, names: _Names) -> _Redactions:
+    """What approved redactions rewrote. A redaction event that names no request approved by an admin
+    other than its requester, with its own marker, is a break."""
+    approved = {
+        request.pk: request
+        for request in RedactionRequest.objects.filter(approved_at__isnull=False, approved_by__isnull=False).exclude(
+            approved_by=F("requested_by")
+        )
+        if _own_marker(request)
+    }
+    found = _Redactions()
     events = (
         AuditEvent.objects.filter(action=AuditAction.REDACTED)
         .order_by("at", "pk")
@@ -230,19 +296,41 @@ def _redactions(result: Result, names: _Names) -> dict[tuple[str, int], str]:
     )
     for pk, chain, seq, changes in events:
         details = changes if isinstance(changes, dict) else {}
-        if details.get("request_id") not in approved:
+        request = approved.get(details.get("request_id"))  # type: ignore[arg-type]
+        if request is None or details.get("marker") != request.marker:
             result.breaks.append(
                 Break(
                     f"{names.chain(chain)} event #{seq} (id {pk})",
                     f"a redaction that names {details.get('request', 'no request')}, which no admin other than "
-                    "its requester approved",
+                    "its requester approved with its own marker",
                 )
             )
             continue
         for log_name, key in ((ChainLog.AUDIT, "audit_events"), (ChainLog.ACCESS, "access_log")):
             for row_id, digest in (details.get(key) or {}).items():
-                rewritten[(log_name, int(row_id))] = digest
-    return rewritten
+                found.digests[(log_name, int(row_id))] = digest
+                found.markers.setdefault((log_name, int(row_id)), set()).add(request.marker)
+    return found
+
+
+def _marker_problems(spec: _Log, row: tuple[Any, ...], allowed: set[str], rewritten: bool) -> list[str]:
+    """Every marker in the row must be that of an approved redaction naming it, never under a key that
+    is not free text; a row accepted as rewritten by a redaction must hold its marker."""
+    problems: list[str] = []
+    held = False
+    for key, text in spec.texts(row):
+        if "[redacted " not in text:
+            continue
+        for marker in _MARKER_LIKE.findall(text):
+            if key in LOCKED_KEYS:
+                problems.append(f"a redaction marker stands for {key}, which is never free text")
+            elif marker not in allowed:
+                problems.append(f"holds {marker!r}, which no approved redaction naming this {spec.noun} wrote")
+            else:
+                held = True
+    if rewritten and not held:
+        problems.append("a redaction names this row, but it holds no marker of that redaction (the row was edited)")
+    return problems
 
 
 def _walk_chain(
@@ -250,7 +338,7 @@ def _walk_chain(
     chain: int,
     rows: Iterator[tuple[Any, ...]],
     head: tuple[int, int, str] | None,
-    rewritten: dict[tuple[str, int], str],
+    rewritten: _Redactions,
     skew: timedelta,
     tally: Tally,
     names: _Names,
@@ -274,8 +362,10 @@ def _walk_chain(
                 f"chain digest does not follow from {spec.noun} #{seq - 1} (inserted or rewritten outside the chain)"
             )
         computed = spec.payload_of(row)
-        if computed != payload_digest and rewritten.get((spec.log, row_id)) != computed:
+        through_redaction = computed != payload_digest
+        if through_redaction and rewritten.digests.get((spec.log, row_id)) != computed:
             problems.append("payload digest mismatch (the row was edited)")
+        problems += _marker_problems(spec, row, rewritten.markers.get((spec.log, row_id), set()), through_redaction)
         if latest is not None and at < latest - skew:
             problems.append(
                 f"dated {at:%Y-%m-%d %H:%M:%S}Z, before the {spec.noun} before it ({latest:%Y-%m-%d %H:%M:%S}Z): "
@@ -309,7 +399,7 @@ def _walk_chain(
     return breaks
 
 
-def _walk(spec: _Log, rewritten: dict[tuple[str, int], str], skew: timedelta, result: Result, names: _Names) -> None:
+def _walk(spec: _Log, rewritten: _Redactions, skew: timedelta, result: Result, names: _Names) -> None:
     tally = result.audit if spec.log == ChainLog.AUDIT else result.access
     digest = hashlib.sha256()
     heads = iter(

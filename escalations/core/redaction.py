@@ -23,7 +23,9 @@ other text, where they would take innocent words with them; no media fits in so 
 
 The audit trail's rows are rewritten through the database's redaction path only
 (escalations.core.append_only): on PostgreSQL a function the app's role may execute, checked by the
-trigger, which lets through nothing but the marker replacing text.
+trigger, which lets through nothing but this request's own marker (the format below, rebuilt by the
+database from the request row) replacing free text, never a choice, a moment or a person
+(redaction_text.LOCKED_KEYS). The request row itself is decided once and then fixed.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from django.utils.crypto import salted_hmac
 from escalations.core import validation
 from escalations.core.people import User
 from escalations.core.permissions import Action, is_admin, require
-from escalations.core.redaction_text import EVIDENCE, REDACTABLE_FIELDS, field_name, field_names
+from escalations.core.redaction_text import EVIDENCE, LOCKED_KEYS, REDACTABLE_FIELDS, field_name, field_names
 from escalations.models import (
     AccessLog,
     AuditAction,
@@ -167,9 +169,11 @@ class _Scrubber:
         return self.pattern.sub(self.marker, value) if self.pattern is not None else value
 
     def json(self, value: Any) -> Any:
-        """Scrub every string in `value` (a value's before or after is one such string)."""
+        """Scrub every string in `value` (a value's before or after is one such string) but those of
+        keys that are never free text (a choice, a moment, a person: LOCKED_KEYS), which the database
+        refuses to see rewritten."""
         if isinstance(value, dict):
-            return {key: self.json(item) for key, item in value.items()}
+            return {key: item if key in LOCKED_KEYS else self.json(item) for key, item in value.items()}
         if isinstance(value, list):
             return [self.json(item) for item in value]
         return self.text(value)

@@ -15,6 +15,53 @@ REDACTABLE_FIELDS = {
     "preservation_location": "Preservation location",
 }
 EVIDENCE = "evidence:"
+# Keys of an audit event's changes whose values are never free text: choices (incident type, status,
+# priority, ...), moments, people, numbers, and a redaction's own bookkeeping. A redaction never
+# rewrites them, and the database refuses a rewrite that does (escalations.core.append_only): a
+# marker there would stand for a choice, a moment or a person that was never recorded.
+LOCKED_KEYS = (
+    # The escalation's fields that are not free text (escalations.core.write_frame.AUDITED_FIELDS).
+    "is_test",
+    "incident_type",
+    "priority",
+    "knowledge_at",
+    "reported_at",
+    "cybertipline_report_id",
+    "breach_reason",
+    "status",
+    "preservation_confirmed_at",
+    "preservation_confirmed_by",
+    "assignee",
+    "report_due_at",
+    "preservation_confirm_due_at",
+    "preserve_until",
+    "preservation_hold_until",
+    "release_requested_at",
+    "release_requested_by",
+    "released_at",
+    "released_by",
+    "ncmec_opened_at",
+    "ncmec_last_change_at",
+    # Other events' choices, moments and counts, and a redaction's bookkeeping.
+    "kind",
+    "scope",
+    "algorithm",
+    "export",
+    "rows",
+    "at",
+    "expires_at",
+    "due_at",
+    "until",
+    "request",
+    "request_id",
+    "fields",
+    "marker",
+    "requested_by",
+    "audit_events",
+    "access_log",
+    "counts",
+    "version",
+)
 ACTIONS = ("redaction_requested", "redacted", "redaction_refused")
 
 

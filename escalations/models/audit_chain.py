@@ -116,6 +116,22 @@ class RedactionRequest(models.Model):
     class Meta:
         ordering = ["-requested_at", "-pk"]
         indexes = [models.Index(fields=["approved_at", "refused_at"], name="redaction_pending")]
+        # The database's own word that a request is decided by someone other than its requester, and
+        # once (escalations.core.append_only's triggers also keep a decided request fixed).
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("requested_by")),
+                name="redaction_approved_by_another",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refused_by__isnull=True) | ~models.Q(refused_by=models.F("requested_by")),
+                name="redaction_refused_by_another",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approved_at__isnull=True) | models.Q(refused_at__isnull=True),
+                name="redaction_decided_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -78,6 +78,8 @@ def grant_statements(connection: BaseDatabaseWrapper, app_role: str) -> list[str
         if table in tables:
             statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {table} FROM {app}")
     if append_only.REDACTIONS in tables:
+        # Requests are kept, like the trail they change (their triggers refuse a DELETE too).
+        statements.append(f"REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON {append_only.REDACTIONS} FROM {app}")
         statements += [f"GRANT EXECUTE ON FUNCTION {function} TO {app}" for function in REDACT_FUNCTIONS]
     return statements
 

@@ -1,11 +1,13 @@
 """Small media files made here (no file is shipped or fetched) and every way of writing them as text
 that the tracker must refuse: base64 wrapped in lines or split by dots, spaces or dashes, Ascii85,
-base85, base32, hex (plain, spaced, as a byte array) and the 92-character 1x1 PNG. Shared by the
+base85, base32, hex (plain, spaced, as a byte array), the same after junk bytes, reversed or split by
+words, uuencode, decimal byte values, octal escapes, bits, and the 92-character 1x1 PNG. Shared by the
 detector's tests, the validation tests and the hostile-input suite."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import io
 import random
@@ -84,6 +86,18 @@ def _fullwidth(text: str) -> str:
     return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
 
 
+def _uu(data: bytes, begin: bool) -> str:
+    lines = [binascii.b2a_uu(data[i : i + 45]).decode().rstrip("\n") for i in range(0, len(data), 45)]
+    if not begin:
+        return "\n".join(lines)
+    return "begin 644 photo.jpg\n" + "\n".join(lines) + "\n`\nend"
+
+
+def _c_char(byte: int) -> str:
+    """A byte as a C string literal writes it: printable as itself, the rest in octal."""
+    return chr(byte) if 32 < byte < 127 and chr(byte) not in '\\"' else f"\\{byte:03o}"
+
+
 # name: (how the detector names the encoding, how to write bytes that way)
 ENCODINGS: dict[str, tuple[str, Callable[[bytes], str]]] = {
     "base64": ("base64", _b64),
@@ -116,7 +130,32 @@ ENCODINGS: dict[str, tuple[str, Callable[[bytes], str]]] = {
     "hex as a C array": ("hexadecimal", lambda d: ", ".join(f"0x{b:02x}" for b in d)),
     "hex as escapes": ("hexadecimal", lambda d: "".join(f"\\x{b:02x}" for b in d)),
     "hex wrapped at 64": ("hexadecimal", lambda d: "\n".join(textwrap.wrap(d.hex(), 64))),
+    "base64 split by words": ("base64", lambda d: " and ".join(textwrap.wrap(_b64(d), 6))),
+    "base64 reversed": ("base64, reversed", lambda d: _b64(d)[::-1]),
+    # Bytes written one by one, the other ways.
+    "uuencode with a begin line": ("uuencode", lambda d: _uu(d, begin=True)),
+    "uuencode lines alone": ("uuencode", lambda d: _uu(d, begin=False)),
+    "decimal byte values": ("decimal byte values", lambda d: ", ".join(str(b) for b in d)),
+    "decimal byte values spaced": ("decimal byte values", lambda d: " ".join(str(b) for b in d)),
+    "octal escapes (a C string)": ("octal or hex escapes", lambda d: "".join(_c_char(b) for b in d)),
+    "a Python bytes literal": ("octal or hex escapes", lambda d: repr(d)),
+    "bits": ("bits", lambda d: " ".join(f"{b:08b}" for b in d)),
+    "bits run together": ("bits", lambda d: "".join(f"{b:08b}" for b in d)),
 }
+
+
+# Magic bytes not at the start: a few junk bytes put before the file. Found by a signature of four
+# bytes or more, mostly not zero (escalations.core.encoded_content._strong): a three-byte one (a
+# JPEG's ff d8 ff, gzip's 1f 8b 08) at any of the first few offsets would refuse one signed link in a
+# few thousand; those files are refused after junk only when they are long (the entropy rule).
+AFTER_JUNK: dict[str, tuple[str, Callable[[bytes], str]]] = {
+    "base64 after a junk byte": ("base64", lambda d: _b64(b"\x00" + d)),
+    "base64 after three junk bytes": ("base64", lambda d: _b64(b"abc" + d)),
+    "hex after junk bytes": ("hexadecimal", lambda d: (b"\x07\x08\x09" + d).hex()),
+    "base32 after junk bytes": ("base32", lambda d: base64.b32encode(b"\x01\x02" + d).decode()),
+    "Ascii85 after a junk byte": ("Ascii85", lambda d: base64.a85encode(b"\x05" + d).decode()),
+}
+MEDIA_WITH_STRONG_SIGNATURES = ("1x1 png", "4x4 png", "gif", "webp", "mp4", "zip", "pdf")
 
 
 def encoded(data: bytes) -> Iterator[tuple[str, str]]:

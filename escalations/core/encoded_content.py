@@ -1,7 +1,7 @@
 """Finds file content hidden in text: base64, base32, hexadecimal or base85 (Ascii85 and RFC 1924)
-however it is wrapped or split, when it decodes to a file that the magic-byte library (puremagic)
-recognises, or when a value carries more high-entropy data than any real reference, signed URL or
-list of digests does.
+however it is wrapped, split or shifted, uuencode, decimal byte values, escapes and bits, when it
+decodes to a file that the magic-byte library (puremagic) recognises, or when a value carries more
+high-entropy data than any real reference, signed URL or list of digests does.
 
 Pure functions, no Django: escalations.core.validation turns a finding into a message on the field.
 
@@ -25,6 +25,14 @@ What passes (tests/core/test_encoded_content.py holds the corpus): words in any 
 SHA-256 is 32 bytes; 16 of them fit, one per line or not), UUIDs, long ticket IDs, URLs, the token
 of a signed URL (an S3 X-Amz-Signature, a GCS X-Goog-Signature of 256 bytes, a JWT).
 
+Also read: base64 written backwards; base64 split by words put between its pieces (read again without
+them); a file after a few junk bytes (the library is asked from each of the first MAX_JUNK_BYTES
+offsets of the start of a run, where a strong signature is needed: _strong); and bytes written one by
+one other ways, uuencode, decimal values, octal or hex escapes among plain characters and strings of
+bits (escalations.core.byte_encodings), refused by their magic bytes, or whatever they hold when a
+block is longer than anyone types. Of two readings that find a file, the one whose signature says
+more (_evidence: its bytes that are not zero) names it.
+
 Deliberate steganography (bytes spelt as words, an encoding of one's own) is beyond any such check;
 the limit on each field's length bounds what one value can carry.
 """
@@ -43,6 +51,8 @@ from functools import cache
 from itertools import pairwise
 
 import puremagic
+
+from escalations.core import byte_encodings
 
 # Bytes of high-entropy encoded data one value may carry: a GCS signed URL's signature (256 bytes),
 # an RS256 JWT (about 400), 16 SHA-256 digests. A picture with its header is refused by its magic
@@ -76,6 +86,10 @@ DIGIT_SIGNATURE_BYTES = 6
 # value of text needs more than a few.
 MAX_LIBRARY_CALLS = 64
 MAX_DEPTH = 1  # decoded text is read again once (base64 of base64), no deeper
+# Junk bytes put before a file so that its magic bytes are not at its start: the library is asked
+# about the decoded bytes from each of the first few offsets too.
+MAX_JUNK_BYTES = 8
+JUNK_SIGNATURE_BYTES = 4
 
 _SEPARATORS = frozenset(" \t\r\n\f\v.,;:'\"`\\|<>-_()[]{}*~^!?#@$&+=/%")
 
@@ -395,6 +409,26 @@ def _could_match(data: bytes) -> bool:
     return any(data[offset : offset + MIN_SIGNATURE_BYTES] in found for offset, found in _signature_heads().items())
 
 
+def _strong(signature: bytes) -> bool:
+    """A signature that bytes after junk must match: four bytes or more, mostly not zero. Zero-heavy
+    ones (an icon's 00 00 01 00, a font's 00 01 00 00 00) turn up inside any binary data, and short
+    ones somewhere among the first few offsets of random data."""
+    return len(signature) >= JUNK_SIGNATURE_BYTES and signature.count(0) * 2 < len(signature)
+
+
+@cache
+def _strong_heads() -> dict[int, frozenset[bytes]]:
+    heads: dict[int, set[bytes]] = {}
+    for row in puremagic.magic_header_array:
+        if _strong(row.byte_match) and 0 <= row.offset < MAGIC_PREFIX_BYTES:
+            heads.setdefault(row.offset, set()).add(row.byte_match[:JUNK_SIGNATURE_BYTES])
+    return {offset: frozenset(found) for offset, found in heads.items()}
+
+
+def _could_match_strong(data: bytes) -> bool:
+    return any(data[offset : offset + JUNK_SIGNATURE_BYTES] in found for offset, found in _strong_heads().items())
+
+
 def _name(matches: list[puremagic.PureMagicWithConfidence]) -> str:
     """ "PNG image"; "PDF or FDF file" when the signature is shared; the type's own name failing all else."""
     mimes = list(dict.fromkeys(m.mime_type.lower() for m in matches if m.mime_type))
@@ -426,8 +460,10 @@ def _spelt_in_digits(data: bytes, match: puremagic.PureMagicWithConfidence) -> b
     return all(byte >> 4 <= 9 and byte & 15 <= 9 for byte in span)
 
 
-def _file_type(data: bytes, min_signature: int, *, from_hex: bool = False) -> tuple[str, int] | None:
-    """(name, signature length in bytes) of the best match. Read from hexadecimal, a short signature
+def _file_type(
+    data: bytes, min_signature: int, *, from_hex: bool = False, strong: bool = False
+) -> tuple[str, int] | None:
+    """(name, how much its signature says: _evidence) of the best match. Read from hexadecimal, a short signature
     followed by more bytes spelt in digits alone is not taken (see DIGIT_SIGNATURE_BYTES)."""
     if len(data) < min_signature or not _could_match(data):
         return None
@@ -442,11 +478,18 @@ def _file_type(data: bytes, min_signature: int, *, from_hex: bool = False) -> tu
         and not (from_hex and len(m.byte_match) < DIGIT_SIGNATURE_BYTES and _spelt_in_digits(data, m))
         and m.offset >= 0
         and not m.mime_type.lower().startswith(_TEXT_TYPES)
+        and (not strong or (_strong(m.byte_match) and bool(m.mime_type)))
     ]
     if not binary:
         return None
-    best = max(len(m.byte_match) for m in binary)
-    return _name([m for m in binary if len(m.byte_match) == best]), best
+    best = max(_evidence(m.byte_match) for m in binary)
+    return _name([m for m in binary if _evidence(m.byte_match) == best]), best
+
+
+def _evidence(signature: bytes) -> int:
+    """How much a matched signature says: its bytes that are not zero. Zero bytes are everywhere in
+    binary data (a font's 00 01 00 00 00 is one byte of evidence, a PNG's eight bytes are eight)."""
+    return len(signature) - signature.count(0)
 
 
 # --- the scan --------------------------------------------------------------------------------------
@@ -482,6 +525,29 @@ def _a_word(codec: _Codec, piece: str) -> bool:
     return codec.name != "hexadecimal" and len(piece) >= 2 and piece.isalpha() and piece[1:].islower()
 
 
+_TOO_MANY = ("", -1)
+
+
+def _file_at_small_offsets(
+    data: bytes, min_signature: int, from_hex: bool, budget: _Budget, junk: bool = True
+) -> tuple[str, int] | None:
+    """The file `data` holds at its start or, with `junk`, after a few junk bytes put before it
+    (MAX_JUNK_BYTES), which would otherwise hide its magic bytes from the library; _TOO_MANY past the
+    budget. After junk only a strong signature counts (_strong)."""
+    last = min(MAX_JUNK_BYTES, max(len(data) - min_signature, 0)) if junk else 0
+    for skip in range(last + 1):
+        shifted = data[skip:]
+        if not (_could_match(shifted) if skip == 0 else _could_match_strong(shifted)):
+            continue
+        budget.calls += 1
+        if budget.calls > MAX_LIBRARY_CALLS:
+            return _TOO_MANY
+        found = _file_type(shifted, min_signature, from_hex=from_hex, strong=skip > 0)
+        if found:
+            return found
+    return None
+
+
 def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Finding, int] | None:
     """The file at the start of the run or of one of its pieces, with its signature's length."""
     prefix_chars = int(MAGIC_PREFIX_BYTES * 8 / codec.bits_per_char) + codec.quantum
@@ -497,13 +563,13 @@ def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Findi
             data = _decode(codec, head[shift:])
             if not data:
                 continue
-            if _could_match(data):
-                budget.calls += 1
-                if budget.calls > MAX_LIBRARY_CALLS:
-                    return Finding(codec.name, None, carried, nested=depth > 0, too_many_headers=True), 0
-                found = _file_type(data, min_signature, from_hex=codec.name == "hexadecimal")
-                if found:
-                    return Finding(codec.name, found[0], carried, nested=depth > 0), found[1]
+            # Junk bytes go before the file, at the start of the run; the start of every piece in it
+            # is looked at too, but only as it stands.
+            found = _file_at_small_offsets(data, min_signature, codec.name == "hexadecimal", budget, start == 0)
+            if found == _TOO_MANY:
+                return Finding(codec.name, None, carried, nested=depth > 0, too_many_headers=True), 0
+            if found:
+                return Finding(codec.name, found[0], carried, nested=depth > 0), found[1]
             inner_text = _readable(data) if depth < MAX_DEPTH else None
             inner = _scan(inner_text, depth + 1, budget) if inner_text else None
             if inner:
@@ -533,7 +599,75 @@ def _random_stretches(codec: _Codec, chars: str) -> Iterator[tuple[int, int]]:
         yield current
 
 
-def _scan(text: str, depth: int, budget: _Budget) -> Finding | None:
+_WORD = re.compile(r"^[A-Za-z][a-z]*$")
+
+
+def _joined(pieces: list[str]) -> _Run:
+    chars = "".join(pieces)
+    return _Run(chars, [0], [len(chars)])
+
+
+def _without_words(run: _Run) -> Iterator[_Run]:
+    """The run read again without the words put between its pieces ("iVBORw and 0KGgo and ..."), which
+    shift every byte after them: the same word every other piece, or words among pieces of one width."""
+    pieces = [run.chars[start : start + length] for start, length in zip(run.starts, run.lengths, strict=True)]
+    if len(pieces) < 3:
+        return
+    # The same word put between pieces (a quarter of them or more), and the words typed before the data.
+    word, count = (
+        Counter(piece for piece in pieces if _WORD.match(piece)).most_common(1)[0]
+        if any(_WORD.match(piece) for piece in pieces)
+        else ("", 0)
+    )
+    if count >= 3 and count * 4 >= len(pieces):
+        kept = [piece for piece in pieces if piece != word]
+        if len(kept) >= 2:
+            yield _joined(kept)
+        while kept and _WORD.match(kept[0]):
+            kept.pop(0)
+        if len(kept) >= 2:
+            yield _joined(kept)
+    width = Counter(len(piece) for piece in pieces).most_common(1)[0][0]
+    kept = [piece for piece in pieces if not (_WORD.match(piece) and len(piece) != width)]
+    if kept and len(kept) < len(pieces):
+        yield _joined(kept)
+
+
+def _best(best: tuple[Finding, int] | None, found: tuple[Finding, int] | None) -> tuple[Finding, int] | None:
+    # Text encoded one way is often valid in another too (base64 holds long runs of base32's
+    # letters): the longest signature matched tells which reading is the file.
+    if found and (best is None or found[1] > best[1]):
+        return found
+    return best
+
+
+def _byte_blocks(text: str, depth: int, budget: _Budget) -> tuple[tuple[Finding, int] | None, Finding | None]:
+    """Bytes written one by one (escalations.core.byte_encodings): (a file found, a block too long)."""
+    best: tuple[Finding, int] | None = None
+    too_much: Finding | None = None
+    for block in byte_encodings.blocks(text):
+        found = None
+        for start in block.starts:
+            found = found or _file_at_small_offsets(block.data[start:], MIN_SIGNATURE_BYTES, False, budget, start == 0)
+        if found == _TOO_MANY:
+            return (Finding(block.encoding, None, len(block.data), nested=depth > 0, too_many_headers=True), 0), None
+        if found:
+            # Of two readings that find the same signature, the one that reads all of the text wins:
+            # escapes among plain characters over hexadecimal, which sees only the escapes.
+            rank = found[1] + (1 if block.mixed else 0)
+            best = _best(best, (Finding(block.encoding, found[0], len(block.data), nested=depth > 0), rank))
+        elif block.long and too_much is None:
+            too_much = Finding(block.encoding, None, len(block.data), nested=depth > 0)
+    return best, too_much
+
+
+def _carried(codec: _Codec, chars: str) -> int:
+    """Bytes of data the random-looking stretches of `chars` carry."""
+    return sum(int((end - start) * codec.bits_per_char / 8) for start, end in _random_stretches(codec, chars))
+
+
+def _scan_best(text: str, depth: int, budget: _Budget) -> tuple[tuple[Finding, int] | None, Finding | None]:
+    """(the file found with its signature's length, data beyond the limit)."""
     text = unicodedata.normalize("NFKC", text)  # full-width letters are letters
     best: tuple[Finding, int] | None = None
     too_much: Finding | None = None
@@ -542,21 +676,52 @@ def _scan(text: str, depth: int, budget: _Budget) -> Finding | None:
         for run in _runs(_prepared(text, codec), codec):
             if len(run.chars) < MIN_MAGIC_CHARS:
                 continue
-            found = _magic(codec, run, depth, budget)
-            if found and (best is None or found[1] > best[1]):
-                best = found
-            stretches = _random_stretches(codec, run.chars)
-            data_bytes += sum(int((end - start) * codec.bits_per_char / 8) for start, end in stretches)
+            best = _best(best, _magic(codec, run, depth, budget))
+            carried = _carried(codec, run.chars)
+            if codec.name == "base64":
+                for variant in _without_words(run):
+                    best = _best(best, _magic(codec, variant, depth, budget))
+                    carried = max(carried, _carried(codec, variant.chars))
+            data_bytes += carried
         if data_bytes > ENCODED_DATA_LIMIT and too_much is None:
             too_much = Finding(codec.name, None, data_bytes, nested=depth > 0)
-    # Text encoded one way is often valid in another too (base64 holds long runs of base32's
-    # letters): the longest signature matched tells which reading is the file.
+    # After the codecs, so that "\\x89\\x50..." reads as hexadecimal, as it always did, when both find
+    # the same file; with a budget of their own, which the codecs' calls can't have spent.
+    in_bytes, long_block = _byte_blocks(text, depth, _Budget())
+    if in_bytes and in_bytes[0].too_many_headers:
+        return in_bytes, None
+    return _best(best, in_bytes), too_much or long_block
+
+
+def _scan(text: str, depth: int, budget: _Budget) -> Finding | None:
+    best, too_much = _scan_best(text, depth, budget)
     return best[0] if best else too_much
+
+
+def _reversed(text: str) -> tuple[Finding, int] | None:
+    """Base64 written backwards ("==gg...OBVi"): its magic bytes, read the right way round."""
+    backwards = unicodedata.normalize("NFKC", text)[::-1]
+    best: tuple[Finding, int] | None = None
+    budget = _Budget()
+    for codec in CODECS:
+        if codec.name != "base64":
+            continue
+        for run in _runs(backwards, codec):
+            if len(run.chars) >= MIN_MAGIC_CHARS:
+                best = _best(best, _magic(codec, run, MAX_DEPTH, budget))
+    if best is None or best[0].file_type is None:
+        return None
+    found = best[0]
+    return Finding("base64, reversed", found.file_type, found.data_bytes), best[1]
 
 
 def find_encoded_content(text: str) -> Finding | None:
     """The first encoded file content in `text` (see the module's docstring), or None."""
-    return _scan(text, 0, _Budget())
+    forward, too_much = _scan_best(text, 0, _Budget())
+    backwards = _reversed(text)
+    # Both readings may find a file: the longer signature tells which is the file (forward if equal).
+    best = _best(forward, backwards)
+    return best[0] if best else too_much
 
 
 # Our forms never upload anything, so any body of these types is a file on its way in. Refusing it

@@ -212,7 +212,7 @@ def _rewrite_access(request: RedactionRequest, row: AccessLog, query: str) -> No
             cursor.execute("UPDATE escalations_accesslog SET query = %s WHERE id = %s", [query, row.pk])
 
 
-def _event_digest(event: AuditEvent, changes: Any, reason: str) -> str:
+def event_digest(event: AuditEvent, changes: Any, reason: str) -> str:
     return audit_digest.audit_payload_digest(
         escalation_id=event.escalation_id,
         actor_id=event.actor_id,
@@ -393,7 +393,7 @@ def approve_redaction(*, actor: User, request_id: int) -> RedactionRequest:
             reason = scrub.text(event.reason)
             if changes != event.changes or reason != event.reason:
                 rewrite_event(request, event, changes, reason)
-                rewritten[str(event.pk)] = _event_digest(event, changes, reason)
+                rewritten[str(event.pk)] = event_digest(event, changes, reason)
         counts["audit_events"] = len(rewritten)
 
         # The access log's recorded queries (lists and exports filtered by a value).

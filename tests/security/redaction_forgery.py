@@ -83,7 +83,7 @@ def attempts() -> dict[str, Any]:
             approved_at=now,
             marker=FORGED,
         )
-        redaction._rewrite_event(request, event, swapped(FORGED), event.reason)
+        redaction.rewrite_event(request, event, swapped(FORGED), event.reason)
 
     def approved_with_free_text_marker() -> None:
         request = pending()
@@ -92,7 +92,7 @@ def attempts() -> dict[str, Any]:
 
     def choice_field_rewritten_by_a_real_marker() -> None:
         request = approved()
-        redaction._rewrite_event(request, event, swapped(request.marker), event.reason)
+        redaction.rewrite_event(request, event, swapped(request.marker), event.reason)
 
     def approved_by_the_requester() -> None:
         request = pending()

@@ -21,9 +21,9 @@ from django.db import connection
 
 from escalations.core import audit_verify, redaction
 from escalations.models import AuditAction, AuditEvent, RedactionRequest, audit_digest
+from tests.core.test_audit_chain import as_owner_without_triggers
 from tests.processes import scratch_roles
 from tests.security.redaction_forgery import FORGED, attempts
-from tests.test_audit_chain import as_owner_without_triggers
 
 ROOT = Path(__file__).resolve().parents[2]
 EVERY_ATTEMPT = {
@@ -94,7 +94,7 @@ def test_the_forgery_is_refused_by_the_embedded_databases_triggers_too() -> None
 @contextmanager
 def _without_triggers() -> Iterator[Any]:
     """The tables' owner at a SQL prompt, the audit trail's and the requests' triggers switched off
-    (tests.test_audit_chain), inside the test's transaction."""
+    (tests.core.test_audit_chain), inside the test's transaction."""
     with as_owner_without_triggers("escalations_auditevent", "escalations_redactionrequest") as cursor:
         if connection.vendor == "sqlite":
             for name in ("redactionrequest_insert", "redactionrequest_update"):
@@ -124,7 +124,7 @@ def test_verifyaudit_names_a_forged_redaction_made_with_the_triggers_off(make_es
         )
         cursor.execute("UPDATE escalations_auditevent SET changes = %s WHERE id = %s", [json.dumps(changes), event.pk])
     request = RedactionRequest.objects.get(escalation=esc)
-    digest = redaction._event_digest(event, audit_digest.json_safe(changes), event.reason)
+    digest = redaction.event_digest(event, audit_digest.json_safe(changes), event.reason)
     AuditEvent.objects.create(
         escalation=esc,
         actor=admin,
@@ -153,7 +153,7 @@ def test_verifyaudit_names_a_marker_that_no_redaction_naming_the_row_wrote(make_
     with _without_triggers() as cursor:
         changes = json.loads(json.dumps(event.changes))
         changes["notes"] = [None, "[redacted 2026-12-07 by admin: RR-000009]"]
-        payload = redaction._event_digest(event, audit_digest.json_safe(changes), event.reason)
+        payload = redaction.event_digest(event, audit_digest.json_safe(changes), event.reason)
         # Even with its payload digest made to match: the marker is no approved request's.
         cursor.execute(
             "UPDATE escalations_auditevent SET changes = %s, payload_digest = %s WHERE id = %s",

@@ -747,8 +747,16 @@ def test_date_filter_on_a_day_that_starts_in_a_dst_gap(
         assert response.status_code == 200, params
 
 
-def test_list_is_newest_knowledge_first(lead: Any, client_for: Any, varied: dict[str, Escalation]) -> None:
+def test_list_is_what_to_do_first_by_default_and_newest_knowledge_on_request(
+    lead: Any, client_for: Any, varied: dict[str, Escalation]
+) -> None:
     response = client_for(lead).get("/escalations/")
+    # The urgent report, the standard report, the reported one's preservation chore, nothing to do.
+    assert row_keys(response) == [
+        varied[name].key
+        for name in ("open-urgent-ent-mar", "open-std-cp-jan", "reported-std-traf-may", "dismissed-std-cp-aug")
+    ]
+    response = client_for(lead).get("/escalations/", {"sort": "-knowledge_at"})
     assert row_keys(response) == [
         varied[name].key
         for name in ("dismissed-std-cp-aug", "reported-std-traf-may", "open-urgent-ent-mar", "open-std-cp-jan")
@@ -762,7 +770,7 @@ def test_find_by_key_report_id_or_reference(lead: Any, client_for: Any, varied: 
         assert row_keys(client.get("/escalations/", {"q": query})) == [target.key], query
 
 
-def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
+def test_my_queue_sorted_by_what_to_do_first_only_active_and_mine(
     moderator: Any, lead: Any, make_user: Any, client_for: Any, make_escalation: Any
 ) -> None:
     other = make_user("other", "moderator")
@@ -786,7 +794,8 @@ def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
 
     response = client_for(moderator).get("/escalations/mine/")
     assert response.status_code == 200
-    assert row_keys(response) == [overdue.key, urgent.key, soonest.key, reported.key, later.key]
+    # The urgent report first, then the reports by their targets, then the preservation chore.
+    assert row_keys(response) == [urgent.key, overdue.key, soonest.key, later.key, reported.key]
     content = page(response)
     for esc in (not_mine, dismissed, closed, unassigned):
         assert f'data-key="{esc.key}"' not in content

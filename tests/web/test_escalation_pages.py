@@ -441,7 +441,9 @@ def test_dst_gap_or_overlap_is_a_field_error(local: str, moderator: Any, client_
     set_zone(moderator, NEW_YORK)
     response = client_for(moderator).post("/escalations/new/", form_data(knowledge_at=local))
     assert_field_error(response, "knowledge_at", "America/New_York")
-    assert "ambiguous or it may not exist" in response.context["form"].errors["knowledge_at"][0]
+    # Not a bare refusal: the message asks which of the two moments is meant.
+    assert "choose which one you mean" in response.context["form"].errors["knowledge_at"][0]
+    assert 'name="knowledge_at__which"' in page(response)
     assert Escalation.objects.count() == 0
 
 

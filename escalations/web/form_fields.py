@@ -155,7 +155,7 @@ class LocalDateTimeField(forms.DateTimeField):
 
     def resolve(self, value: Any, which: str | None, initial: Any) -> datetime | None:
         try:
-            typed = parse_local(value, list(self.input_formats))
+            typed = parse_local(value, [str(f) for f in self.input_formats or DATETIME_FORMATS])
         except (ValueError, OverflowError):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         if typed is None:
@@ -182,7 +182,7 @@ class LocalDateTimeField(forms.DateTimeField):
         # Django hands a field only its own input; this one also reads the initial value (to keep the
         # stored seconds) and its "which one" choice, as Django's FileField reads its initial.
         if self.disabled:
-            return super()._clean_bound_field(bf)
+            return self.clean(bf.initial)
         which = bf.form.data.get(bf.html_name + WHICH_SUFFIX) if bf.form.is_bound else None
         self.widget.chosen = which
         value = self.resolve(bf.data, which=which, initial=bf.initial)

@@ -464,7 +464,7 @@ def test_profile_sets_the_time_zone(moderator: Any, client_for: Any) -> None:
     assert UserProfile.objects.get(user=moderator).time_zone == NEW_YORK
 
     response = client.post("/accounts/profile/", {"time_zone": "Mars/Olympus_Mons"})
-    assert_field_error(response, "time_zone", "Select a valid choice")
+    assert_field_error(response, "time_zone", "is not a time zone on the list")
     assert UserProfile.objects.get(user=moderator).time_zone == NEW_YORK
 
 

@@ -41,9 +41,9 @@ from django.utils.safestring import SafeString
 
 from escalations.core import filters
 from escalations.core.permissions import MODERATOR
-from escalations.core.selectors import deadline_state_q, hold_q
+from escalations.core.selectors import NEXT_ACTION_ORDER, deadline_state_q, hold_q
 from escalations.models import BreachReason, Escalation, Priority, Status
-from escalations.policy import DeadlineState
+from escalations.policy import DeadlineState, action_label
 
 # Nearest-rank percentiles reported for time to report (whole percents).
 MEDIAN = 50
@@ -307,6 +307,15 @@ class OverdueItem:
     escalation: Escalation
     overdue_by: str
 
+    @property
+    def action(self) -> str:
+        """The deadline it is overdue for, in words ("File report")."""
+        return action_label(self.escalation.next_action)
+
+    @property
+    def due_at(self) -> datetime | None:
+        return self.escalation.next_action_due_at or self.escalation.next_deadline_at
+
 
 @dataclass(frozen=True)
 class NowFigures:
@@ -383,7 +392,7 @@ def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
         records()
         .filter(IS_OPEN & deadline_state_q(DeadlineState.OVERDUE, now))
         .select_related("assignee")
-        .order_by("next_deadline_at", "pk")[:MOST_OVERDUE_LIMIT]
+        .order_by(*NEXT_ACTION_ORDER)[:MOST_OVERDUE_LIMIT]
     )
 
     def state(value: DeadlineState) -> Figure:
@@ -399,9 +408,9 @@ def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
         open_total=Figure(counts["open_total"], figure_url(status=Status.OPEN)),
         open_unassigned=counts["open_unassigned"],
         most_overdue=[
-            OverdueItem(esc, format_duration((now - esc.next_deadline_at).total_seconds()))
+            OverdueItem(esc, format_duration((now - due).total_seconds()))
             for esc in overdue
-            if esc.next_deadline_at is not None
+            if (due := esc.next_action_due_at or esc.next_deadline_at) is not None
         ],
     )
 

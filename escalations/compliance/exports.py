@@ -40,7 +40,7 @@ from escalations.core.display import FIELD_LABELS
 from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
 from escalations.core.permissions import Action, can, require
 from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
-from escalations.policy import STATE_LABELS, state_from_columns
+from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
 EXPORT_PARAM = "_export"
 CSV = "csv"
@@ -276,6 +276,9 @@ def escalation_columns(now: datetime) -> list[Column]:
         Column("Preservation confirmed by", lambda e: _username(e.preservation_confirmed_by)),
         Column("Preserve until (UTC)", lambda e: e.preserve_until),
         Column("Status reason", lambda e: e.status_reason),
+        # What the queues sort by: the deadline to act on first (an urgent report before any chore).
+        Column("Next action", lambda e: action_label(e.next_action) if e.is_active else ""),
+        Column("Next action due (UTC)", lambda e: e.next_action_due_at if e.is_active else None),
     ]
 
 

@@ -34,6 +34,17 @@ def holds_for(escalation: Escalation) -> list[tuple[str, datetime]]:
     )
 
 
+def legal_response_due_for(escalation: Escalation) -> datetime | None:
+    """The earliest response date among the open law-enforcement requests on the escalation (what
+    policy.next_action ranks above preservation chores). One query."""
+    return (
+        escalation.legal_requests.filter(status=LegalRequestStatus.OPEN, response_due_at__isnull=False)
+        .order_by("response_due_at")
+        .values_list("response_due_at", flat=True)
+        .first()
+    )
+
+
 def holds_from(
     requests: Iterable[LegalRequest], extensions: Iterable[PreservationExtension], reports: Iterable[DestinationReport]
 ) -> list[tuple[str, datetime]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from escalations.core.people import RequestUser, User
 from escalations.core.permissions import AUDITOR, LEAD, MODERATOR, roles_of
@@ -61,13 +61,14 @@ def assignable_users() -> QuerySet[User]:
     )
 
 
+# What must be done first, first (policy/actions.py): the rank of the next action, then its due
+# moment. One index serves it (esc_assignee_next_action, esc_status_next_action, esc_next_action).
+NEXT_ACTION_ORDER = ("next_action_rank", "next_action_due_at", "pk")
+
+
 def my_queue(user: User) -> QuerySet[Escalation]:
-    """Active escalations assigned to `user`, the nearest deadline first."""
-    return (
-        escalations()
-        .filter(assignee=user, status__in=ACTIVE_STATUSES)
-        .order_by(F("next_deadline_at").asc(nulls_last=True), "pk")
-    )
+    """Active escalations assigned to `user`, what must be done first first."""
+    return escalations().filter(assignee=user, status__in=ACTIVE_STATUSES).order_by(*NEXT_ACTION_ORDER)
 
 
 def deadline_state_q(state: str, now: datetime) -> Q:

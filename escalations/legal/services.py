@@ -17,7 +17,7 @@ from django.utils import timezone
 from escalations import policy
 from escalations.core import validation
 from escalations.core.display import shown
-from escalations.core.holds import holds_for, open_requests_error
+from escalations.core.holds import holds_for, legal_response_due_for, open_requests_error
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.core.write_frame import change, clean_reason, collect, raise_if, save_with_event, snapshot
@@ -56,6 +56,7 @@ def _refresh_destination_targets(escalation: Escalation) -> None:
 def _refresh_holds(escalation: Escalation) -> None:
     holds = holds_for(escalation)
     escalation.preservation_hold_until = max((until for _, until in holds), default=None)
+    escalation.legal_response_due_at = legal_response_due_for(escalation)
 
 
 def _touch_escalations(escalations: Iterable[Escalation], actor: User, reason: str, now: datetime) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from escalations.policy.actions import ACTION_CHOICES, RANK_NONE
+
 
 class IncidentType(models.TextChoices):
     # The CyberTipline's incidentType categories (DOMAIN.md, "NCMEC's CyberTipline Reporting API").
@@ -125,6 +127,13 @@ class Escalation(models.Model):
     preservation_hold_until = models.DateTimeField(null=True, blank=True)
     destination_target_hours = models.FloatField(null=True, blank=True)
     destination_urgent_target_hours = models.FloatField(null=True, blank=True)
+    # The earliest response date of the open law-enforcement requests it is linked to (legal's
+    # services keep it), and what must be done first with its rank and moment (policy/actions.py):
+    # the queues sort by (rank, due moment) with an index.
+    legal_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_action = models.CharField(max_length=32, choices=ACTION_CHOICES, blank=True)
+    next_action_rank = models.PositiveSmallIntegerField(default=RANK_NONE)
+    next_action_due_at = models.DateTimeField(null=True, blank=True)
     # When the reminder sweep must next look at this escalation (escalations/reminders.py).
     next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Time to report and whether it met the target: the dashboard aggregates these in the database.
@@ -145,6 +154,14 @@ class Escalation(models.Model):
             models.Index(fields=["status", "next_deadline_at"], name="esc_status_next_deadline"),
             models.Index(fields=["assignee", "status", "next_deadline_at"], name="esc_assignee_queue"),
             models.Index(fields=["next_deadline_soon_at"], name="esc_next_deadline_soon"),
+            models.Index(
+                fields=["status", "next_action_rank", "next_action_due_at", "id"], name="esc_status_next_action"
+            ),
+            models.Index(
+                fields=["assignee", "status", "next_action_rank", "next_action_due_at", "id"],
+                name="esc_assignee_next_action",
+            ),
+            models.Index(fields=["next_action_rank", "next_action_due_at", "id"], name="esc_next_action"),
             models.Index(fields=["reported_at"], name="esc_reported_at"),
         ]
         constraints = [

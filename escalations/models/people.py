@@ -3,14 +3,15 @@ teams that share need-to-know."""
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.conf import settings
 from django.db import models
 
+from escalations.models.time_zones import canonical_zones
+
 
 def time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+    """Canonical zones only (escalations/models/time_zones.py): no "US/Eastern"-style aliases."""
+    return [(name, name) for name in canonical_zones()]
 
 
 class UserProfile(models.Model):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from escalations.policy.base import (
     CLOSED,
     DISMISSED,
+    URGENT,
     DeadlineKind,
     EscalationFacts,
     PolicyConfig,
@@ -29,6 +30,7 @@ class ReminderKind(enum.StrEnum):
     NCMEC_UNFINISHED = "ncmec_unfinished"
     LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon"
     LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
+    URGENT_LOGGED = "urgent_logged"
 
 
 REMINDER_LABELS = {
@@ -40,6 +42,7 @@ REMINDER_LABELS = {
     ReminderKind.NCMEC_UNFINISHED: "Unfinished NCMEC report will be deleted: finish it",
     ReminderKind.LEGAL_RESPONSE_DUE_SOON: "Legal request response due soon",
     ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
+    ReminderKind.URGENT_LOGGED: "Urgent escalation logged: a child may be in imminent danger",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -63,9 +66,29 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
 )
 
 
-# Who hears of these: every lead only (law-enforcement requests are a lead's job); the first
-# escalation's owner only when there is no active lead at all.
-REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS
+# Who hears of these: every lead only (law-enforcement requests are a lead's job, and a new urgent
+# escalation is news to every lead, not to whoever just logged it); the escalation's owner only when
+# there is no active lead at all.
+REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS | {ReminderKind.URGENT_LOGGED}
+
+
+# Sent at most once per escalation, whatever moment they were first due: a later edit of the
+# knowledge time, or urgent -> standard -> urgent, is not news again.
+REMINDER_KINDS_ONCE = frozenset({ReminderKind.URGENT_LOGGED})
+
+
+# A reminder already recorded for a deadline stands for that deadline while it moves by at most this
+# much (an edit that rewrote the seconds of a time, say): not sent again. A deadline that moved by more
+# is a new deadline, and its reminders go out again at their new moments.
+SAME_DEADLINE_TOLERANCE = timedelta(minutes=1)
+
+
+def same_reminder(kind: str, recorded_due_at: datetime, due_at: datetime) -> bool:
+    """Whether a reminder recorded (not cancelled) as (kind, recorded_due_at) already stands for the
+    reminder (kind, due_at) the plan now calls for."""
+    if kind in REMINDER_KINDS_ONCE:
+        return True
+    return abs(as_utc(recorded_due_at) - as_utc(due_at)) <= SAME_DEADLINE_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,7 @@ class ReminderSpec:
 
 
 REMINDER_DEADLINES = {
+    ReminderKind.URGENT_LOGGED: DeadlineKind.REPORT,
     ReminderKind.REPORT_DUE_SOON: DeadlineKind.REPORT,
     ReminderKind.REPORT_OVERDUE: DeadlineKind.REPORT,
     ReminderKind.PRESERVATION_UNCONFIRMED: DeadlineKind.PRESERVATION_CONFIRM,
@@ -121,6 +145,9 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
     plan: list[ReminderSpec] = []
     if esc.reported_at is None:
         target = escalation_report_due_at(esc, cfg)
+        if esc.priority == URGENT:
+            # Due from the moment of knowledge, so the first sweep after logging sends it.
+            plan.append(ReminderSpec(ReminderKind.URGENT_LOGGED, as_utc(esc.knowledge_at)))
         plan.append(ReminderSpec(ReminderKind.REPORT_DUE_SOON, target - due_soon_window(esc.priority, cfg)))
         plan.append(ReminderSpec(ReminderKind.REPORT_OVERDUE, target, cfg.report_overdue_repeat))
         deletion = ncmec_deletion_of(esc)
@@ -177,14 +204,16 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
             return "The report was recorded, so it was finished at NCMEC."
         if kind not in plan:
             return "No unfinished NCMEC report is recorded any more."
-        if as_utc(due_at) != plan[ReminderKind.NCMEC_UNFINISHED].first_at:
+        if not same_reminder(kind, due_at, plan[ReminderKind.NCMEC_UNFINISHED].first_at):
             return "The report at NCMEC changed since; a reminder for its new deletion time replaces this one."
         deletion = ncmec_deletion_of(esc)
         if deletion is not None and as_utc(now) >= deletion:
             return "NCMEC deleted the unfinished report before this went out; the report reminders still apply."
         return None
     if kind not in plan:
-        if kind in (ReminderKind.REPORT_DUE_SOON, ReminderKind.REPORT_OVERDUE):
+        if kind in (ReminderKind.REPORT_DUE_SOON, ReminderKind.REPORT_OVERDUE, ReminderKind.URGENT_LOGGED):
+            if kind == ReminderKind.URGENT_LOGGED and esc.reported_at is None:
+                return "The escalation is no longer urgent."
             return "The report was recorded."
         if kind == ReminderKind.PRESERVATION_UNCONFIRMED:
             return "Preservation was confirmed."

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -26,6 +28,26 @@ class DeliveryError(Exception):
     """The channel did not accept the message; the sweep retries with backoff."""
 
 
+def zone_of(user: Any) -> tzinfo:
+    """The zone a person reads times in: their profile's, UTC without one (or with one unknown)."""
+    name = getattr(getattr(user, "profile", None), "time_zone", "") or "UTC"
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def moment_in(moment: datetime, zone: tzinfo) -> str:
+    """A moment as its reader's local time with UTC beside it ("2026-03-08 14:00 EDT (18:00 UTC)"),
+    the UTC date written out when it is another day; UTC alone for a reader in UTC."""
+    utc = moment.astimezone(UTC)
+    local = moment.astimezone(zone)
+    if local.utcoffset() == timedelta(0) and local.tzname() in ("UTC", None):
+        return f"{utc:%Y-%m-%d %H:%M} UTC"
+    utc_text = f"{utc:%H:%M}" if utc.date() == local.date() else f"{utc:%Y-%m-%d %H:%M}"
+    return f"{local:%Y-%m-%d %H:%M %Z} ({utc_text} UTC)"
+
+
 @dataclass(frozen=True)
 class Item:
     """One reminder as a message line."""
@@ -36,14 +58,22 @@ class Item:
     kind_label: str
     # The deadline the reminder is about, e.g. the report target.
     deadline_at: datetime
+    # About an urgent escalation (a child may be in imminent danger): listed first, marked URGENT.
+    urgent: bool = False
+    # About a test record: marked TEST wherever it is shown, so nobody is paged for it as real.
+    test: bool = False
 
     @property
     def url(self) -> str:
         return settings.SITE_URL.rstrip("/") + reverse("escalations:detail", args=[self.escalation_id])
 
-    def line(self) -> str:
-        deadline = self.deadline_at.astimezone(UTC)
-        return f"{self.key}: {self.kind_label} (deadline {deadline:%Y-%m-%d %H:%M} UTC) {self.url}"
+    @property
+    def marks(self) -> str:
+        """ "TEST URGENT ", "TEST ", "URGENT " or ""."""
+        return ("TEST " if self.test else "") + ("URGENT " if self.urgent else "")
+
+    def line(self, zone: tzinfo = UTC) -> str:
+        return f"{self.marks}{self.key}: {self.kind_label} (deadline {moment_in(self.deadline_at, zone)}) {self.url}"
 
 
 @dataclass(frozen=True)
@@ -54,22 +84,65 @@ class Message:
     # Names the deliveries it carries: the same message sent again (a worker killed between the
     # mail server's "accepted" and our record) has the same Message-ID, so mail systems drop it.
     ref: str = ""
+    # The recipient's zone: every time is shown in it, with UTC beside it.
+    zone: tzinfo = UTC
+
+    @property
+    def about_test_records(self) -> bool:
+        """Every reminder in it is about a test record (a receiver may then page nobody)."""
+        return bool(self.items) and all(item.test for item in self.items)
+
+    @property
+    def entries(self) -> list[tuple[Item, str]]:
+        """(item, its deadline in the recipient's zone), for the HTML email."""
+        return [(item, moment_in(item.deadline_at, self.zone)) for item in self.items]
 
     @property
     def text(self) -> str:
         if self.test:
             return "Test notification from the escalation tracker: this channel works."
-        lines = [item.line() for item in self.items]
+        lines = [item.line(self.zone) for item in self.items]
         if len(lines) > 1:
-            lines.insert(0, f"{len(lines)} reminders are due:")
+            urgent = sum(item.urgent for item in self.items)
+            lines.insert(
+                0, f"{len(lines)} reminders are due" + (f", {urgent} URGENT (listed first):" if urgent else ":")
+            )
+        if self.test_note:
+            lines.insert(0, self.test_note)
         return "\n".join(lines)
 
+    @property
+    def test_note(self) -> str:
+        """What says TEST at the top when any reminder in it is about a test record; "" otherwise."""
+        tests = sum(item.test for item in self.items)
+        return test_note(tests, len(self.items)) if tests else ""
 
-def message_for(items: list[Item], ref: str = "") -> Message:
+
+def test_note(tests: int, total: int) -> str:
+    if tests == total == 1:
+        return "TEST: this reminder is about a test record, not a real escalation."
+    if tests == total:
+        return "TEST: these reminders are about test records, not real escalations."
+    return f"TEST: {tests} of these {total} reminders are about test records (marked TEST), not real escalations."
+
+
+def message_for(items: list[Item], ref: str = "", zone: tzinfo = UTC) -> Message:
+    # Urgent first, then in the order given; sorted() keeps that order within each group.
+    items = sorted(items, key=lambda item: not item.urgent)
     if len(items) == 1:
         item = items[0]
-        return Message(subject=f"[Escalations] {item.key}: {item.kind_label}", items=tuple(items), ref=ref)
-    return Message(subject=f"[Escalations] {len(items)} reminders due", items=tuple(items), ref=ref)
+        return Message(
+            subject=f"[Escalations] {item.marks}{item.key}: {item.kind_label}", items=tuple(items), ref=ref, zone=zone
+        )
+    urgent = sum(item.urgent for item in items)
+    tests = sum(item.test for item in items)
+    subject = f"[Escalations] {'URGENT: ' if urgent else ''}{len(items)} reminders due"
+    details = ([f"{urgent} urgent"] if urgent else []) + (
+        ["all TEST"] if tests == len(items) else [f"{tests} TEST"] if tests else []
+    )
+    if details:
+        subject += f" ({', '.join(details)})"
+    return Message(subject=subject, items=tuple(items), ref=ref, zone=zone)
 
 
 def _message_id(message: Message) -> str | None:
@@ -133,9 +206,18 @@ def webhook_request(user: User, message: Message) -> WebhookRequest:
     payload = {
         "text": message.text,  # Slack-compatible
         "subject": message.subject,
-        "test": message.test,
+        # True for the channel's test message and for reminders only about test records: a receiver
+        # that pages people can tell them from real ones without reading the text.
+        "test": message.test or message.about_test_records,
         "reminders": [
-            {"key": i.key, "kind": i.kind, "deadline_at": i.deadline_at.isoformat(), "url": i.url}
+            {
+                "key": i.key,
+                "kind": i.kind,
+                "deadline_at": i.deadline_at.astimezone(UTC).isoformat(),
+                "urgent": i.urgent,
+                "test": i.test,
+                "url": i.url,
+            }
             for i in message.items
         ],
     }

@@ -135,7 +135,13 @@ def _schedule_one(
     escalation: Escalation, now: datetime, cfg: policy.PolicyConfig, leads: list[Any], stats: SweepStats
 ) -> None:
     with transaction.atomic():
-        for kind, due_at in policy.due_reminders(escalation, cfg, now):
+        due = policy.due_reminders(escalation, cfg, now)
+        recorded = _recorded_near(escalation, due)
+        for kind, due_at in due:
+            # Already recorded for this deadline (the same moment, or within a minute of it: an edit
+            # moved it by seconds; for a once-only kind, any moment): never a second message.
+            if any(k == kind and policy.same_reminder(kind, at, due_at) for k, at in recorded):
+                continue
             reminder, created = Reminder.objects.get_or_create(escalation=escalation, kind=kind, due_at=due_at)
             if not created:
                 continue
@@ -153,6 +159,23 @@ def _schedule_one(
         Escalation.objects.filter(pk=escalation.pk, next_reminder_at=escalation.next_reminder_at).update(
             next_reminder_at=policy.next_reminder_at(escalation, cfg, now)
         )
+
+
+def _recorded_near(escalation: Escalation, due: list[tuple[Any, datetime]]) -> list[tuple[str, datetime]]:
+    """(kind, due_at) of the reminders not cancelled that could stand for those now `due`: any of a
+    once-only kind, the others' within the tolerance of a due moment. One query (none if nothing is due)."""
+    if not due:
+        return []
+    once = [kind for kind, _ in due if kind in policy.REMINDER_KINDS_ONCE]
+    others = [kind for kind, _ in due if kind not in policy.REMINDER_KINDS_ONCE]
+    near = Q(kind__in=once) if once else Q(pk__in=[])
+    if others:
+        tolerance = policy.SAME_DEADLINE_TOLERANCE
+        moments = [at for kind, at in due if kind in others]
+        near |= Q(kind__in=others, due_at__gte=min(moments) - tolerance, due_at__lte=max(moments) + tolerance)
+    return list(
+        Reminder.objects.filter(near, escalation=escalation, cancelled_at__isnull=True).values_list("kind", "due_at")
+    )
 
 
 # --- legal requests' response dates ---------------------------------------------------------------
@@ -360,6 +383,7 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
             kind=reminder.kind,
             kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
             deadline_at=deadline or reminder.due_at,
+            test=reminder.escalation.is_test,
         )
     return notify.Item(
         key=reminder.escalation.key,
@@ -367,6 +391,8 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
         kind=reminder.kind,
         kind_label=policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)],
         deadline_at=policy.reminder_deadline_at(reminder.kind, reminder.escalation, cfg) or reminder.due_at,
+        urgent=reminder.escalation.priority == policy.URGENT and reminder.escalation.reported_at is None,
+        test=reminder.escalation.is_test,
     )
 
 
@@ -431,7 +457,7 @@ def _deliver_batch(batch: list[Delivery], now: datetime, cfg: policy.PolicyConfi
         if not batch:
             return
         first = batch[0]
-        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref)
+        message = notify.message_for([_item(d, cfg) for d in batch], ref=ref, zone=notify.zone_of(first.recipient))
         if first.channel == Channel.IN_APP:
             # Notification and "sent" commit together: exactly once, whatever dies when. A sweep that
             # stalled past its lease may find another sweep took over (and notified) meanwhile: then
@@ -502,7 +528,9 @@ class _WebhookDispatch:
                 batch = renew_claim(batch, self._now, ref)
                 if not batch:
                     continue
-                message = notify.message_for([_item(d, self._cfg) for d in batch], ref=ref)
+                message = notify.message_for(
+                    [_item(d, self._cfg) for d in batch], ref=ref, zone=notify.zone_of(batch[0].recipient)
+                )
                 request = notify.webhook_request(batch[0].recipient, message)
             except Exception as exc:
                 _record_failure(batch, self._now, self._stats, exc)

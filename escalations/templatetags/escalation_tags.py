@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from escalations import policy
 from escalations.core.display import FIELD_LABELS, shown
@@ -48,6 +49,24 @@ def reference(value: str) -> SafeString:
             '<a href="{}" rel="noopener noreferrer" referrerpolicy="no-referrer" target="_blank">{}</a>', value, value
         )
     return format_html("<code>{}</code>", value)
+
+
+_ESCALATION_KEY = re.compile(r"\bESC-(\d{6,18})\b")
+
+
+@register.filter
+def linked_keys(text: str) -> SafeString:
+    """Plain text (an in-app notification's body) escaped, with each escalation key a link to its
+    page: a digest's items are links, like a single reminder's "Open" button."""
+    parts = []
+    last = 0
+    for match in _ESCALATION_KEY.finditer(text or ""):
+        parts.append(escape(text[last : match.start()]))
+        url = reverse("escalations:detail", args=[int(match.group(1))])
+        parts.append(format_html('<a href="{}">{}</a>', url, match.group(0)))
+        last = match.end()
+    parts.append(escape((text or "")[last:]))
+    return mark_safe("".join(parts))  # noqa: S308 - every part is escaped or built by format_html
 
 
 @register.filter

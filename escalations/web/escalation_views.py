@@ -74,7 +74,7 @@ class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, 
     export_title = "All escalations"
 
     def get_queryset(self) -> QuerySet[Escalation]:
-        return selectors.escalations(self.request.user).order_by("-knowledge_at", "-pk")
+        return selectors.escalations(self.request.user).order_by(*selectors.NEXT_ACTION_ORDER)
 
     def get_table_kwargs(self) -> dict[str, Any]:
         return {} if can(self.request.user, Action.EXPORT) else {"exclude": ("select",)}

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.generic import FormView
 
 from escalations.core.people import AuthenticatedHttpRequest
@@ -19,9 +21,51 @@ from escalations.core.validation import (
 from escalations.models import (
     UserProfile,
 )
+from escalations.models.time_zones import canonical_zone, canonical_zones
+
+
+class TimeZoneInput(forms.TextInput):
+    """A text input with the canonical zones as its <datalist>: the browser filters the list as one
+    types ("york" finds America/New_York), with no script, so it works under the strict CSP."""
+
+    list_id = "time-zone-list"
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"list": self.list_id, "autocomplete": "off", "spellcheck": "false"})
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        options = format_html_join(
+            "", '<option value="{}">{}</option>', ((zone, zone.replace("_", " ")) for zone in canonical_zones())
+        )
+        return format_html(
+            '{}<datalist id="{}">{}</datalist>', super().render(name, value, attrs, renderer), self.list_id, options
+        )
+
+
+class TimeZoneField(forms.CharField):
+    widget = TimeZoneInput
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        if not text:
+            return text
+        zone = canonical_zone(text)
+        if zone is None:
+            raise ValidationError(
+                f"{text[:64]!r} is not a time zone on the list: type a city or region and pick from the list "
+                "(for example America/New_York or Europe/Berlin).",
+                code="invalid_choice",
+            )
+        return zone
 
 
 class ProfileForm(forms.ModelForm):
+    time_zone = TimeZoneField(
+        label="Time zone",
+        max_length=64,
+        help_text="Times are shown and typed in this zone. The database keeps UTC. Type a city or region to "
+        "search the list.",
+    )
     webhook_url = forms.URLField(
         label="Webhook URL",
         required=False,
@@ -40,6 +84,13 @@ class ProfileForm(forms.ModelForm):
             "in_app_notifications": "Show reminders in the app (the bell)",
         }
         help_texts = {"time_zone": "Times are shown and typed in this zone. The database keeps UTC."}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # A zone stored under an old alias ("US/Eastern") is offered as its canonical name.
+        stored = self.initial.get("time_zone")
+        if stored:
+            self.initial["time_zone"] = canonical_zone(stored) or stored
 
     def clean_webhook_url(self) -> str:
         try:

@@ -57,19 +57,25 @@ class EscalationTable(tables.Table):
     status = tables.Column()
     assignee = tables.Column(orderable=False, default="—")
     knowledge_at = LocalDateTimeColumn(verbose_name="Knowledge obtained")
-    next_deadline_at = LocalDateTimeColumn(verbose_name="Next deadline", default="—")
+    # What must be done first and when (policy/actions.py); sorting by it sorts by (rank, moment).
+    next_action = tables.Column(
+        verbose_name="Next action",
+        accessor="next_action_due_at",
+        order_by=("next_action_rank", "next_action_due_at", "pk"),
+        default="—",
+    )
     time_left = tables.Column(empty_values=(), orderable=False, verbose_name="Time left")
     state = tables.Column(empty_values=(), orderable=False, verbose_name="State")
 
     class Meta:
         model = Escalation
-        fields = ("key", "priority", "incident_type", "status", "assignee", "knowledge_at", "next_deadline_at")
+        fields = ("key", "priority", "incident_type", "status", "assignee", "knowledge_at")
         sequence = (
             "select",
             "key",
             "state",
+            "next_action",
             "time_left",
-            "next_deadline_at",
             "priority",
             "incident_type",
             "status",
@@ -98,10 +104,20 @@ class EscalationTable(tables.Table):
             return format_html('<span class="badge badge-{}">{}</span>', "urgent", "Urgent")
         return "Standard"
 
-    def render_time_left(self, record: Escalation) -> str:
-        if record.next_deadline_at is None or not record.is_active:
+    def render_next_action(self, record: Escalation, value: Any) -> str:
+        if not record.is_active or not record.next_action:
             return "—"
-        return policy.humanize_delta(policy.time_left(record.next_deadline_at, self.now))
+        return format_html(
+            '{}<br><span class="nowrap">{}</span>',
+            policy.action_label(record.next_action),
+            format_date(timezone.localtime(value), DATETIME_FORMAT),
+        )
+
+    def render_time_left(self, record: Escalation) -> str:
+        due = record.next_action_due_at or record.next_deadline_at
+        if due is None or not record.is_active:
+            return "—"
+        return policy.humanize_delta(policy.time_left(due, self.now))
 
     def render_state(self, record: Escalation) -> str:
         return state_badge(

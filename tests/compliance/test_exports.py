@@ -43,6 +43,8 @@ TABLE_HEADERS = [
     "Preservation confirmed by",
     "Preserve until (UTC)",
     "Status reason",
+    "Next action",
+    "Next action due (UTC)",
 ]
 COMPLIANCE_HEADERS = [
     "Key",

@@ -192,7 +192,12 @@ def test_overdue_email_survives_worker_sigkill_once(
 
         rows = email_deliveries(e2e_database)
         accepted, aborted = smtp.snapshot()
-        labels = {"report_overdue": "Report overdue", "report_due_soon": "Report due soon"}
+        # The lead also hears, once, that the urgent escalation was logged.
+        labels = {
+            "report_overdue": "Report overdue",
+            "report_due_soon": "Report due soon",
+            "urgent_logged": "Urgent escalation logged",
+        }
         expected = Counter((d.to, labels[d.kind]) for d in rows)
         received = Counter(
             (to, label) for r in accepted for to in r.to for label in labels.values() if label in r.subject

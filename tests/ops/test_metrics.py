@@ -183,8 +183,9 @@ def test_reminder_lateness_and_attempts_after_a_sweep(
     moderator.email = "mod@example.org"
     moderator.save()
     with time_machine.travel(T0 - 10 * MINUTE, tick=False):
-        # Urgent, knowledge 50 min before T0: target T0+10 min, "due soon" (15 min before) at T0-5 min.
-        make_escalation(priority=Priority.URGENT, urgent_reason="a child at risk", knowledge_at=T0 - 50 * MINUTE)
+        # Standard, knowledge 20 h 5 min before T0: target T0+3 h 55 min, "due soon" (4 h before) at
+        # T0-5 min. (Standard: an urgent one would also be news to the leads, a second reminder.)
+        make_escalation(knowledge_at=T0 - 20 * HOUR - 5 * MINUTE)
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         stats = reminders.sweep()
     assert stats.deliveries_sent == 2  # email and in-app, to the moderator who logged it
@@ -207,7 +208,7 @@ def test_failing_deliveries_are_pending_failing_and_counted(
     moderator.save()
     settings.EMAIL_BACKEND = "tests.ops.test_metrics.RefusingBackend"
     with time_machine.travel(T0 - 10 * MINUTE, tick=False):
-        make_escalation(priority=Priority.URGENT, urgent_reason="a child at risk", knowledge_at=T0 - 50 * MINUTE)
+        make_escalation(knowledge_at=T0 - 20 * HOUR - 5 * MINUTE)  # due soon at T0-5 min
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         reminders.sweep()
     page = figures()
@@ -224,7 +225,7 @@ def test_an_attempt_rolled_back_is_not_counted(make_escalation: Any, moderator: 
     moderator.email = "mod@example.org"
     moderator.save()
     with time_machine.travel(T0 - 10 * MINUTE, tick=False):
-        make_escalation(priority=Priority.URGENT, urgent_reason="a child at risk", knowledge_at=T0 - 50 * MINUTE)
+        make_escalation(knowledge_at=T0 - 20 * HOUR - 5 * MINUTE)  # due soon at T0-5 min
     with time_machine.travel(T0, tick=False):
         assert reminders.sweep().deliveries_sent == 2
     page = figures()

@@ -399,6 +399,10 @@ def test_open_escalation_has_only_the_report_deadline():
         "next_reminder_at": K + timedelta(hours=20),
         "report_seconds": None,
         "reported_on_time": None,
+        # What the queues sort by: a standard report (rank 2), due at its target.
+        "next_action": "file_report",
+        "next_action_rank": 2,
+        "next_action_due_at": K + timedelta(hours=24),
     }
     assert policy.escalation_state(esc, K, CFG) is DeadlineState.ON_TRACK
 
@@ -436,6 +440,9 @@ def test_reported_escalation_waits_for_preservation_confirmation():
         "next_reminder_at": reported_at + timedelta(hours=24),
         "report_seconds": 2 * 3600,
         "reported_on_time": True,
+        "next_action": "confirm_preservation",
+        "next_action_rank": 4,
+        "next_action_due_at": reported_at + timedelta(hours=24),
     }
     # The report target passing does not make a filed escalation overdue...
     assert policy.escalation_state(esc, K + timedelta(hours=24) + SECOND, CFG) is DeadlineState.DUE_SOON

@@ -69,13 +69,14 @@ def test_report_due_soon_falls_due_exactly_at_the_due_soon_window(esc, soon_at):
     assert due_of(ReminderKind.REPORT_DUE_SOON, esc, soon_at - SECOND) == []
     assert due_of(ReminderKind.REPORT_DUE_SOON, esc, soon_at) == [soon_at]
     assert due_of(ReminderKind.REPORT_DUE_SOON, esc, soon_at + SECOND) == [soon_at]
-    # Nothing else is due before the target.
-    assert due(esc, soon_at + SECOND) == {(ReminderKind.REPORT_DUE_SOON, soon_at)}
+    # Nothing else is due before the target (but, for an urgent one, the leads' news of it).
+    logged = {(ReminderKind.URGENT_LOGGED, K)} if esc.priority == URGENT else set()
+    assert due(esc, soon_at + SECOND) == {(ReminderKind.REPORT_DUE_SOON, soon_at)} | logged
 
 
-def test_nothing_is_due_right_after_logging():
+def test_nothing_is_due_right_after_logging_but_the_news_of_an_urgent_one():
     assert due(OPEN_ESC, K) == set()
-    assert due(URGENT_ESC, K) == set()
+    assert due(URGENT_ESC, K) == {(ReminderKind.URGENT_LOGGED, K)}
 
 
 # --- report_overdue -------------------------------------------------------------------------------
@@ -218,7 +219,8 @@ def test_next_reminder_at_is_the_first_occurrence_strictly_after_now(esc, now, e
     ("esc", "expected"),
     [
         (OPEN_ESC, TARGET - 4 * HOUR),
-        (URGENT_ESC, URGENT_TARGET - timedelta(minutes=15)),
+        # The leads hear of an urgent escalation from the moment of knowledge on: the first sweep sends it.
+        (URGENT_ESC, K),
         (REPORTED_ESC, R + 24 * HOUR),
         (CONFIRMED_ESC, PRESERVE_UNTIL - 30 * DAY),
     ],

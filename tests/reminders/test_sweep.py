@@ -306,18 +306,23 @@ def test_one_sweep_after_10_hours_down_sends_everything_that_came_due(clock, mod
 
     assert sorted(m.subject for m in mail_to(mailoutbox, mod)) == sorted(
         [
-            f"[Escalations] {urgent.key}: Report overdue",
+            f"[Escalations] URGENT {urgent.key}: Report overdue",
             f"[Escalations] {standard.key}: Report due soon",
             f"[Escalations] {reported.key}: Preservation not confirmed",
         ]
     )
+    # The lead also hears, once, that the urgent escalation was logged.
     assert sorted(m.subject for m in mail_to(mailoutbox, boss)) == sorted(
-        [f"[Escalations] {urgent.key}: Report overdue", f"[Escalations] {reported.key}: Preservation not confirmed"]
+        [
+            f"[Escalations] URGENT {urgent.key}: Report overdue",
+            f"[Escalations] URGENT {urgent.key}: {REMINDER_LABELS[ReminderKind.URGENT_LOGGED]}",
+            f"[Escalations] {reported.key}: Preservation not confirmed",
+        ]
     )
-    assert len(mailoutbox) == 5
+    assert len(mailoutbox) == 6
 
     sweep()
-    assert len(mailoutbox) == 5
+    assert len(mailoutbox) == 6
 
 
 def test_a_report_recorded_late_gets_one_preservation_ending_reminder_not_one_per_missed_stage(

@@ -60,6 +60,7 @@ EXEMPT: dict[str, str] = {
     "escalations.Escalation.priority": CHOICE,
     "escalations.Escalation.status": CHOICE,
     "escalations.Escalation.breach_reason": CHOICE,
+    "escalations.Escalation.next_action": "derived by the policy (policy/actions.py), never typed",
     "escalations.Escalation.cybertipline_report_id": "digits only, at most 19 (validation.clean_report_id)",
     "escalations.AuditEvent.action": CHOICE,
     "escalations.AuditEvent.reason": MACHINE + " (the reasons and references of the change)",

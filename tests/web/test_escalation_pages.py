@@ -441,7 +441,9 @@ def test_dst_gap_or_overlap_is_a_field_error(local: str, moderator: Any, client_
     set_zone(moderator, NEW_YORK)
     response = client_for(moderator).post("/escalations/new/", form_data(knowledge_at=local))
     assert_field_error(response, "knowledge_at", "America/New_York")
-    assert "ambiguous or it may not exist" in response.context["form"].errors["knowledge_at"][0]
+    # Not a bare refusal: the message asks which of the two moments is meant.
+    assert "choose which one you mean" in response.context["form"].errors["knowledge_at"][0]
+    assert 'name="knowledge_at__which"' in page(response)
     assert Escalation.objects.count() == 0
 
 
@@ -462,7 +464,7 @@ def test_profile_sets_the_time_zone(moderator: Any, client_for: Any) -> None:
     assert UserProfile.objects.get(user=moderator).time_zone == NEW_YORK
 
     response = client.post("/accounts/profile/", {"time_zone": "Mars/Olympus_Mons"})
-    assert_field_error(response, "time_zone", "Select a valid choice")
+    assert_field_error(response, "time_zone", "is not a time zone on the list")
     assert UserProfile.objects.get(user=moderator).time_zone == NEW_YORK
 
 
@@ -747,8 +749,16 @@ def test_date_filter_on_a_day_that_starts_in_a_dst_gap(
         assert response.status_code == 200, params
 
 
-def test_list_is_newest_knowledge_first(lead: Any, client_for: Any, varied: dict[str, Escalation]) -> None:
+def test_list_is_what_to_do_first_by_default_and_newest_knowledge_on_request(
+    lead: Any, client_for: Any, varied: dict[str, Escalation]
+) -> None:
     response = client_for(lead).get("/escalations/")
+    # The urgent report, the standard report, the reported one's preservation chore, nothing to do.
+    assert row_keys(response) == [
+        varied[name].key
+        for name in ("open-urgent-ent-mar", "open-std-cp-jan", "reported-std-traf-may", "dismissed-std-cp-aug")
+    ]
+    response = client_for(lead).get("/escalations/", {"sort": "-knowledge_at"})
     assert row_keys(response) == [
         varied[name].key
         for name in ("dismissed-std-cp-aug", "reported-std-traf-may", "open-urgent-ent-mar", "open-std-cp-jan")
@@ -762,7 +772,7 @@ def test_find_by_key_report_id_or_reference(lead: Any, client_for: Any, varied: 
         assert row_keys(client.get("/escalations/", {"q": query})) == [target.key], query
 
 
-def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
+def test_my_queue_sorted_by_what_to_do_first_only_active_and_mine(
     moderator: Any, lead: Any, make_user: Any, client_for: Any, make_escalation: Any
 ) -> None:
     other = make_user("other", "moderator")
@@ -786,7 +796,8 @@ def test_my_queue_sorted_by_next_deadline_only_active_and_mine(
 
     response = client_for(moderator).get("/escalations/mine/")
     assert response.status_code == 200
-    assert row_keys(response) == [overdue.key, urgent.key, soonest.key, reported.key, later.key]
+    # The urgent report first, then the reports by their targets, then the preservation chore.
+    assert row_keys(response) == [urgent.key, overdue.key, soonest.key, later.key, reported.key]
     content = page(response)
     for esc in (not_mine, dismissed, closed, unassigned):
         assert f'data-key="{esc.key}"' not in content

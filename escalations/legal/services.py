@@ -34,6 +34,7 @@ from escalations.models import (
     PreservationExtension,
     Status,
 )
+from escalations.reminders import announcements
 from escalations.reminders import sweep as reminders
 
 MAX_EXTENSION = timedelta(days=10 * 366)
@@ -260,7 +261,11 @@ def request_release(*, actor: Any, escalation_id: int, version: int | None, reas
         esc.release_requested_at, esc.release_requested_by = now, actor
         return clean
 
-    return change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASE_REQUESTED, mutate)
+    with transaction.atomic():
+        escalation = change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASE_REQUESTED, mutate)
+        # Every other lead hears of it at once (in-app and email, on their channels): one of them approves.
+        announcements.announce_release_request(escalation, actor)
+    return escalation
 
 
 def approve_release(*, actor: Any, escalation_id: int, version: int | None) -> Escalation:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from escalations.policy.base import (
     CLOSED,
     DISMISSED,
+    REPORTED,
     DeadlineKind,
     EscalationFacts,
     PolicyConfig,
@@ -29,6 +30,7 @@ class ReminderKind(enum.StrEnum):
     NCMEC_UNFINISHED = "ncmec_unfinished"
     LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon"
     LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
+    RELEASE_REQUESTED = "release_requested"
 
 
 REMINDER_LABELS = {
@@ -40,6 +42,7 @@ REMINDER_LABELS = {
     ReminderKind.NCMEC_UNFINISHED: "Unfinished NCMEC report will be deleted: finish it",
     ReminderKind.LEGAL_RESPONSE_DUE_SOON: "Legal request response due soon",
     ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
+    ReminderKind.RELEASE_REQUESTED: "Release requested: a different lead approves",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -66,6 +69,11 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
 # Who hears of these: every lead only (law-enforcement requests are a lead's job); the first
 # escalation's owner only when there is no active lead at all.
 REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS
+
+# Not about a deadline: the moment a lead asks for a release, every other lead hears of it (the
+# service that records the request writes this reminder and its deliveries; the sweep sends them).
+# Its due moment is the request's own time.
+EVENT_REMINDER_KINDS = frozenset({ReminderKind.RELEASE_REQUESTED})
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,8 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
     still applies. The legal kinds are about a request, not the escalation: see why_legal_overtaken."""
     if kind in LEGAL_REMINDER_KINDS:
         return None
+    if kind == ReminderKind.RELEASE_REQUESTED:
+        return why_release_request_overtaken(due_at, esc)
     if esc.status == CLOSED:
         return "The escalation was closed."
     if esc.status == DISMISSED:
@@ -199,4 +209,16 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
         # report recorded late): one message per deadline, the latest stage.
         if any(as_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets):
             return "A later reminder of the same deadline was due; it replaces this one."
+    return None
+
+
+def why_release_request_overtaken(due_at: datetime, esc: EscalationFacts) -> str | None:
+    """A release request's news goes out while that request still waits for approval."""
+    if getattr(esc, "released_at", None) is not None:
+        return "The release was approved before this went out."
+    if esc.status != REPORTED:
+        return "The escalation is no longer reported."
+    requested = getattr(esc, "release_requested_at", None)
+    if requested is None or as_utc(requested) != as_utc(due_at):
+        return "The release request was withdrawn (preservation was extended) before this went out."
     return None

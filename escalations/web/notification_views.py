@@ -36,6 +36,14 @@ class NotificationListView(ListView):
         return Notification.objects.filter(user=user).select_related("escalation")
 
 
+@require_GET
+@never_cache
+def unread_count(request: HttpRequest) -> HttpResponse:
+    """The bell's count for the person signed in, for static/js/live.js: one query, theirs only."""
+    user: Any = request.user
+    return JsonResponse({"unread": Notification.objects.filter(user=user, read_at__isnull=True).count()})
+
+
 @require_POST
 def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
     user: Any = request.user

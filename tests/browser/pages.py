@@ -152,6 +152,7 @@ NOT_PAGES: dict[str, str] = {
     "profile_test_channel": "POST only (the profile's test-notification buttons)",
     "profile_webhook_secret": "POST only (the profile's new-signing-secret button)",
     "notifications_read_all": "POST only",
+    "notifications_unread": "JSON: the bell's unread count, which static/js/live.js fetches",
     "notification_read": "POST only",
     "notification_open": "POST only (redirects to the escalation)",
     "healthz": "plain-text health check for monitors, no page",

@@ -2,12 +2,12 @@
 admin. Each address is a contract (bookmarks, links in reminders, the API's clients)."""
 
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from escalations.api import urls as api_urls
+from escalations.web import home_views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="escalations:mine", permanent=False)),
+    path("", home_views.home),
     path("", include("escalations.web.account_urls")),
     path("", include("escalations.web.notification_urls")),
     path("", include("escalations.web.token_urls")),

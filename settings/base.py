@@ -180,6 +180,8 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "escalations:mine"
+# How often My queue, All escalations, the dashboard and the bell fetch themselves again (static/js/live.js).
+LIVE_REFRESH_SECONDS = env.int("LIVE_REFRESH_SECONDS", default=60)
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Sign-in and sessions ---

@@ -15,6 +15,8 @@ columns are emptied before every save, so nothing of a body reaches the database
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
@@ -23,7 +25,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -95,6 +97,35 @@ def unlock_account(*, actor: RequestUser | None, username: str) -> int:
         raise PermissionDenied("Only a lead or an admin can lift a sign-in lock.")
     with acting_person.acting_as(actor):
         return int(AxesProxyHandler.reset_attempts(username=username))
+
+
+@dataclass(frozen=True)
+class LockedAccount:
+    username: str
+    failures: int
+    last_failure: datetime
+    locked_until: datetime
+
+
+# Bounded: a page of locks is already an incident; the admin's "Access attempts" has every row.
+MAX_LOCKED_SHOWN = 200
+
+
+def locked_accounts(now: datetime) -> list[LockedAccount]:
+    """The usernames django-axes refuses right now (failures within the cool-off at or above the
+    limit), the most recent first, with the moment each lock ends. One query."""
+    limit = settings.AXES_FAILURE_LIMIT
+    cool_off = settings.AXES_COOLOFF_TIME
+    if not isinstance(limit, int) or not isinstance(cool_off, timedelta):
+        return []
+    rows = (
+        AccessAttempt.objects.filter(attempt_time__gte=now - cool_off)
+        .values("username")
+        .annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+        .filter(failures__gte=limit)
+        .order_by("-last")[:MAX_LOCKED_SHOWN]
+    )
+    return [LockedAccount(row["username"] or "", row["failures"], row["last"], row["last"] + cool_off) for row in rows]
 
 
 def forget_failures(request: HttpRequest, username: str) -> None:

@@ -112,6 +112,15 @@ class ReasonInput(VersionedInput):
     reason = serializers.CharField(allow_blank=True)
 
 
+class CorrectReportInput(ReasonInput):
+    """Only the fields sent are corrected; the reason is required."""
+
+    reported_at = serializers.DateTimeField(required=False)
+    cybertipline_report_id = serializers.CharField(required=False, allow_blank=True)
+    breach_reason = serializers.CharField(required=False, allow_blank=True)
+    breach_note = serializers.CharField(required=False, allow_blank=True)
+
+
 class CloseInput(ReasonInput):
     retained = serializers.BooleanField(
         required=False, default=False, help_text="True when the evidence is kept voluntarily instead of released."

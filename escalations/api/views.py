@@ -100,7 +100,9 @@ def _create_one(actor: User, data: dict[str, Any]) -> Escalation:
     require(actor, Action.CREATE)  # before the assignee's name is looked up
     if data.get("assignee"):
         fields["assignee"] = _user(data["assignee"])
-    escalation = services.create_escalation(actor=actor, data=fields)
+    # A pipeline's escalation waits for a moderator to take it, unless the pipeline names one; a
+    # person's is theirs, as on the page.
+    escalation = services.create_escalation(actor=actor, data=fields, assign_to_actor=not write_frame.current_via())
     if data.get("reported_at") or data.get("cybertipline_report_id"):
         escalation = services.record_report(
             actor=actor,
@@ -231,6 +233,25 @@ class EscalationViewSet(
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, pk, s.ReportInput, services.record_report)
+
+    @extend_schema(
+        request=s.CorrectReportInput,
+        responses={200: s.EscalationSerializer},
+        description=(
+            "Correct a recorded report: its time, CyberTipline report ID or breach reason (only the fields sent "
+            "change). The reason is required; the audit trail keeps it with the old and new values."
+        ),
+        examples=[
+            OpenApiExample(
+                "Correct a mistyped report ID",
+                value={"cybertipline_report_id": "4564656", "reason": "Typed 4564655; NCMEC's receipt says 4564656."},
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="correct-report")
+    def correct_report(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.CorrectReportInput, services.correct_report)
 
     @extend_schema(
         request=s.PreservationInput,

@@ -38,6 +38,8 @@ class Action(enum.StrEnum):
     EXTEND_PRESERVATION = "extend_preservation"
     RELEASE = "release"
     REQUEST_REDACTION = "request_redaction"
+    TAKE = "take"
+    CORRECT_REPORT = "correct_report"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -58,6 +60,9 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.EXTEND_PRESERVATION: frozenset({LEAD}),
     Action.RELEASE: frozenset({LEAD}),
     Action.REQUEST_REDACTION: frozenset({LEAD}),
+    Action.TAKE: frozenset({MODERATOR, LEAD}),
+    # Who records a report corrects it (a reason is required and audited).
+    Action.CORRECT_REPORT: frozenset({MODERATOR, LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -78,6 +83,8 @@ DENIED_MESSAGES = {
     Action.EXTEND_PRESERVATION: "Only a lead can extend preservation.",
     Action.RELEASE: "Only a lead can request or approve the release of preserved evidence.",
     Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",
+    Action.TAKE: "Moderators and leads take escalations; auditors read them.",
+    Action.CORRECT_REPORT: "Moderators and leads correct a recorded report; auditors read them.",
 }
 
 

@@ -154,16 +154,17 @@ def _check_ncmec_times(esc: Escalation, now: datetime, cfg: policy.PolicyConfig,
         )
 
 
-def create_escalation(*, actor: User, data: dict[str, Any]) -> Escalation:
-    """Log a new escalation. `data` holds the EDITABLE_FIELDS, plus `assignee` (a user, default the
-    actor). Times are aware datetimes."""
+def create_escalation(*, actor: User, data: dict[str, Any], assign_to_actor: bool = True) -> Escalation:
+    """Log a new escalation. `data` holds the EDITABLE_FIELDS, plus `assignee` (a user; when none is
+    named, the actor, a person who logs what they saw; or nobody with `assign_to_actor=False`, for a
+    pipeline: its escalations wait for a moderator to take them). Times are aware datetimes."""
     require(actor, Action.CREATE)
     cfg = policy.PolicyConfig.from_settings()
     now = timezone.now()
     esc = Escalation(
         created_by=actor,
         status=Status.OPEN,
-        assignee=data.get("assignee") or actor,
+        assignee=data.get("assignee") or (actor if assign_to_actor else None),
         is_test=bool(data.get("is_test", False)),
         **{name: data.get(name) for name in EDITABLE_FIELDS if name in data},
     )
@@ -218,6 +219,25 @@ def assign_escalation(*, actor: User, escalation_id: int, version: int | None, a
     return change(actor, Action.ASSIGN, escalation_id, version, AuditAction.ASSIGNED, mutate)
 
 
+def take_escalation(*, actor: User, escalation_id: int, version: int | None) -> Escalation:
+    """A moderator or lead takes an unassigned, active escalation for themselves. Only one person
+    gets it: the row is locked, and whoever comes second learns who took it."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if not esc.is_active:
+            raise ValidationError(
+                f"{esc.key} is {esc.get_status_display().lower()}; only active escalations are taken."
+            )
+        if esc.assignee is not None:
+            who = "you" if esc.assignee_id == actor.pk else esc.assignee.get_username()
+            raise ValidationError(f"{esc.key} is already assigned to {who}.")
+        _check_assignable(actor)
+        esc.assignee = actor
+        return ""
+
+    return change(actor, Action.TAKE, escalation_id, version, AuditAction.TAKEN, mutate)
+
+
 def _apply_breach(
     esc: Escalation, late: bool, breach_reason: str | None, breach_note: str | None, errors: dict[str, list[str]]
 ) -> None:
@@ -253,26 +273,16 @@ def record_report(
 ) -> Escalation:
     """Record that the report was sent to NCMEC and the report ID it returned; the escalation becomes
     `reported`. A report after its target needs `breach_reason` (and `breach_note` with "other").
-    On a reported escalation this corrects the recorded values (audited)."""
+    A recorded report is changed by correct_report, with a reason."""
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
-        if esc.status not in (Status.OPEN, Status.REPORTED):
+        if esc.status == Status.REPORTED:
+            raise ValidationError(
+                f"{esc.key}'s report is already recorded. To change it, use Correct the report and say why."
+            )
+        if esc.status != Status.OPEN:
             raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it to record a report.")
-        errors: dict[str, list[str]] = {}
-        report_id = collect(
-            errors, "cybertipline_report_id", lambda: validation.clean_report_id(cybertipline_report_id)
-        )
-        collect(errors, "reported_at", lambda: validation.check_reported_at(reported_at, esc.knowledge_at, now, cfg))
-        if report_id and not errors.get("cybertipline_report_id"):
-            taken = _report_id_taken_error(report_id, esc.pk, actor)
-            if taken is not None:
-                errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
-        if reported_at is not None and not errors.get("reported_at"):
-            late = reported_at > policy.escalation_report_due_at(esc, cfg)
-            _apply_breach(esc, late, breach_reason, breach_note, errors)
-        raise_if(errors)
-        esc.reported_at = reported_at
-        esc.cybertipline_report_id = report_id
+        _check_report(esc, now, cfg, reported_at, cybertipline_report_id, breach_reason, breach_note, actor)
         esc.status = Status.REPORTED
         return ""
 
@@ -281,6 +291,87 @@ def record_report(
     except IntegrityError:
         # Two people recorded the same report ID at the same moment: the unique index decided.
         taken = _report_id_taken_error(validation.clean_report_id(cybertipline_report_id), escalation_id, actor)
+        if taken is None:
+            raise
+        raise taken from None
+
+
+def _check_report(
+    esc: Escalation,
+    now: datetime,
+    cfg: policy.PolicyConfig,
+    reported_at: datetime | None,
+    cybertipline_report_id: Any,
+    breach_reason: str | None,
+    breach_note: str | None,
+    actor: User,
+) -> None:
+    """Check a report's time, ID and breach reason (a late one needs one) and set them on `esc`;
+    raises ValidationError naming each field (the caller's transaction then writes nothing)."""
+    errors: dict[str, list[str]] = {}
+    report_id = collect(errors, "cybertipline_report_id", lambda: validation.clean_report_id(cybertipline_report_id))
+    collect(errors, "reported_at", lambda: validation.check_reported_at(reported_at, esc.knowledge_at, now, cfg))
+    if report_id and not errors.get("cybertipline_report_id"):
+        taken = _report_id_taken_error(report_id, esc.pk, actor)
+        if taken is not None:
+            errors.setdefault("cybertipline_report_id", []).extend(taken.messages)
+    if reported_at is not None and not errors.get("reported_at"):
+        late = reported_at > policy.escalation_report_due_at(esc, cfg)
+        _apply_breach(esc, late, breach_reason, breach_note, errors)
+    raise_if(errors)
+    esc.reported_at = reported_at
+    esc.cybertipline_report_id = report_id
+
+
+# What a correction may change: what the report recorded.
+CORRECTABLE_FIELDS = ("reported_at", "cybertipline_report_id", "breach_reason", "breach_note")
+
+
+def correct_report(*, actor: User, escalation_id: int, version: int | None, reason: str, **values: Any) -> Escalation:
+    """Correct a recorded report: its time sent (`reported_at`), its CyberTipline report ID or its
+    breach reason and note; a field left out keeps its value. `reason` (required) says why; the audit
+    event keeps the old and new values with it. A time corrected to within the target clears the
+    breach reason; one corrected past it needs one."""
+    require(actor, Action.CORRECT_REPORT)
+    unknown = sorted(set(values) - set(CORRECTABLE_FIELDS))
+    if unknown:
+        raise ValidationError(
+            {name: f"{name} is not part of a report; only {', '.join(CORRECTABLE_FIELDS)}." for name in unknown}
+        )
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.status != Status.REPORTED:
+            raise ValidationError(
+                f"{esc.key} has no recorded report to correct ({esc.get_status_display().lower()})."
+                + (" Record the report instead." if esc.status == Status.OPEN else "")
+            )
+        errors: dict[str, list[str]] = {}
+        why = collect(errors, "reason", lambda: clean_reason(reason))
+        current = {name: getattr(esc, name) for name in CORRECTABLE_FIELDS}
+        wanted = {**current, **values}
+        before = (esc.reported_at, esc.cybertipline_report_id, esc.breach_reason, esc.breach_note)
+        try:
+            _check_report(
+                esc, now, cfg, wanted["reported_at"], wanted["cybertipline_report_id"],
+                wanted["breach_reason"], wanted["breach_note"], actor,
+            )  # fmt: skip
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+        if not errors and before == (esc.reported_at, esc.cybertipline_report_id, esc.breach_reason, esc.breach_note):
+            errors.setdefault("__all__", []).append(
+                "Nothing to correct: the report time, report ID and breach reason are as recorded."
+            )
+        raise_if(errors)
+        return str(why)
+
+    try:
+        return change(actor, Action.CORRECT_REPORT, escalation_id, version, AuditAction.REPORT_CORRECTED, mutate)
+    except IntegrityError:
+        report_id = values.get("cybertipline_report_id")
+        taken = (
+            _report_id_taken_error(validation.clean_report_id(report_id), escalation_id, actor) if report_id else None
+        )
         if taken is None:
             raise
         raise taken from None

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from escalations.core.holds import caps_from, holds_from
 from escalations.core.people import RequestUser
-from escalations.core.selectors import related_escalations
+from escalations.core.selectors import related_escalations, visible_to
 from escalations.models import (
     DestinationReport,
     Escalation,
@@ -17,6 +17,7 @@ from escalations.models import (
     LegalRequest,
     LegalRequestStatus,
     PreservationExtension,
+    Status,
 )
 from escalations.policy import (
     DeadlineState,
@@ -78,3 +79,16 @@ def after_report(escalation: Escalation, now: datetime, user: RequestUser | None
             escalation.platform_reference, escalation.account_reference, escalation.pk, user=user
         ),
     )
+
+
+# The dashboard lists this many; more are rare (two leads decide each) and the list links to them all.
+RELEASES_SHOWN = 20
+
+
+def releases_awaiting_approval(user: RequestUser, limit: int = RELEASES_SHOWN) -> list[Escalation]:
+    """Reported escalations whose release a lead requested and nobody approved yet, the oldest
+    request first, as far as `user` may see them. One query."""
+    pending = Escalation.objects.filter(
+        status=Status.REPORTED, release_requested_at__isnull=False, released_at__isnull=True
+    ).select_related("release_requested_by")
+    return list(visible_to(user, pending).order_by("release_requested_at", "pk")[:limit])

@@ -35,6 +35,7 @@ from escalations.models import (
     PreservationExtension,
     Status,
 )
+from escalations.reminders import announcements
 from escalations.reminders import sweep as reminders
 
 MAX_EXTENSION = timedelta(days=10 * 366)
@@ -262,7 +263,11 @@ def request_release(*, actor: User, escalation_id: int, version: int | None, rea
         esc.release_requested_at, esc.release_requested_by = now, actor
         return clean
 
-    return change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASE_REQUESTED, mutate)
+    with transaction.atomic():
+        escalation = change(actor, Action.RELEASE, escalation_id, version, AuditAction.RELEASE_REQUESTED, mutate)
+        # Every other lead hears of it at once (in-app and email, on their channels): one of them approves.
+        announcements.announce_release_request(escalation, actor)
+    return escalation
 
 
 def approve_release(*, actor: User, escalation_id: int, version: int | None) -> Escalation:

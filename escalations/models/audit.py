@@ -23,6 +23,10 @@ class AuditAction(models.TextChoices):
     CLOSED = "closed", "Closed"
     REOPENED = "reopened", "Reopened"
     BREACH_AMENDED = "breach_amended", "Breach reason amended"
+    # A recorded report's ID, time or breach reason changed afterwards, with the reason why.
+    REPORT_CORRECTED = "report_corrected", "Report corrected"
+    # A moderator or lead took an unassigned escalation for themselves.
+    TAKEN = "taken", "Taken"
     LEGAL_REQUEST = "legal_request", "Legal request"
     PRESERVATION_EXTENDED = "preservation_extended", "Preservation extended"
     RELEASE_REQUESTED = "release_requested", "Release requested"

@@ -83,6 +83,7 @@ from escalations.policy.preservation import (
     retention_conflicts,
 )
 from escalations.policy.reminders import (
+    EVENT_REMINDER_KINDS,
     LEGAL_REMINDER_KINDS,
     REMINDER_CHOICES,
     REMINDER_DEADLINES,
@@ -113,6 +114,7 @@ __all__ = [
     "DAYS_AFTER_REPORT",
     "DEADLINE_LABELS",
     "DISMISSED",
+    "EVENT_REMINDER_KINDS",
     "HOLD_2703F",
     "LEGAL_REMINDER_KINDS",
     "LEGAL_STATUS_WORDS",

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from escalations.policy.base import (
     CLOSED,
     DISMISSED,
+    REPORTED,
     URGENT,
     DeadlineKind,
     EscalationFacts,
@@ -31,6 +32,7 @@ class ReminderKind(enum.StrEnum):
     LEGAL_RESPONSE_DUE_SOON = "legal_response_due_soon"
     LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
     URGENT_LOGGED = "urgent_logged"
+    RELEASE_REQUESTED = "release_requested"
 
 
 REMINDER_LABELS = {
@@ -43,6 +45,7 @@ REMINDER_LABELS = {
     ReminderKind.LEGAL_RESPONSE_DUE_SOON: "Legal request response due soon",
     ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
     ReminderKind.URGENT_LOGGED: "Urgent escalation logged: a child may be in imminent danger",
+    ReminderKind.RELEASE_REQUESTED: "Release requested: a different lead approves",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -89,6 +92,12 @@ def same_reminder(kind: str, recorded_due_at: datetime, due_at: datetime) -> boo
     if kind in REMINDER_KINDS_ONCE:
         return True
     return abs(as_utc(recorded_due_at) - as_utc(due_at)) <= SAME_DEADLINE_TOLERANCE
+
+
+# Not about a deadline: the moment a lead asks for a release, every other lead hears of it (the
+# service that records the request writes this reminder and its deliveries; the sweep sends them).
+# Its due moment is the request's own time.
+EVENT_REMINDER_KINDS = frozenset({ReminderKind.RELEASE_REQUESTED})
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,8 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
     still applies. The legal kinds are about a request, not the escalation: see why_legal_overtaken."""
     if kind in LEGAL_REMINDER_KINDS:
         return None
+    if kind == ReminderKind.RELEASE_REQUESTED:
+        return why_release_request_overtaken(due_at, esc)
     if esc.status == CLOSED:
         return "The escalation was closed."
     if esc.status == DISMISSED:
@@ -228,4 +239,16 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
         # report recorded late): one message per deadline, the latest stage.
         if any(as_utc(due_at) < end - offset <= now for offset in cfg.preservation_ending_offsets):
             return "A later reminder of the same deadline was due; it replaces this one."
+    return None
+
+
+def why_release_request_overtaken(due_at: datetime, esc: EscalationFacts) -> str | None:
+    """A release request's news goes out while that request still waits for approval."""
+    if getattr(esc, "released_at", None) is not None:
+        return "The release was approved before this went out."
+    if esc.status != REPORTED:
+        return "The escalation is no longer reported."
+    requested = getattr(esc, "release_requested_at", None)
+    if requested is None or as_utc(requested) != as_utc(due_at):
+        return "The release request was withdrawn (preservation was extended) before this went out."
     return None

@@ -385,11 +385,14 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
             deadline_at=deadline or reminder.due_at,
             test=reminder.escalation.is_test,
         )
+    label = policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]
+    if reminder.kind == policy.ReminderKind.RELEASE_REQUESTED and reminder.escalation.release_requested_by:
+        label = f"{label} (asked by {reminder.escalation.release_requested_by.get_username()})"
     return notify.Item(
         key=reminder.escalation.key,
         escalation_id=reminder.escalation_id,
         kind=reminder.kind,
-        kind_label=policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)],
+        kind_label=label,
         deadline_at=policy.reminder_deadline_at(reminder.kind, reminder.escalation, cfg) or reminder.due_at,
         urgent=reminder.escalation.priority == policy.URGENT and reminder.escalation.reported_at is None,
         test=reminder.escalation.is_test,

@@ -1,13 +1,14 @@
 """Signing in and out, the second factor, passwords, a person's own profile and its reminder channels,
 and the security events of accounts."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from two_factor import views as tf
 
 from escalations.accounts.two_factor import open_while
 from escalations.web import notification_views, password_views
 from escalations.web import two_factor_views as tfv
+from escalations.web.home_views import SignInView
+from escalations.web.lockout_views import LockedAccountsView
 from escalations.web.profile_views import ProfileView
 from escalations.web.security_event_views import SecurityEventsView
 from escalations.web.sign_out_views import SignOutView
@@ -25,13 +26,14 @@ two_factor_patterns = [
 ]
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/login/verify/", tfv.verify, name="two_factor_verify"),
     path("accounts/logout/", open_while("verify", "enroll")(SignOutView.as_view()), name="logout"),
     path("accounts/confirm-password/", tfv.confirm_password, name="confirm_password"),
     path("accounts/password/", password_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/two-factor/", include((two_factor_patterns, "two_factor"))),
     path("security-events/", SecurityEventsView.as_view(), name="security_events"),
+    path("accounts/locked/", LockedAccountsView.as_view(), name="locked_accounts"),
     path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/profile/test/<str:channel>/", notification_views.send_test, name="profile_test_channel"),
     path(

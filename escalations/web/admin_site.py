@@ -9,8 +9,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
 
 from escalations.core import validation
 
@@ -44,7 +44,31 @@ class TextGuardMixin:
         return guarded_form(super().get_form(request, obj, change=change, **kwargs))  # type: ignore[misc]
 
 
+# What a signed-in person who is not an admin reads at /admin/ (the 403 page links home).
+NOT_AN_ADMIN = (
+    "The admin is for the people who run the tracker (admins). Everything your role allows is in the "
+    "menu above; a lead can lift a sign-in lock at Locked sign-ins."
+)
+
+
 class GuardedAdminSite(admin.AdminSite):
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """Someone signed in without the admin's permission gets a 403 page, not the admin's login
+        (which sent them to the app's sign-in, which sent them back here: a loop)."""
+        inner = super().admin_view(view, cacheable)
+
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.user.is_authenticated and not self.has_permission(request):
+                raise PermissionDenied(NOT_AN_ADMIN)
+            return inner(request, *args, **kwargs)
+
+        return guarded
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.user.is_authenticated and not self.has_permission(request):
+            raise PermissionDenied(NOT_AN_ADMIN)
+        return super().login(request, extra_context)
+
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, TextGuardMixin):

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from escalations.compliance import access_log, charts, dashboard
-from escalations.core.permissions import Action
+from escalations.core.permissions import Action, can
+from escalations.legal import selectors as legal_selectors
 from escalations.web.base import RoleRequiredMixin
 from escalations.web.period_forms import DEFAULT_DAYS, DashboardPeriodForm
 
@@ -36,6 +37,8 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         # Need-to-know: the escalations its lists name (the most overdue, the latest breaches).
         shown = [item.escalation.pk for item in data.current.most_overdue]
         shown += [item.escalation.pk for item in data.figures.breach_list]
+        releases = legal_selectors.releases_awaiting_approval(self.request.user)
+        shown += [esc.pk for esc in releases]
         access_log.viewed_many(self.request, shown, what="dashboard", query=self.request.GET.urlencode())
         context.update(
             form=form,
@@ -48,6 +51,8 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             target_hours=target_hours,
             urgent_target_hours=float(settings.URGENT_REPORT_TARGET_HOURS),
             charts=build_charts(data),
+            releases_awaiting=releases,
+            may_approve=can(self.request.user, Action.RELEASE),
         )
         return context
 

@@ -18,7 +18,7 @@ from django_tables2 import SingleTableMixin
 from escalations import policy
 from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
-from escalations.core import selectors, services, write_frame
+from escalations.core import availability, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
 from escalations.core.people import AuthenticatedHttpRequest
 from escalations.core.permissions import Action, can, require
@@ -258,6 +258,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         reported = escalation.status == Status.REPORTED
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
         after_report = legal_selectors.after_report(escalation, now, user)
+        refused = availability.refusals(escalation, user, now, after_report.open_requests)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
@@ -279,9 +280,12 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 if after_report.ncmec_deletion_at
                 else ""
             ),
+            refused=refused,
             actions={
                 "edit": can(user, Action.EDIT) and active,
-                "report": can(user, Action.RECORD_REPORT) and active,
+                "report": can(user, Action.RECORD_REPORT) and escalation.status == Status.OPEN,
+                "correct_report": can(user, Action.CORRECT_REPORT) and reported,
+                "take": can(user, Action.TAKE) and active and escalation.assignee_id is None,
                 "preservation": can(user, Action.CONFIRM_PRESERVATION) and active,
                 "assign": can(user, Action.ASSIGN) and active,
                 "dismiss": can(user, Action.DISMISS) and escalation.status == Status.OPEN,
@@ -293,9 +297,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "legal_request": can(user, Action.MANAGE_LEGAL),
                 "extend": can(user, Action.EXTEND_PRESERVATION) and reported,
                 "request_release": release and escalation.release_requested_at is None,
-                "approve_release": release
-                and escalation.release_requested_at is not None
-                and escalation.release_requested_by_id != user.pk,
+                "approve_release": release and escalation.release_requested_at is not None,
                 "add_evidence": can(user, Action.CONFIRM_PRESERVATION) and active,
                 "report_destination": can(user, Action.RECORD_REPORT) and active,
             },
@@ -386,6 +388,12 @@ class RecordReportView(EscalationActionView):
     intro = "Enter when the report was sent to NCMEC and the report ID NCMEC returned."
     initial_fields = ("reported_at", "cybertipline_report_id", "breach_reason", "breach_note")
     success_message = "{key}: report recorded. Next: confirm the content is preserved."
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.escalation.status == Status.REPORTED:
+            # Recorded already: changing it is a correction, with a reason.
+            return HttpResponseRedirect(reverse("escalations:correct_report", args=[self.escalation.pk]))
+        return super().get(request, *args, **kwargs)
 
     def get_initial(self) -> dict[str, Any]:
         initial = super().get_initial()

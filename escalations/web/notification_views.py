@@ -37,6 +37,13 @@ class NotificationListView(ListView):
         return Notification.objects.filter(user=user).select_related("escalation")
 
 
+@require_GET
+@never_cache
+def unread_count(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The bell's count for the person signed in, for static/js/live.js: one query, theirs only."""
+    return JsonResponse({"unread": Notification.objects.filter(user=request.user, read_at__isnull=True).count()})
+
+
 @require_POST
 def mark_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user

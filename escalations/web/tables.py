@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import django_tables2 as tables
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from escalations import policy
+from escalations.core.permissions import Action, can
 from escalations.models import Escalation
 
 DATETIME_FORMAT = "Y-m-d H:i T"
@@ -55,7 +58,8 @@ class EscalationTable(tables.Table):
     priority = tables.Column(orderable=False)
     incident_type = tables.Column(orderable=False, verbose_name="Incident type")
     status = tables.Column()
-    assignee = tables.Column(orderable=False, default="—")
+    # Always rendered (empty_values=()): an unassigned active row offers "Take it" to whoever may take.
+    assignee = tables.Column(orderable=False, empty_values=(), attrs={"td": {"class": "take-cell"}})
     knowledge_at = LocalDateTimeColumn(verbose_name="Knowledge obtained")
     # What must be done first and when (policy/actions.py); sorting by it sorts by (rank, moment).
     next_action = tables.Column(
@@ -117,7 +121,33 @@ class EscalationTable(tables.Table):
         due = record.next_action_due_at or record.next_deadline_at
         if due is None or not record.is_active:
             return "—"
-        return policy.humanize_delta(policy.time_left(due, self.now))
+        # data-due: static/js/live.js counts it down between refreshes (the same wording as here).
+        return format_html(
+            '<span data-due="{}">{}</span>', due.isoformat(), policy.humanize_delta(policy.time_left(due, self.now))
+        )
+
+    @cached_property
+    def may_take(self) -> bool:
+        request = getattr(self, "request", None)
+        return request is not None and can(request.user, Action.TAKE)
+
+    def render_assignee(self, record: Escalation) -> str:
+        if record.assignee is not None:
+            return record.assignee.get_username()
+        if not (record.is_active and self.may_take):
+            return "—"
+        request = self.request
+        return format_html(
+            'Nobody <form method="post" action="{}" class="inline">'
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+            '<input type="hidden" name="version" value="{}"><input type="hidden" name="next" value="{}">'
+            '<button type="submit" aria-label="Take {}">Take it</button></form>',
+            reverse("escalations:take", args=[record.pk]),
+            get_token(request),
+            record.version,
+            request.get_full_path(),
+            record.key,
+        )
 
     def render_state(self, record: Escalation) -> str:
         return state_badge(

@@ -16,7 +16,6 @@ from django.contrib.auth import authenticate, logout
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
-from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -33,6 +32,7 @@ from escalations.accounts.security_events import WRONG_CODE_SENDER, devices_audi
 from escalations.core import services
 from escalations.core.people import AuthenticatedHttpRequest, User
 from escalations.models import AuditAction
+from escalations.web.home_views import landing_url
 from escalations.web.lockout_views import locked_out
 
 CODE_HELP = "The 6-digit code your authenticator app shows now, or one of your backup codes."
@@ -97,7 +97,7 @@ def _safe_next(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return landing_url(request.user)
 
 
 def _audit(request: AuthenticatedHttpRequest, action: str, **changes: Any) -> None:

@@ -325,7 +325,7 @@ def test_create_returns_201_with_the_escalation_and_audits_it(writer: Client, le
     assert body["priority"] == "urgent"
     assert datetime.fromisoformat(body["knowledge_at"]) == knowledge == esc.knowledge_at
     assert esc.created_by == lead
-    assert esc.assignee == lead  # default: the token's creator
+    assert esc.assignee is None  # a pipeline's escalation waits for a moderator to take it
     event = AuditEvent.objects.get(escalation=esc)
     assert (event.action, event.actor, event.via) == ("created", lead, "token:pipeline")
 

@@ -35,6 +35,7 @@ ESCALATION_PATHS = {
     "/api/v1/escalations/": {"get", "post"},
     "/api/v1/escalations/{id}/": {"get", "patch"},
     "/api/v1/escalations/{id}/report/": {"post"},
+    "/api/v1/escalations/{id}/correct-report/": {"post"},
     "/api/v1/escalations/{id}/preservation/": {"post"},
     "/api/v1/escalations/{id}/assign/": {"post"},
     "/api/v1/escalations/{id}/dismiss/": {"post"},

@@ -65,6 +65,22 @@ def _last_error(log: str) -> str:
     return errors[-1] if errors else "no exception in its log"
 
 
+# The environment of each app serve_app runs, by its address: manage_on() runs a command on its data.
+APP_ENVS: dict[str, dict[str, str]] = {}
+
+
+def manage_on(url: str, *command: str) -> str:
+    """Run `manage.py <command>` on the data of the app served at `url` (while it runs, as another
+    process would: a sweep, a shell); its stdout."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *command],
+        cwd=ROOT, env=APP_ENVS[url], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(f"manage.py {command[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
 @contextmanager
 def serve_app(*setup: list[str], prefix: str = "browser-test-", settings: str = "settings.dev") -> Iterator[str]:
     """Migrate and seed a fresh SQLite file, run each extra `manage.py` command in `setup`, serve it
@@ -105,6 +121,7 @@ def serve_app(*setup: list[str], prefix: str = "browser-test-", settings: str = 
                     "(the server's log is under 'Captured stdout setup')"
                 )
             time.sleep(0.2)
+        APP_ENVS[f"http://127.0.0.1:{port}"] = env
         yield f"http://127.0.0.1:{port}"
     finally:
         if server is not None:

@@ -209,8 +209,14 @@ def test_lead_follows_an_escalation_from_report_to_approved_release(
         expect(preservation.locator(".open-requests")).to_contain_text(renewal_key)
         shot("09-preservation-explained")
 
-        # Release while the renewal is still open: refused, naming it.
-        preservation.get_by_role("link", name="Request release").click()
+        # Release while the renewal is still open: the button is disabled, naming it...
+        expect(preservation.get_by_role("link", name="Request release")).to_have_count(0)
+        expect(preservation.get_by_role("button", name="Request release")).to_be_disabled()
+        expect(preservation.locator("#why-request-release")).to_contain_text(
+            f"Not while a legal request is open: {renewal_key}"
+        )
+        # ... and the form, opened by its address all the same, is refused, naming it.
+        page.goto(detail_url + "release/")
         page.fill("#id_reason", "Every hold has ended.")
         page.click("button[type=submit]:has-text('Request release')")
         errors = page.locator(".errors")

@@ -336,5 +336,7 @@ def test_an_admin_keeps_the_teams_in_the_admin(make_user: Any, client_for: Any, 
     response = client.post("/admin/escalations/team/add/", {"name": "Weekend", "members": [moderator.pk]})
     assert response.status_code == 302, response.content.decode()[:500]
     assert list(Team.objects.get(name="Weekend").members.all()) == [moderator]
-    # A moderator is not staff: the admin sends them to sign in there.
-    assert client_for(moderator).get("/admin/escalations/team/").status_code == 302
+    # A moderator is not staff: the admin refuses them (a 403 page that links home), and changes nothing.
+    assert client_for(moderator).get("/admin/escalations/team/").status_code == 403
+    assert client_for(moderator).post("/admin/escalations/team/add/", {"name": "Mine"}).status_code == 403
+    assert not Team.objects.filter(name="Mine").exists()

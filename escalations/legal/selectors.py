@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
 from escalations.core.holds import caps_from, holds_from
 from escalations.core.selectors import related_escalations
 from escalations.models import (
@@ -78,3 +80,24 @@ def after_report(escalation: Escalation, now: datetime, user: Any = None) -> Aft
             escalation.platform_reference, escalation.account_reference, escalation.pk, user=user
         ),
     )
+
+
+def legal_request_list(now: datetime, status: str = "", kind: str = "") -> QuerySet[LegalRequest]:
+    """The legal requests list (and its export): open requests whose response is overdue first, the
+    longest overdue at the top (what a lead must answer now), then the rest newest first."""
+    requests = LegalRequest.objects.annotate(
+        overdue=Case(
+            When(status=LegalRequestStatus.OPEN, response_due_at__lt=now, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+    )
+    if status:
+        requests = requests.filter(status=status)
+    if kind:
+        requests = requests.filter(kind=kind)
+    overdue_first = Case(
+        When(overdue=0, then="response_due_at"),
+        default=Value(None),
+    )
+    return requests.order_by("overdue", overdue_first.asc(nulls_last=True), "-received_at", "-pk")

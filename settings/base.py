@@ -400,7 +400,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "escalations.ops.structured_logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "escalations.ops.structured_logging.ContextFilter"},
+        "client_errors": {"()": "escalations.ops.structured_logging.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "json": {"()": "escalations.ops.structured_logging.JsonFormatter"},
         "text": {"()": "escalations.ops.structured_logging.TextFormatter"},
@@ -409,6 +412,8 @@ LOGGING: dict[str, Any] = {
         "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # On the logger, not the handler: every handler (and Sentry's) gets the record without it.
+    "loggers": {"django.request": {"filters": ["client_errors"]}},
 }
 
 # --- A read replica for the dashboard and the exports (escalations/db_router.py) ---

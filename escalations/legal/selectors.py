@@ -101,3 +101,12 @@ def legal_request_list(now: datetime, status: str = "", kind: str = "") -> Query
         default=Value(None),
     )
     return requests.order_by("overdue", overdue_first.asc(nulls_last=True), "-received_at", "-pk")
+
+
+def same_agency_and_reference(agency: str, reference: str, exclude_pk: int | None = None) -> list[LegalRequest]:
+    """Requests already recorded with this agency and reference (any case): the same paper recorded
+    twice, most likely. The first few, oldest first."""
+    twins = LegalRequest.objects.filter(agency__iexact=agency.strip(), reference__iexact=reference.strip())
+    if exclude_pk is not None:
+        twins = twins.exclude(pk=exclude_pk)
+    return list(twins.only("pk").order_by("received_at", "pk")[:5])

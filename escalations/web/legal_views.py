@@ -199,6 +199,14 @@ class LegalRequestCreateView(FormView):
         if created.hold_until:
             text += f" It holds preservation until {shown(created.hold_until, empty='—')}."
         messages.success(self.request, text)
+        twins = legal_selectors.same_agency_and_reference(created.agency, created.reference, exclude_pk=created.pk)
+        if twins:
+            messages.warning(
+                self.request,
+                f"{', '.join(t.key for t in twins)} {'has' if len(twins) == 1 else 'have'} the same agency and "
+                f"reference ({created.agency}, ref. {created.reference}). If {created.key} is the same request "
+                "recorded twice, close it as a duplicate.",
+            )
         return HttpResponseRedirect(reverse("legal_request_detail", args=[created.pk]))
 
 

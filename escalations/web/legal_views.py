@@ -463,10 +463,9 @@ class DestinationReportView(EscalationActionView):
     success_message = "{key}: destination report recorded."
 
     def get_initial(self) -> dict[str, Any]:
-        return {
-            "version": self.escalation.version,
-            "reported_at": timezone.localtime().replace(second=0, microsecond=0),
-        }
+        # No time filled in: empty time and report ID is how a person records "still to be reported"
+        # (a prefilled time would turn that into "Report ID is required").
+        return {"version": self.escalation.version}
 
     def perform(self, data: dict[str, Any]) -> Escalation:
         legal_services.report_to_destination(

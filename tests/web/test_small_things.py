@@ -145,3 +145,51 @@ def test_overdue_legal_requests_sort_first(clock: Any, client_for: Any, lead: An
     html = client_for(lead).get("/legal-requests/").content.decode()
     order = re.findall(r'<tr data-key="(LR-\d+)">', html)
     assert order == [overdue_longest, old_overdue, newest, no_due]
+
+
+def test_destination_form_records_still_to_be_reported_as_its_help_says(
+    clock: Any, client_for: Any, moderator: Any, make_escalation: Any
+) -> None:
+    from escalations.models import Destination, DestinationReport
+
+    esc = make_escalation(knowledge_at=CLOCK_START - 3 * DAY, reported_at=CLOCK_START - 2 * DAY)
+    nca = Destination.objects.get(code="nca")
+    form = client_for(moderator).get(f"/escalations/{esc.pk}/destinations/").content.decode()
+    assert "Empty (with no report ID): still to be reported" in form
+    # Nothing filled in for the time: leaving both empty is "still to be reported".
+    time_input = form[form.index('name="reported_at"') :].split(">")[0]
+    assert "value=" not in time_input
+    response = client_for(moderator).post(
+        f"/escalations/{esc.pk}/destinations/",
+        {"version": esc.version, "destination": nca.pk, "reported_at": "", "report_id": ""},
+    )
+    assert response.status_code == 302, response.context["form"].errors
+    report = DestinationReport.objects.get(escalation=esc, destination=nca)
+    assert report.reported_at is None and report.report_id == ""
+
+
+def test_a_report_id_is_checked_per_destination(clock: Any, client_for: Any, lead: Any, make_escalation: Any) -> None:
+    from escalations.models import Destination
+
+    first = make_escalation(knowledge_at=CLOCK_START - 3 * DAY, reported_at=CLOCK_START - 2 * DAY)
+    second = make_escalation(knowledge_at=CLOCK_START - 3 * DAY, reported_at=CLOCK_START - 2 * DAY)
+    nca, afp = Destination.objects.get(code="nca"), Destination.objects.get(code="afp")
+    at = "2026-04-01T10:00"
+
+    def record(esc: Any, destination: Any) -> Any:
+        esc.refresh_from_db()
+        return client_for(lead).post(
+            f"/escalations/{esc.pk}/destinations/",
+            {"version": esc.version, "destination": destination.pk, "reported_at": at, "report_id": "NCA-77"},
+        )
+
+    assert record(first, nca).status_code == 302
+    refused = record(second, nca)
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["report_id"] == [
+        f"Report ID NCA-77 is already recorded for {nca.name} on {first.key}."
+    ]
+    # Another destination numbers its reports its own way: the same text is fine there.
+    assert record(second, afp).status_code == 302
+    # Correcting the first escalation's own report keeps its ID.
+    assert record(first, nca).status_code == 302

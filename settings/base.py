@@ -269,6 +269,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 0
 # --- Limits on what one request may ask for (escalations/page_size.py, escalations/api/guard.py) ---
 # The most rows a table or report page shows, whatever `?per_page=` asks (exports stream every row).
 MAX_PER_PAGE = env.int("MAX_PER_PAGE", default=200)
+# On SQLite (no trigram index) a partial `q` reads at most this many of the newest escalations
+# (escalations/core/search.py); PostgreSQL answers it by index, whatever the table's size.
+SEARCH_SCAN_ROWS = env.int("SEARCH_SCAN_ROWS", default=20_000)
 # A request body's size: forms and every API URL but bulk take 1 MiB (a form is a few KB, one
 # escalation's JSON at most some 30 KB); bulk takes 16 MiB, room for 1,000 escalations of 16 KB each.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
@@ -423,7 +426,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "escalations.ops.structured_logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "escalations.ops.structured_logging.ContextFilter"},
+        "client_errors": {"()": "escalations.ops.structured_logging.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "json": {"()": "escalations.ops.structured_logging.JsonFormatter"},
         "text": {"()": "escalations.ops.structured_logging.TextFormatter"},
@@ -432,6 +438,8 @@ LOGGING: dict[str, Any] = {
         "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # On the logger, not the handler: every handler (and Sentry's) gets the record without it.
+    "loggers": {"django.request": {"filters": ["client_errors"]}},
 }
 
 # --- A read replica for the dashboard and the exports (escalations/db_router.py) ---

@@ -3,6 +3,7 @@ with the same messages as the pages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
@@ -11,7 +12,16 @@ from rest_framework import serializers
 
 from escalations import policy
 from escalations.core.services import INTAKE_FIELDS
-from escalations.models import AuditEvent, BreachReason, Escalation, Reminder
+from escalations.models import (
+    AuditEvent,
+    BreachReason,
+    Destination,
+    DestinationReport,
+    Escalation,
+    EvidenceItem,
+    LegalRequest,
+    Reminder,
+)
 
 
 class EscalationSerializer(serializers.ModelSerializer[Escalation]):
@@ -31,6 +41,9 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
             "key",
             "version",
             *INTAKE_FIELDS,
+            "account_reference",
+            "ncmec_opened_at",
+            "ncmec_last_change_at",
             "is_test",
             "status",
             "status_reason",
@@ -64,12 +77,52 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
         )
 
 
-class VersionedInput(serializers.Serializer[Any]):
+# What the API sets itself: writing one of them is refused by name, never ignored (a client that
+# sends {"status": "closed"} must learn that nothing closed).
+_HOW_TO_CHANGE = {
+    "status": "change it with the report, dismiss, close or reopen actions",
+    "assignee": "change it with the assign action",
+    "reported_at": "record the report with the report action",
+    "cybertipline_report_id": "record the report with the report action",
+    "breach_reason": "it is given with the report",
+    "breach_note": "it is given with the report",
+    "preservation_location": "confirm preservation with the preservation action",
+    "preservation_confirmed_at": "confirm preservation with the preservation action",
+    "status_reason": "it is the reason given to dismiss, close or reopen",
+}
+
+
+def unknown_field_message(name: str, accepted: list[str]) -> str:
+    if name in _HOW_TO_CHANGE:
+        return f"{name} can't be written here: {_HOW_TO_CHANGE[name]}. Nothing was changed."
+    if name in EscalationSerializer.Meta.fields:
+        return f"{name} is read-only: the tracker sets it. Nothing was changed."
+    return f"Unknown field {name[:60]!r}: this request takes {', '.join(accepted)}. Nothing was changed."
+
+
+class StrictInput(serializers.Serializer[Any]):
+    """Refuses a field it does not take (DRF would drop it silently and answer 200)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            accepted = [name for name, field in self.fields.items() if not field.read_only]
+            unknown = [str(name) for name in data if name not in self.fields]
+            if unknown:
+                raise serializers.ValidationError(
+                    {name[:60]: [unknown_field_message(name, accepted)] for name in unknown[:20]}
+                )
+        return super().to_internal_value(data)
+
+
+class VersionedInput(StrictInput):
     version = serializers.IntegerField(required=False, min_value=1, help_text="Optional; a stale one answers 409.")
 
 
-class EscalationCreateInput(serializers.Serializer[Any]):
+class EscalationCreateInput(StrictInput):
     platform_reference = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    account_reference = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The reported account (the platform's own ID)."
+    )
     incident_type = serializers.CharField(allow_blank=True)
     priority = serializers.CharField(required=False, default="standard")
     urgent_reason = serializers.CharField(required=False, allow_blank=True, default="")
@@ -82,10 +135,15 @@ class EscalationCreateInput(serializers.Serializer[Any]):
     cybertipline_report_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     breach_reason = serializers.CharField(required=False, allow_blank=True, default="")
     breach_note = serializers.CharField(required=False, allow_blank=True, default="")
+    ncmec_opened_at = serializers.DateTimeField(required=False, allow_null=True)
+    ncmec_last_change_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class EscalationEditInput(VersionedInput):
     platform_reference = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    account_reference = serializers.CharField(required=False, allow_blank=True)
+    ncmec_opened_at = serializers.DateTimeField(required=False, allow_null=True)
+    ncmec_last_change_at = serializers.DateTimeField(required=False, allow_null=True)
     incident_type = serializers.CharField(required=False, allow_blank=True)
     priority = serializers.CharField(required=False)
     urgent_reason = serializers.CharField(required=False, allow_blank=True)
@@ -142,3 +200,113 @@ class ReminderSerializer(serializers.ModelSerializer[Reminder]):
         model = Reminder
         fields = ["id", "kind", "due_at", "created_at", "sent_at", "cancelled_at", "cancel_reason"]
         read_only_fields = fields
+
+
+# --- After the report: legal requests, evidence items, destinations --------------------------------
+
+
+class LegalRequestSerializer(serializers.ModelSerializer[LegalRequest]):
+    key = serializers.CharField(read_only=True, help_text="LR- and the id, as the pages show it.")
+    escalations = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    renews = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = LegalRequest
+        fields = [
+            "id",
+            "key",
+            "version",
+            "kind",
+            "agency",
+            "reference",
+            "received_at",
+            "response_due_at",
+            "responded_at",
+            "status",
+            "renews",
+            "hold_until",
+            "escalations",
+            "notes",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LegalRequestInput(StrictInput):
+    kind = serializers.CharField(allow_blank=True)
+    agency = serializers.CharField(allow_blank=True)
+    reference = serializers.CharField(allow_blank=True, help_text="The agency's own reference number.")
+    received_at = serializers.DateTimeField()
+    response_due_at = serializers.DateTimeField(required=False, allow_null=True)
+    escalations = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), max_length=1000, help_text="The ids of the escalations covered."
+    )
+    renews = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="For a renewal.")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RespondLegalRequestInput(VersionedInput):
+    responded_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: now.")
+
+
+class EvidenceItemSerializer(serializers.ModelSerializer[EvidenceItem]):
+    preserved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = EvidenceItem
+        fields = [
+            "id",
+            "reference",
+            "hash_algorithm",
+            "digest",
+            "size_bytes",
+            "is_context",
+            "preserved_by",
+            "preserved_at",
+        ]
+        read_only_fields = fields
+
+
+class EvidenceItemInput(VersionedInput):
+    reference = serializers.CharField(allow_blank=True, help_text="Where the evidence store keeps it.")
+    hash_algorithm = serializers.CharField(required=False, default="sha256")
+    digest = serializers.CharField(allow_blank=True)
+    size_bytes = serializers.IntegerField(min_value=0)
+    is_context = serializers.BooleanField(required=False, default=False)
+
+
+class DestinationSerializer(serializers.ModelSerializer[Destination]):
+    class Meta:
+        model = Destination
+        fields = [
+            "id",
+            "code",
+            "name",
+            "report_target_hours",
+            "urgent_report_target_hours",
+            "preservation_rule",
+            "preservation_amount",
+            "retention_cap_months",
+            "report_id_hint",
+            "is_default",
+        ]
+        read_only_fields = fields
+
+
+class DestinationReportSerializer(serializers.ModelSerializer[DestinationReport]):
+    destination = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = DestinationReport
+        fields = ["id", "destination", "reported_at", "report_id", "created_at"]
+        read_only_fields = fields
+
+
+class DestinationReportInput(VersionedInput):
+    destination = serializers.CharField(help_text="The destination's code (GET /api/v1/destinations/).")
+    reported_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Empty with no report ID: still to be reported there."
+    )
+    report_id = serializers.CharField(required=False, allow_blank=True, default="")

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from escalations.api.auth import HasRoleAndScope
+from escalations.api.legal_views import DestinationViewSet, LegalRequestViewSet
 from escalations.api.views import EscalationViewSet
 
 
@@ -25,6 +26,8 @@ def _api_answers_for_itself(patterns: list[Any]) -> list[Any]:
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("escalations", EscalationViewSet, basename="escalation")
+router.register("legal-requests", LegalRequestViewSet, basename="legal-request")
+router.register("destinations", DestinationViewSet, basename="destination")
 
 v1_patterns = _api_answers_for_itself(list(router.urls))
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, pagination, status, viewsets
 from rest_framework.decorators import action
@@ -31,7 +32,8 @@ from escalations.core import selectors, services, write_frame
 from escalations.core.filters import EscalationFilter
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
-from escalations.models import AccessKind, Escalation
+from escalations.legal import services as legal_services
+from escalations.models import AccessKind, Destination, DestinationReport, Escalation, EvidenceItem
 
 BULK_LIMIT = 1000
 
@@ -57,6 +59,11 @@ NEW_ESCALATION_EXAMPLES = [
     ),
 ]
 
+
+# The bulk body is a list, and its example is written as one: drf-spectacular would wrap a list
+# serializer's request example in a list again (an example no server accepts) unless told not to.
+BULK_INPUT = s.EscalationCreateInput(many=True)
+set_override(BULK_INPUT, "many", False)
 
 INVALID_CURSOR = "Not a cursor of this list: follow the next or previous link of an earlier answer."
 
@@ -95,7 +102,7 @@ def _user(username: str | None) -> User | None:
 
 def _create_one(actor: User, data: dict[str, Any]) -> Escalation:
     """Create, and for history brought along, record its report: one escalation's whole intake."""
-    fields: dict[str, Any] = {name: data[name] for name in services.INTAKE_FIELDS if name in data}
+    fields: dict[str, Any] = {name: data[name] for name in services.EDITABLE_FIELDS if name in data}
     fields["is_test"] = data.get("is_test", False)
     require(actor, Action.CREATE)  # before the assignee's name is looked up
     if data.get("assignee"):
@@ -311,6 +318,98 @@ class EscalationViewSet(
     def close(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, pk, s.CloseInput, services.close_escalation)
 
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.EscalationSerializer},
+        examples=[
+            OpenApiExample(
+                "Reopen", value={"reason": "Dismissed by mistake: the review was incomplete."}, request_only=True
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, pk, s.ReasonInput, services.reopen_escalation)
+
+    @extend_schema(
+        methods=["GET"], request=None, responses={200: s.EvidenceItemSerializer(many=True)}, description=None
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=s.EvidenceItemInput,
+        responses={201: s.EvidenceItemSerializer},
+        examples=[
+            OpenApiExample(
+                "Record an evidence item",
+                value={
+                    "reference": "evidence-store://2026/8812733/item-1",
+                    "hash_algorithm": "sha256",
+                    "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "size_bytes": 48213,
+                },
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["get", "post"], url_path="evidence-items", pagination_class=None, filter_backends=[])
+    def evidence_items(self, request: Request, pk: str | None = None) -> Response:
+        """The escalation's evidence items (metadata only); POST records one (moderators and leads)."""
+        escalation_id = self._pk(pk)
+        if request.method == "POST":
+            data = self._input(s.EvidenceItemInput, request)
+            version = data.pop("version", None)
+            with write_frame.acting_via(acting_via(request)):
+                item = legal_services.add_evidence_item(
+                    actor=request.user, escalation_id=escalation_id, version=version, **data
+                )
+            return Response(s.EvidenceItemSerializer(item).data, status=status.HTTP_201_CREATED)
+        access_log.viewed(request, escalation_id, what="api evidence items")
+        items = EvidenceItem.objects.filter(escalation_id=escalation_id).select_related("preserved_by")
+        return Response(s.EvidenceItemSerializer(items, many=True).data)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: s.DestinationReportSerializer(many=True)})
+    @extend_schema(
+        methods=["POST"],
+        request=s.DestinationReportInput,
+        responses={200: s.DestinationReportSerializer},
+        examples=[
+            OpenApiExample(
+                "Reported to the Canadian Centre too",
+                value={"destination": "c3p", "reported_at": "2026-03-01T17:00:00Z", "report_id": "2026-0412"},
+                request_only=True,
+            ),
+            OpenApiExample("Still to be reported to the NCA", value={"destination": "nca"}, request_only=True),
+        ],
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
+    def destinations(self, request: Request, pk: str | None = None) -> Response:
+        """Where the escalation was (or must still be) reported besides NCMEC; POST records one, or
+        corrects it (one per destination)."""
+        escalation_id = self._pk(pk)
+        if request.method == "POST":
+            data = self._input(s.DestinationReportInput, request)
+            version = data.pop("version", None)
+            code = data.pop("destination")
+            destination = Destination.objects.filter(code=code).only("pk").first()
+            with write_frame.acting_via(acting_via(request)):
+                report = legal_services.report_to_destination(
+                    actor=request.user,
+                    escalation_id=escalation_id,
+                    version=version,
+                    destination_id=destination.pk if destination else 0,
+                    reported_at=data.get("reported_at"),
+                    report_id=data.get("report_id", ""),
+                )
+            report = DestinationReport.objects.select_related("destination").get(pk=report.pk)
+            return Response(s.DestinationReportSerializer(report).data)
+        access_log.viewed(request, escalation_id, what="api destinations")
+        reports = (
+            DestinationReport.objects.filter(escalation_id=escalation_id)
+            .select_related("destination")
+            .order_by("destination__name", "pk")
+        )
+        return Response(s.DestinationReportSerializer(reports, many=True).data)
+
     @extend_schema(responses={200: s.AuditEventSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="audit-events", pagination_class=None, filter_backends=[])
     def audit_events(self, request: Request, pk: str | None = None) -> Response:
@@ -327,7 +426,7 @@ class EscalationViewSet(
         return Response(s.ReminderSerializer(escalation.reminders.order_by("due_at", "pk"), many=True).data)
 
     @extend_schema(
-        request=s.EscalationCreateInput(many=True),
+        request=BULK_INPUT,
         responses={201: s.EscalationSerializer(many=True)},
         description=(
             f"Create up to {BULK_LIMIT} escalations, all or nothing: any error and none is created. The body "

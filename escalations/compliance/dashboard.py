@@ -566,6 +566,13 @@ def week_start(moment: datetime) -> datetime:
 class WeekStats:
     week_start: datetime
     stats: ReportStats
+    # How much of the week the figures cover: less than 7 days for a week the period cuts, or one not
+    # over yet. A partial week's counts are not comparable with a whole week's; the charts say so.
+    days_covered: float = 7.0
+
+    @property
+    def partial(self) -> bool:
+        return self.days_covered < 7
 
 
 def _utc_params(period: Period, start: datetime, end: datetime) -> dict[str, str] | None:
@@ -579,21 +586,28 @@ def _utc_params(period: Period, start: datetime, end: datetime) -> dict[str, str
     return bounds.params()
 
 
-def weekly_report_times(period: Period, times: dict[Any, GroupTimes]) -> list[WeekStats]:
+def covered_days(start: datetime, period: Period, now: datetime | None = None) -> float:
+    """How many days of the UTC week from `start` lie in the period (and before `now`)."""
+    end = period.end_at + timedelta(microseconds=1)
+    if now is not None:
+        end = min(end, now)
+    overlap = min(start + timedelta(weeks=1), end) - max(start, period.start_at)
+    return max(overlap.total_seconds(), 0) / 86400
+
+
+def weekly_report_times(period: Period, times: dict[Any, GroupTimes], now: datetime | None = None) -> list[WeekStats]:
     """For each UTC week (from Monday) that overlaps the period: reports filed in the period in that
     week, within target, median and p90 (`times`: the period's report times by week). Weeks
-    without reports are included, empty."""
+    without reports are included, empty; a week the period (or `now`) cuts is marked partial."""
     weeks = weeks_between(period.start_at, period.end_at)
     by_week = {week_start(key): value for key, value in times.items()}
-    return [
-        WeekStats(
-            week_start=start,
-            stats=_stats(
-                f"Week of {start:%a %d %b %Y}", by_week.get(start), _utc_params(period, start, start + timedelta(7))
-            ),
-        )
-        for start in weeks
-    ]
+    result = []
+    for start in weeks:
+        days = covered_days(start, period, now)
+        label = f"Week of {start:%a %d %b %Y}" + (" (partial week)" if days < 7 else "")
+        stats = _stats(label, by_week.get(start), _utc_params(period, start, start + timedelta(7)))
+        result.append(WeekStats(week_start=start, stats=stats, days_covered=days))
+    return result
 
 
 def weeks_between(first: datetime, last: datetime) -> list[datetime]:
@@ -614,10 +628,26 @@ class BacklogPoint:
         return self.overdue + self.within
 
 
-def backlog_ends(now: datetime, weeks: int = CHART_WEEKS) -> list[datetime]:
-    """The last `weeks` week ends (Monday 00:00 UTC), the latest one at or before `now`, oldest first."""
-    last = week_start(now)
-    return [last - timedelta(weeks=i) for i in reversed(range(weeks))]
+# The backlog chart's most moments: a long period shows every second (third, ...) week end.
+MAX_BACKLOG_POINTS = 27
+
+
+def backlog_ends(period: Period, now: datetime) -> list[datetime]:
+    """The moments the backlog chart counts at, following the chosen period: its start, each week end
+    (Monday 00:00 UTC) inside it, and its end (now, if the period runs to today), oldest first."""
+    start = period.start_at.astimezone(UTC)
+    end = max(min(period.end_at, now), period.start_at).astimezone(UTC)
+    monday = week_start(start)
+    if monday <= start:
+        monday += timedelta(weeks=1)
+    mondays = []
+    while monday < end:
+        mondays.append(monday)
+        monday += timedelta(weeks=1)
+    room = MAX_BACKLOG_POINTS - 2
+    if len(mondays) > room:
+        mondays = mondays[:: -(-len(mondays) // room)]
+    return [start, *mondays, end] if end > start else [start]
 
 
 def backlog_counts(ends: list[datetime]) -> CountSet:
@@ -700,7 +730,7 @@ def build(period: Period, now: datetime, target_hours: float) -> Dashboard:
     """All of the dashboard's figures: six queries whatever the number of rows (the counts of now,
     the backlog and the holds together; the most overdue; the period's report times in every
     grouping; the breaches by reason; the latest breaches; the people)."""
-    ends, weeks = backlog_ends(now), holds_weeks(now)
+    ends, weeks = backlog_ends(period, now), holds_weeks(now)
     current_counts, backlog, holds = count_sets(now_counts(now), backlog_counts(ends), holds_ending_counts(now, weeks))
     current = now_figures(now, current_counts)
     times = period_report_times(period)
@@ -710,7 +740,7 @@ def build(period: Period, now: datetime, target_hours: float) -> Dashboard:
         current=current,
         figures=period_figures(period, times),
         moderators=moderator_figures(period, current.open_unassigned, times[BY_ASSIGNEE]),
-        weekly=weekly_report_times(period, times[BY_WEEK]),
+        weekly=weekly_report_times(period, times[BY_WEEK], now),
         backlog=backlog_series(ends, backlog),
         holds=holds_ending_series(weeks, holds),
         target_hours=target_hours,

@@ -18,6 +18,7 @@ always written as strings, never as formulas.
 from __future__ import annotations
 
 import csv
+import heapq
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any
 
 import xlsxwriter
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -39,7 +40,17 @@ from escalations.core import redaction_text, selectors, services, validation
 from escalations.core.display import FIELD_LABELS
 from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
 from escalations.core.permissions import Action, can, require
-from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.models import (
+    AuditAction,
+    AuditEvent,
+    BreachReason,
+    DeliveryAttempt,
+    Escalation,
+    IncidentType,
+    Priority,
+    Reminder,
+    Status,
+)
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
 EXPORT_PARAM = "_export"
@@ -139,9 +150,17 @@ def csv_response(headers: Sequence[str], rows: Iterable[Row], filename: str) -> 
     return response
 
 
-def xlsx_response(headers: Sequence[str], rows: Iterable[Row], filename: str, title: str) -> FileResponse:
+def xlsx_response(
+    headers: Sequence[str],
+    rows: Iterable[Row],
+    filename: str,
+    title: str,
+    summary: Sequence[Row] | None = None,
+) -> FileResponse:
     """Write `rows` to an XLSX file row by row (constant memory) and send it; the temporary file is
-    anonymous (unlinked at once) and closed, so gone, when the response is closed."""
+    anonymous (unlinked at once) and closed, so gone, when the response is closed. `summary` (label,
+    value) rows, when given, go to a second sheet, "Summary", that a reader of the workbook alone
+    needs (the period, the figures, what was left out)."""
     handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (FileResponse closes it)
     try:
         workbook = xlsxwriter.Workbook(
@@ -175,6 +194,8 @@ def xlsx_response(headers: Sequence[str], rows: Iterable[Row], filename: str, ti
                     sheet.write_number(row_number, col, value)
                 else:
                     sheet.write_string(row_number, col, str(value))
+        if summary is not None:
+            _write_summary(workbook.add_worksheet("Summary"), summary, bold, when)
         workbook.close()
         handle.seek(0)
     except BaseException:
@@ -183,6 +204,21 @@ def xlsx_response(headers: Sequence[str], rows: Iterable[Row], filename: str, ti
     response = FileResponse(handle, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
     _private(response)
     return response
+
+
+def _write_summary(sheet: Any, summary: Sequence[Row], bold: Any, when: Any) -> None:
+    sheet.set_column(0, 0, 44)
+    sheet.set_column(1, 1, 24)
+    for row_number, row in enumerate(summary):
+        for col, value in enumerate(row):
+            if value is None or value == "":
+                continue
+            if isinstance(value, datetime):
+                sheet.write_datetime(row_number, col, value.astimezone(UTC).replace(tzinfo=None, microsecond=0), when)
+            elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                sheet.write_number(row_number, col, value)
+            else:
+                sheet.write_string(row_number, col, str(value), bold if col == 0 and len(row) == 1 else None)
 
 
 def bad_request(message: str) -> HttpResponseBadRequest:
@@ -200,9 +236,11 @@ def send_export(
     query: str,
     title: str,
     escalation: Escalation | None = None,
+    summary: Sequence[Row] | None = None,
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """Record the export (an audit event), then send it. `rows` is called only after the event is
-    written, and its iterator is read while the response goes out."""
+    written, and its iterator is read while the response goes out. `summary` is the XLSX's summary
+    sheet (CSV has one table only)."""
     if fmt not in FORMATS:
         return bad_request(f"Unknown export format {fmt[:20]!r}: use csv or xlsx.")
     if fmt == XLSX and count > XLSX_MAX_ROWS:
@@ -219,7 +257,7 @@ def send_export(
     filename = f"{export}-{stamp}.{fmt}"
     if fmt == CSV:
         return csv_response(headers, rows(), filename)
-    return xlsx_response(headers, rows(), filename, title)
+    return xlsx_response(headers, rows(), filename, title, summary)
 
 
 # --- Escalation tables -----------------------------------------------------------------------------
@@ -250,6 +288,26 @@ def outcome(esc: Escalation, now: datetime) -> str:
     if now > esc.report_due_at:
         return "Open, overdue"
     return "Open, within target"
+
+
+CONFIRMED_ON_TIME = "Confirmed on time"
+CONFIRMED_LATE = "Confirmed late"
+NEVER_CONFIRMED = "Never confirmed"
+NOT_CONFIRMED_OVERDUE = "Not confirmed, overdue"
+NOT_CONFIRMED_WITHIN = "Not confirmed, within target"
+
+
+def preservation_outcome(esc: Escalation, now: datetime) -> str:
+    """Whether the preservation of a reported escalation was confirmed by its target: late or never
+    is a finding an auditor asks about. Empty before the report (nothing to preserve yet)."""
+    due = esc.preservation_confirm_due_at
+    if esc.reported_at is None or due is None or esc.status == Status.DISMISSED:
+        return ""
+    if esc.preservation_confirmed_at is not None:
+        return CONFIRMED_LATE if esc.preservation_confirmed_at > due else CONFIRMED_ON_TIME
+    if esc.status == Status.CLOSED:
+        return NEVER_CONFIRMED
+    return NOT_CONFIRMED_OVERDUE if now > due else NOT_CONFIRMED_WITHIN
 
 
 def escalation_columns(now: datetime) -> list[Column]:
@@ -296,6 +354,8 @@ def compliance_columns(now: datetime) -> list[Column]:
         Column("Time to report (hours)", lambda e: hours(e.report_seconds)),
         Column("CyberTipline report ID", lambda e: e.cybertipline_report_id),
         Column("Preservation confirmed at (UTC)", lambda e: e.preservation_confirmed_at),
+        Column("Preservation confirmation due (UTC)", lambda e: e.preservation_confirm_due_at),
+        Column("Preservation confirmation", lambda e: preservation_outcome(e, now)),
         Column("Preserve until (UTC)", lambda e: e.preserve_until),
         Column("Outcome", lambda e: outcome(e, now)),
         Column("Breach reason", lambda e: e.get_breach_reason_display() if e.breach_reason else ""),
@@ -313,6 +373,7 @@ def export_queryset(
     columns: Sequence[Column],
     query: str,
     title: str,
+    summary: Sequence[Row] | None = None,
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """Export every row of `queryset` (its order kept), one `columns` row per escalation."""
     queryset = queryset.select_related("assignee", "preservation_confirmed_by")
@@ -330,6 +391,7 @@ def export_queryset(
         count=queryset.count() if fmt in FORMATS else 0,
         query=query,
         title=title,
+        summary=summary,
     )
 
 
@@ -427,10 +489,12 @@ def compliance_queryset(start_at: datetime, end_at: datetime, include_test: bool
 
 
 def compliance_summary(queryset: QuerySet[Escalation], now: datetime) -> dict[str, int]:
-    """Counts by outcome, in one aggregate query (the same rules as outcome())."""
+    """Counts by outcome, in one aggregate query (the same rules as outcome() and
+    preservation_outcome())."""
     not_dismissed = ~Q(status=Status.DISMISSED)
     reported = not_dismissed & Q(reported_at__isnull=False)
     unreported = not_dismissed & Q(reported_at__isnull=True)
+    unconfirmed = reported & Q(preservation_confirmed_at__isnull=True, preservation_confirm_due_at__isnull=False)
     return queryset.order_by().aggregate(
         total=Count("pk"),
         on_time=Count("pk", filter=reported & Q(reported_on_time=True)),
@@ -438,7 +502,66 @@ def compliance_summary(queryset: QuerySet[Escalation], now: datetime) -> dict[st
         open_overdue=Count("pk", filter=unreported & Q(report_due_at__lt=now)),
         open_within=Count("pk", filter=unreported & Q(report_due_at__gte=now)),
         dismissed=Count("pk", filter=Q(status=Status.DISMISSED)),
+        preservation_late=Count(
+            "pk", filter=reported & Q(preservation_confirmed_at__gt=F("preservation_confirm_due_at"))
+        ),
+        preservation_never=Count(
+            "pk", filter=unconfirmed & (Q(status=Status.CLOSED) | Q(preservation_confirm_due_at__lt=now))
+        ),
     )
+
+
+def test_records_left_out(start_at: datetime, end_at: datetime) -> int:
+    """How many test records the period holds (what the report leaves out unless asked)."""
+    in_period = Q(knowledge_at__gte=start_at, knowledge_at__lt=end_at) | Q(
+        reported_at__gte=start_at, reported_at__lt=end_at
+    )
+    return Escalation.objects.filter(in_period, is_test=True).count()
+
+
+SUMMARY_FIGURES = (
+    ("total", "Escalations in the period"),
+    ("on_time", "Reported within target"),
+    ("late", "Reported late"),
+    ("open_overdue", "Open, past target"),
+    ("open_within", "Open, within target"),
+    ("dismissed", "Dismissed"),
+    ("preservation_late", "Preservation confirmed late"),
+    ("preservation_never", "Preservation not confirmed by its target"),
+)
+
+
+def compliance_summary_rows(
+    *,
+    start: date,
+    end: date,
+    start_at: datetime,
+    end_at: datetime,
+    summary: dict[str, int],
+    include_test: bool,
+    test_left_out: int,
+    generated_at: datetime,
+    generated_by: str,
+) -> list[Row]:
+    """The compliance workbook's "Summary" sheet: what a reader of the file alone must know."""
+    zone = timezone.get_current_timezone_name()
+    rows: list[Row] = [
+        ["Compliance report"],
+        ["Period", f"{start:%Y-%m-%d} to {end:%Y-%m-%d} ({zone}, both days included)"],
+        ["From (UTC)", start_at],
+        ["Up to, excluded (UTC)", end_at],
+        ["Generated (UTC)", generated_at],
+        ["Generated by", generated_by],
+        [],
+        ["Figures"],
+    ]
+    rows += [[label, summary.get(name, 0)] for name, label in SUMMARY_FIGURES]
+    rows.append([])
+    if include_test:
+        rows.append(["Test records", "Included"])
+    else:
+        rows.append(["Test records left out", test_left_out])
+    return rows
 
 
 # --- One escalation's audit trail ------------------------------------------------------------------
@@ -471,10 +594,7 @@ def _audit_cell(field: str, value: Any) -> Any:
     return _CHOICE_LABELS.get(field, {}).get(value, value)
 
 
-def audit_trail_rows(escalation: Escalation) -> Iterator[Row]:
-    """One row per changed field of each event, oldest first; an event that changed no field (an
-    export, say) is one row. Field names are the labels people see on the timeline."""
-
+def _event_rows(escalation: Escalation) -> Iterator[tuple[datetime, int, int, Row]]:
     events = (
         AuditEvent.objects.filter(escalation=escalation)
         .select_related("actor")
@@ -488,19 +608,109 @@ def audit_trail_rows(escalation: Escalation) -> Iterator[Row]:
             detail = f"{changes.get('export', '')}, {changes.get('rows', '')} rows"
             if changes.get("filters"):
                 detail += f", filters {changes['filters']}"
-            yield [*head, "Export", "", detail, event.reason]
+            yield (event.at, 0, event.pk, [*head, "Export", "", detail, event.reason])
             continue
         if event.action in redaction_text.ACTIONS:
-            yield [*head, "Redaction", "", redaction_text.describe(event.action, changes), event.reason]
+            yield (
+                event.at,
+                0,
+                event.pk,
+                [*head, "Redaction", "", redaction_text.describe(event.action, changes), event.reason],
+            )
             continue
         pairs = [(f, v) for f, v in changes.items() if isinstance(v, list | tuple) and len(v) == 2]
         if not pairs:
-            yield [*head, "", "", "", event.reason]
+            yield (event.at, 0, event.pk, [*head, "", "", "", event.reason])
         for field, (before, after) in pairs:
-            yield [
-                *head,
-                FIELD_LABELS.get(field, field),
-                _audit_cell(field, before),
-                _audit_cell(field, after),
-                event.reason,
-            ]
+            yield (
+                event.at,
+                0,
+                event.pk,
+                [
+                    *head,
+                    FIELD_LABELS.get(field, field),
+                    _audit_cell(field, before),
+                    _audit_cell(field, after),
+                    event.reason,
+                ],
+            )
+
+
+REMINDER_SENT = "Reminder sent"
+REMINDER_FAILED = "Reminder not delivered"
+REMINDER_CANCELLED = "Reminder cancelled"
+
+
+def _reminder_rows(escalation: Escalation) -> Iterator[tuple[datetime, int, int, Row]]:
+    """Every delivery attempt of the escalation's reminders (who was told what, on which channel, and
+    whether the channel took it), then each reminder cancelled, in time order."""
+    attempts = (
+        DeliveryAttempt.objects.filter(escalation=escalation)
+        .select_related("delivery__recipient", "delivery__reminder")
+        .order_by("at", "pk")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    cancelled = (
+        Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=False)
+        .order_by("cancelled_at", "pk")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+
+    def attempt_rows() -> Iterator[tuple[datetime, int, int, Row]]:
+        for attempt in attempts:
+            delivery = attempt.delivery
+            what = f"{delivery.reminder.get_kind_display()} to {_username(delivery.recipient)}"
+            yield (
+                attempt.at,
+                1,
+                attempt.pk,
+                [
+                    attempt.at,
+                    "the system",
+                    REMINDER_SENT if attempt.ok else REMINDER_FAILED,
+                    f"Reminder by {delivery.get_channel_display()}",
+                    "",
+                    what,
+                    "" if attempt.ok else attempt.error,
+                ],
+            )
+
+    def cancelled_rows() -> Iterator[tuple[datetime, int, int, Row]]:
+        for reminder in cancelled:
+            at = reminder.cancelled_at
+            assert at is not None  # the filter above
+            yield (
+                at,
+                2,
+                reminder.pk,
+                [
+                    at,
+                    "the system",
+                    REMINDER_CANCELLED,
+                    "Reminder",
+                    "",
+                    reminder.get_kind_display(),
+                    reminder.cancel_reason,
+                ],
+            )
+
+    return heapq.merge(attempt_rows(), cancelled_rows(), key=lambda item: item[:3])
+
+
+def audit_trail_count(escalation: Escalation) -> int:
+    """How many records audit_trail_rows draws on (audit events and reminder deliveries), for the
+    export's own audit event."""
+    return (
+        AuditEvent.objects.filter(escalation=escalation).count()
+        + DeliveryAttempt.objects.filter(escalation=escalation).count()
+        + Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=False).count()
+    )
+
+
+def audit_trail_rows(escalation: Escalation) -> Iterator[Row]:
+    """One row per changed field of each event, oldest first; an event that changed no field (an
+    export, say) is one row. Field names are the labels people see on the timeline. Reminders are in
+    it too: each delivery attempt (sent or refused by its channel) and each reminder cancelled."""
+    merged = heapq.merge(_event_rows(escalation), _reminder_rows(escalation), key=lambda item: item[:3])
+    for _at, _order, _pk, row in merged:
+        yield row

@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     EXPORT = "export"
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_LEGAL = "manage_legal"
+    VIEW_LEGAL = "view_legal"
     EXTEND_PRESERVATION = "extend_preservation"
     RELEASE = "release"
     REQUEST_REDACTION = "request_redaction"
@@ -57,6 +58,7 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.EXPORT: frozenset({LEAD, AUDITOR}),
     Action.MANAGE_TOKENS: frozenset({LEAD}),
     Action.MANAGE_LEGAL: frozenset({LEAD}),
+    Action.VIEW_LEGAL: frozenset({LEAD, AUDITOR}),
     Action.EXTEND_PRESERVATION: frozenset({LEAD}),
     Action.RELEASE: frozenset({LEAD}),
     Action.REQUEST_REDACTION: frozenset({LEAD}),
@@ -80,6 +82,7 @@ DENIED_MESSAGES = {
     Action.EXPORT: "Exports are for leads and auditors.",
     Action.MANAGE_TOKENS: "Only a lead can manage service tokens.",
     Action.MANAGE_LEGAL: "Only a lead can record or change law-enforcement requests.",
+    Action.VIEW_LEGAL: "Law-enforcement requests are for leads and auditors.",
     Action.EXTEND_PRESERVATION: "Only a lead can extend preservation.",
     Action.RELEASE: "Only a lead can request or approve the release of preserved evidence.",
     Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
 from escalations.core.holds import caps_from, holds_from
 from escalations.core.people import RequestUser
 from escalations.core.selectors import related_escalations, visible_to
@@ -92,3 +94,33 @@ def releases_awaiting_approval(user: RequestUser, limit: int = RELEASES_SHOWN) -
         status=Status.REPORTED, release_requested_at__isnull=False, released_at__isnull=True
     ).select_related("release_requested_by")
     return list(visible_to(user, pending).order_by("release_requested_at", "pk")[:limit])
+
+
+def legal_request_list(now: datetime, status: str = "", kind: str = "") -> QuerySet[LegalRequest]:
+    """The legal requests list (and its export): open requests whose response is overdue first, the
+    longest overdue at the top (what a lead must answer now), then the rest newest first."""
+    requests = LegalRequest.objects.annotate(
+        overdue=Case(
+            When(status=LegalRequestStatus.OPEN, response_due_at__lt=now, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+    )
+    if status:
+        requests = requests.filter(status=status)
+    if kind:
+        requests = requests.filter(kind=kind)
+    overdue_first = Case(
+        When(overdue=0, then="response_due_at"),
+        default=Value(None),
+    )
+    return requests.order_by("overdue", overdue_first.asc(nulls_last=True), "-received_at", "-pk")
+
+
+def same_agency_and_reference(agency: str, reference: str, exclude_pk: int | None = None) -> list[LegalRequest]:
+    """Requests already recorded with this agency and reference (any case): the same paper recorded
+    twice, most likely. The first few, oldest first."""
+    twins = LegalRequest.objects.filter(agency__iexact=agency.strip(), reference__iexact=reference.strip())
+    if exclude_pk is not None:
+        twins = twins.exclude(pk=exclude_pk)
+    return list(twins.only("pk").order_by("received_at", "pk")[:5])

@@ -20,6 +20,7 @@ from escalations.core.display import shown
 from escalations.core.holds import holds_for, legal_response_due_for, open_requests_error
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
+from escalations.core.selectors import visible_q
 from escalations.core.write_frame import change, clean_reason, collect, raise_if, save_with_event, snapshot
 from escalations.models import (
     PRESERVATION_KINDS,
@@ -34,6 +35,7 @@ from escalations.models import (
     LegalRequestStatus,
     PreservationExtension,
     Status,
+    format_key,
 )
 from escalations.reminders import announcements
 from escalations.reminders import sweep as reminders
@@ -393,6 +395,23 @@ def add_evidence_item(
 # --- destinations ----------------------------------------------------------------------------------
 
 
+def _destination_report_id_taken(destination: Destination, report_id: str, esc: Escalation, actor: Any) -> str:
+    """A destination gives each report its own ID: one already recorded there for another escalation
+    is a typing mistake (or the wrong escalation). Names that escalation only to whoever may open it."""
+    holder = (
+        DestinationReport.objects.filter(destination=destination, report_id=report_id)
+        .exclude(escalation=esc)
+        .only("escalation_id")
+        .first()
+    )
+    if holder is None:
+        return ""
+    rule = visible_q(actor)
+    may_open = not rule or Escalation.objects.filter(rule, pk=holder.escalation_id).exists()
+    where = format_key(holder.escalation_id) if may_open else "another escalation you can't open; ask a lead"
+    return f"Report ID {report_id} is already recorded for {destination.name} on {where}."
+
+
 def report_to_destination(
     *,
     actor: User,
@@ -466,6 +485,10 @@ def report_to_destination(
                         errors["report_id"] = [
                             f"Report ID doesn't match {destination.name}'s format: {destination.report_id_hint}."
                         ]
+                    else:
+                        taken = _destination_report_id_taken(destination, clean_id, esc, actor)
+                        if taken:
+                            errors["report_id"] = [taken]
         raise_if(errors)
         assert destination is not None
         report = existing or DestinationReport(escalation=esc, destination=destination)

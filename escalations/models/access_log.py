@@ -95,6 +95,8 @@ class AccessLog(models.Model):
     APP_WRITES = ("user", "at", "kind", "escalation", "what", "query", "ip_address", "via", "payload_digest")
 
     class Meta:
+        verbose_name = "access log entry"
+        verbose_name_plural = "access log entries"
         ordering = ["-at", "-pk"]
         indexes = [
             models.Index(fields=["user", "at"], name="accesslog_user_at"),

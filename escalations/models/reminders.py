@@ -58,6 +58,7 @@ class Delivery(models.Model):
     batch_ref = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["reminder", "recipient", "channel"], name="delivery_once"),
         ]

@@ -58,6 +58,19 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorsWithoutTraceback(logging.Filter):
+    """A refusal (403) or a missing page (404) is the app working as meant: django.request logs it
+    as a warning with the exception that raised it, whose traceback would bury real errors. The line
+    stays (who was refused what, with the request id); the traceback goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(_BaseJsonFormatter):
     """One JSON object per line: the FIELDS, then the call site's extra values that are plain
     (strings, numbers, booleans); anything else (a request, a model instance) is left out."""

@@ -16,6 +16,11 @@ from escalations.policy.base import (
 from escalations.policy.calendar import add_calendar_months, add_calendar_years
 
 
+def calendar_years(count: int) -> str:
+    """ "one calendar year", "2 calendar years": as a person writes it."""
+    return "one calendar year" if count == 1 else f"{count} calendar years"
+
+
 def preservation_confirm_due_at(reported_at: datetime, cfg: PolicyConfig) -> datetime:
     return as_utc(reported_at) + cfg.preservation_confirm_window
 
@@ -55,7 +60,7 @@ def explain_preservation(
     if reported_at is not None:
         rules.append(
             (
-                f"18 U.S.C. 2258A(h): {cfg.preservation_years} calendar year(s) after the report",
+                f"18 U.S.C. 2258A(h): {calendar_years(cfg.preservation_years)} after the report",
                 preservation_end(reported_at, cfg),
             )
         )

@@ -16,9 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from escalations.compliance import access_log
-from escalations.core.people import RequestUser
-from escalations.core.permissions import AUDITOR, LEAD, roles_of
+from escalations.compliance import access_log, exports, record_exports
+from escalations.core.people import RequestUser, signed_in
+from escalations.core.permissions import AUDITOR, LEAD, Action, can, require, roles_of
 from escalations.models import KEY_PREFIX
 from escalations.web.period_forms import FIRST_YEAR, LAST_YEAR, date_field
 
@@ -68,9 +68,23 @@ class AccessLogView(TemplateView):
         require_access_log_reader(request.user)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[return-value]
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        params = {k: str(v) for k, v in self.request.GET.items() if k != "page" and str(v).strip()}
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        fmt = request.GET.get(exports.EXPORT_PARAM)
+        if fmt is None:
+            return super().get(request, *args, **kwargs)
+        require(request.user, Action.EXPORT)
+        if fmt not in exports.FORMATS:
+            return exports.bad_request(f"Unknown export format {fmt[:20]!r}: use csv or xlsx.")
+        _form, rows = self.filtered()
+        return record_exports.export_access_log(  # type: ignore[return-value]
+            signed_in(request), fmt=fmt, queryset=rows, query=request.GET.urlencode()
+        )
+
+    def filtered(self) -> tuple[AccessLogFilterForm, Any]:
+        """The filter form and the entries it selects; a filter in error is left out."""
+        params = {
+            k: str(v) for k, v in self.request.GET.items() if k in AccessLogFilterForm.base_fields and str(v).strip()
+        }
         form = AccessLogFilterForm(params or None)
         rows = access_log.entries()
         if form.is_bound:
@@ -85,6 +99,11 @@ class AccessLogView(TemplateView):
                     rows = rows.filter(at__gte=_day_start(data["start"]))
                 if data.get("end") and "end" not in form.errors:
                     rows = rows.filter(at__lt=_day_start(data["end"] + timedelta(days=1)))
+        return form, rows
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form, rows = self.filtered()
         page = Paginator(rows, settings.ACCESS_LOG_PAGE_SIZE).get_page(self.request.GET.get("page"))
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -93,6 +112,7 @@ class AccessLogView(TemplateView):
             page_obj=page,
             rows=page.object_list,
             query=query.urlencode(),
+            export_links=exports.export_links(self.request) if can(self.request.user, Action.EXPORT) else None,
             people=get_user_model().objects.order_by("username").values_list("username", flat=True),
         )
         return context

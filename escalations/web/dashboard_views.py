@@ -76,6 +76,22 @@ def _weeks_span(weeks: list[Any]) -> str:
     return f"{len(weeks)} week{'s' if len(weeks) != 1 else ''} starting {first:%a %d %b %Y} to {last:%a %d %b %Y}"
 
 
+def _week_categories(weekly: list[dashboard.WeekStats]) -> list[str]:
+    """Axis labels; a week the period cuts (or that is not over) gets an asterisk."""
+    return [_week_label(w.week_start) + ("*" if w.partial else "") for w in weekly]
+
+
+def _partial_note(weekly: list[dashboard.WeekStats]) -> str:
+    partial = [w for w in weekly if w.partial]
+    if not partial:
+        return ""
+    weeks = ", ".join(f"{w.week_start:%d %b}" for w in partial)
+    return (
+        f" Weeks marked * ({weeks}) are only partly in the period or not over yet: "
+        "their counts are not comparable with a whole week's."
+    )
+
+
 def _time_chart(data: dashboard.Dashboard) -> charts.Chart:
     weekly = data.weekly
     starts = [w.week_start for w in weekly]
@@ -96,9 +112,10 @@ def _time_chart(data: dashboard.Dashboard) -> charts.Chart:
         desc=(
             f"Line chart of the median and 90th-percentile hours from knowledge to report, per UTC week "
             f"({_weeks_span(starts)}), for reports filed in the period, with the standard target of "
-            f"{target:g} hours as a dashed line. {summary} The table beside the chart lists every value."
+            f"{target:g} hours as a dashed line. {summary}{_partial_note(weekly)} The table beside the chart "
+            "lists every value."
         ),
-        categories=[_week_label(s) for s in starts],
+        categories=_week_categories(weekly),
         table_categories=[w.stats.label for w in weekly],
         series=[
             charts.Series(
@@ -137,10 +154,10 @@ def _share_chart(data: dashboard.Dashboard) -> charts.Chart:
         title="Share of reports within target per week",
         desc=(
             f"Bar chart of the percentage of reports filed at or before their target, per UTC week "
-            f"({_weeks_span(starts)}), from 0 to 100 percent. Weeks without reports have no bar. "
-            "The table beside the chart lists every value with its counts."
+            f"({_weeks_span(starts)}), from 0 to 100 percent. Weeks without reports have no bar."
+            f"{_partial_note(weekly)} The table beside the chart lists every value with its counts."
         ),
-        categories=[_week_label(s) for s in starts],
+        categories=_week_categories(weekly),
         table_categories=[w.stats.label for w in weekly],
         series=[
             charts.Series(
@@ -178,14 +195,15 @@ def _backlog_chart(data: dashboard.Dashboard) -> charts.Chart:
     )
     return charts.bar_chart(
         slug="backlog",
-        title="Open backlog at each week end, by state",
+        title="Open backlog through the period, by state",
         desc=(
-            f"Stacked bar chart of escalations known but not yet reported (dismissed ones left out) at each of "
-            f"the last {len(points)} week ends (Monday 00:00 UTC), split into past their report target and "
-            f"within it. {summary} The table beside the chart lists every value."
+            f"Stacked bar chart of escalations known but not yet reported (dismissed ones left out) at "
+            f"{len(points)} moments of the period: its start, each week end inside it (Monday 00:00 UTC) and its "
+            f"end (now, if the period runs to today), split into past their report target and within it. "
+            f"{summary} The table beside the chart lists every value."
         ),
         categories=[_week_label(p.at) for p in points],
-        table_categories=[f"{p.at:%a %d %b %Y} 00:00 UTC" for p in points],
+        table_categories=[f"{p.at:%a %d %b %Y %H:%M} UTC" for p in points],
         series=[
             charts.Series("Overdue", [p.overdue for p in points], "series-overdue", [str(p.overdue) for p in points]),
             charts.Series(
@@ -193,7 +211,7 @@ def _backlog_chart(data: dashboard.Dashboard) -> charts.Chart:
             ),
         ],
         table_extra=[charts.Series("Total", [p.total for p in points], "", [str(p.total) for p in points])],
-        x_label="Week end (Monday 00:00 UTC)",
+        x_label="Moment (UTC)",
         y_label="Escalations awaiting a report",
     )
 

@@ -16,7 +16,6 @@ from django.views.generic import TemplateView
 from escalations.compliance import access_log, exports
 from escalations.core.people import AuthenticatedHttpRequest, signed_in
 from escalations.core.permissions import Action, require
-from escalations.models import AuditEvent
 from escalations.web import page_size
 from escalations.web.base import RoleRequiredMixin, get_escalation
 from escalations.web.period_forms import CompliancePeriodForm
@@ -51,6 +50,19 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
         queryset = exports.compliance_queryset(start_at, end_at, include_test)
         now = timezone.now()
         if fmt is not None:
+            summary_sheet = None
+            if fmt == exports.XLSX:
+                summary_sheet = exports.compliance_summary_rows(
+                    start=start,
+                    end=end,
+                    start_at=start_at,
+                    end_at=end_at,
+                    summary=exports.compliance_summary(queryset, now),
+                    include_test=include_test,
+                    test_left_out=0 if include_test else exports.test_records_left_out(start_at, end_at),
+                    generated_at=now,
+                    generated_by=request.user.get_username(),
+                )
             return exports.export_queryset(  # type: ignore[return-value]
                 signed_in(request),
                 export=f"compliance-{start:%Y-%m-%d}-to-{end:%Y-%m-%d}",
@@ -59,6 +71,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
                 columns=exports.compliance_columns(now),
                 query=request.GET.urlencode(),
                 title="Compliance report",
+                summary=summary_sheet,
             )
         period = {"start": start.isoformat(), "end": end.isoformat()}
         if include_test:
@@ -72,6 +85,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             {
                 "escalation": esc,
                 "outcome": exports.outcome(esc, now),
+                "preservation": exports.preservation_outcome(esc, now),
                 "time_to_report": exports.duration_text(esc.report_seconds),
             }
             for esc in page.object_list
@@ -97,6 +111,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             end_at=end_at,
             generated_at=now,
             include_test=include_test,
+            test_left_out=0 if include_test else exports.test_records_left_out(start_at, end_at),
             csv_query=_query(period, exports.CSV),
             xlsx_query=_query(period, exports.XLSX),
         )
@@ -110,10 +125,11 @@ def _query(period: dict[str, str], fmt: str) -> str:
 @require_GET
 def audit_trail_csv(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One escalation's whole audit trail, oldest first, this export's own event included (it is
-    written first). The audit event's `rows` counts the audit events exported."""
+    written first) and its reminders' deliveries. The audit event's `rows` counts the audit events
+    and reminder records exported."""
     require(request.user, Action.EXPORT)
     escalation = get_escalation(pk, request.user)
-    count = AuditEvent.objects.filter(escalation=escalation).count() + 1
+    count = exports.audit_trail_count(escalation) + 1
     return exports.send_export(  # type: ignore[return-value]
         request,
         export=f"{escalation.key}-audit-trail",

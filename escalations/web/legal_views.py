@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.views.generic import FormView, TemplateView, View
 
 from escalations import policy
-from escalations.compliance import access_log
+from escalations.compliance import access_log, exports, record_exports
 from escalations.core import holds
 from escalations.core.display import shown
-from escalations.core.people import AuthenticatedHttpRequest, RequestUser
+from escalations.core.people import AuthenticatedHttpRequest, RequestUser, signed_in
 from escalations.core.permissions import AUDITOR, LEAD, Action, can, require, roles_of
+from escalations.legal import selectors as legal_selectors
 from escalations.legal import services as legal_services
 from escalations.models import (
     PRESERVATION_KINDS,
@@ -81,40 +82,55 @@ def response_state(request: LegalRequest, now: Any) -> str:
 
 
 class LegalRequestListView(LegalReaderMixin, TemplateView):
-    """Every request, newest first; filters `status` and `kind`. A value that is not one of the
-    choices is shown as an error on its filter and ignored."""
+    """Every request, those whose response is overdue first, then newest first; filters `status` and
+    `kind`. A value that is not one of the choices is shown as an error on its filter and ignored.
+    `?_export=csv|xlsx` downloads every matching request (leads and auditors)."""
 
     template_name = "legal/request_list.html"
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        form = LegalRequestFilterForm(self.request.GET or None)
-        # A request may cover hundreds of escalations: the list names the first few of each (its
-        # page names them all), which keeps the page, and the access-log rows it writes, bounded.
-        requests = (
-            LegalRequest.objects.annotate(escalation_count=Count("escalations"))
-            .prefetch_related(
-                Prefetch(
-                    "escalations",
-                    queryset=Escalation.objects.only("pk").order_by("pk")[:LISTED_ESCALATIONS],
-                    to_attr="listed_escalations",
-                )
-            )
-            .order_by("-received_at", "-pk")
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        fmt = request.GET.get(exports.EXPORT_PARAM)
+        if fmt is None:
+            return super().get(request, *args, **kwargs)
+        require(request.user, Action.EXPORT)
+        if fmt not in exports.FORMATS:
+            return exports.bad_request(f"Unknown export format {fmt[:20]!r}: use csv or xlsx.")
+        _form, requests = self.filtered(timezone.now())
+        return record_exports.export_legal_requests(  # type: ignore[return-value]
+            signed_in(request), fmt=fmt, queryset=requests, query=request.GET.urlencode()
         )
+
+    def filtered(self, now: Any) -> tuple[LegalRequestFilterForm, Any]:
+        """The filter form and the requests it selects (a value that is not a choice is ignored)."""
+        params = {k: v for k, v in self.request.GET.items() if k in ("status", "kind")}
+        form = LegalRequestFilterForm(params or None)
+        chosen = {"status": "", "kind": ""}
         if form.is_bound:
             form.is_valid()
-            for name in ("status", "kind"):
-                value = form.cleaned_data.get(name) if name not in form.errors else None
-                if value:
-                    requests = requests.filter(**{name: value})
-        page = Paginator(requests, PAGE_SIZE).get_page(self.request.GET.get("page"))
+            for name in chosen:
+                if name not in form.errors:
+                    chosen[name] = form.cleaned_data.get(name) or ""
+        return form, legal_selectors.legal_request_list(now, **chosen)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
         now = timezone.now()
+        form, requests = self.filtered(now)
+        # A request may cover hundreds of escalations: the list names the first few of each (its
+        # page names them all), which keeps the page, and the access-log rows it writes, bounded.
+        requests = requests.annotate(escalation_count=Count("escalations")).prefetch_related(
+            Prefetch(
+                "escalations",
+                queryset=Escalation.objects.only("pk").order_by("pk")[:LISTED_ESCALATIONS],
+                to_attr="listed_escalations",
+            )
+        )
+        page = Paginator(requests, PAGE_SIZE).get_page(self.request.GET.get("page"))
         rows = [
             {
                 "request": r,
                 "due_state": response_state(r, now),
-                "more": r.escalation_count - len(r.listed_escalations),  # type: ignore[attr-defined]
+                "more": r.escalation_count - len(r.listed_escalations),
             }
             for r in page.object_list
         ]
@@ -130,6 +146,7 @@ class LegalRequestListView(LegalReaderMixin, TemplateView):
             page_obj=page,
             rows=rows,
             can_manage=can(self.request.user, Action.MANAGE_LEGAL),
+            export_links=exports.export_links(self.request) if can(self.request.user, Action.EXPORT) else None,
             now=now,
             query=_query_without_page(self.request),
         )
@@ -185,6 +202,14 @@ class LegalRequestCreateView(FormView):
         if created.hold_until:
             text += f" It holds preservation until {shown(created.hold_until, empty='—')}."
         messages.success(self.request, text)
+        twins = legal_selectors.same_agency_and_reference(created.agency, created.reference, exclude_pk=created.pk)
+        if twins:
+            messages.warning(
+                self.request,
+                f"{', '.join(t.key for t in twins)} {'has' if len(twins) == 1 else 'have'} the same agency and "
+                f"reference ({created.agency}, ref. {created.reference}). If {created.key} is the same request "
+                "recorded twice, close it as a duplicate.",
+            )
         return HttpResponseRedirect(reverse("legal_request_detail", args=[created.pk]))
 
 
@@ -443,10 +468,9 @@ class DestinationReportView(EscalationActionView):
     success_message = "{key}: destination report recorded."
 
     def get_initial(self) -> dict[str, Any]:
-        return {
-            "version": self.escalation.version,
-            "reported_at": timezone.localtime().replace(second=0, microsecond=0),
-        }
+        # No time filled in: empty time and report ID is how a person records "still to be reported"
+        # (a prefilled time would turn that into "Report ID is required").
+        return {"version": self.escalation.version}
 
     def perform(self, data: dict[str, Any]) -> Escalation:
         legal_services.report_to_destination(

@@ -30,7 +30,17 @@ class TokenForm(forms.Form):
         help_text="Read: list and read. Read and write: also log and change escalations, with your role.",
     )
     days = forms.IntegerField(
-        label="Expires in (days)", min_value=1, max_value=366, initial=90, help_text="At most a year."
+        label="Expires in (days)",
+        min_value=1,
+        max_value=366,
+        initial=90,
+        help_text="At most a year.",
+        error_messages={
+            "required": "Expires in: say in how many days the token expires (at most 366).",
+            "invalid": "Expires in: a whole number of days, from 1 to 366.",
+            "min_value": "Expires in: a token lasts at least 1 day.",
+            "max_value": "Expires in: a token lasts at most a year (366 days); create a new one when it expires.",
+        },
     )
 
 

@@ -110,8 +110,8 @@ def test_strangers_are_sent_to_sign_in(lead: Any) -> None:
     [
         ({"name": "", "scope": "read", "days": "30"}, "name", "required"),
         ({"name": "x", "scope": "admin", "days": "30"}, "scope", "Select a valid choice"),
-        ({"name": "x", "scope": "read", "days": "0"}, "days", "greater than or equal to 1"),
-        ({"name": "x", "scope": "read", "days": "400"}, "days", "less than or equal to 366"),
+        ({"name": "x", "scope": "read", "days": "0"}, "days", "a token lasts at least 1 day"),
+        ({"name": "x", "scope": "read", "days": "400"}, "days", "at most a year (366 days)"),
         ({"name": "pipeline", "scope": "read", "days": "30"}, "name", "already exists"),
     ],
 )

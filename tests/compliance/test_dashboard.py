@@ -260,10 +260,13 @@ def test_backlog_and_holds_series_match_the_hand_count(
     scenario: dict[str, Escalation], lead: Any, client_for: Any
 ) -> None:
     data = get_dashboard(client_for(lead)).context["data"]
-    assert [p.at for p in data.backlog] == [at(3, 17) - timedelta(weeks=i) for i in reversed(range(12))]
-    # E13 waiting at 17 Feb; E4 at 3 Mar; E7 overdue at 10 Mar; E12 at 17 Mar (E22, dismissed, not counted).
-    assert [p.overdue for p in data.backlog] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
-    assert [p.within for p in data.backlog] == [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1]
+    # The backlog follows the period (3 to 19 March): its start, the week ends inside it, and now
+    # (the period runs to today).
+    assert [p.at for p in data.backlog] == [at(3, 3), at(3, 10), at(3, 17), NOW]
+    # E4 waiting at 3 Mar; E7 overdue at 10 Mar; E12 at 17 Mar; now E14 and E15 overdue, E16, E17 and
+    # E18 within their targets (E22, dismissed, not counted).
+    assert [p.overdue for p in data.backlog] == [0, 1, 0, 2]
+    assert [p.within for p in data.backlog] == [1, 0, 1, 3]
     assert [w.week_start for w in data.holds] == [at(3, 17) + timedelta(weeks=i) for i in range(12)]
     # E19 (10 April: week of 7 April) and E21 (Sunday 1 June: week of 26 May).
     assert [w.count for w in data.holds] == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
@@ -275,7 +278,7 @@ def test_chart_series_are_the_figures(scenario: dict[str, Escalation], lead: Any
     assert [row[0].text for row in time_chart.table.rows] == [
         "Week of Mon 03 Mar 2025",
         "Week of Mon 10 Mar 2025",
-        "Week of Mon 17 Mar 2025",
+        "Week of Mon 17 Mar 2025 (partial week)",
     ]
     assert [[cell.text for cell in row[1:]] for row in time_chart.table.rows] == [
         ["10 h", "30 h", "4"],
@@ -290,11 +293,11 @@ def test_chart_series_are_the_figures(scenario: dict[str, Escalation], lead: Any
         ["33.3 %", "1 of 3"],
     ]
     backlog_rows = charts["backlog"].table.rows
-    assert [[c.text for c in row[1:]] for row in backlog_rows[-4:]] == [
-        ["0", "0", "0"],
+    assert [[c.text for c in row[1:]] for row in backlog_rows] == [
         ["0", "1", "1"],
         ["1", "0", "1"],
         ["0", "1", "1"],
+        ["2", "3", "5"],
     ]
     assert [row[1].text for row in charts["holds-ending"].table.rows] == [
         "0", "0", "0", "1", "0", "0", "0", "0", "0", "0", "1", "0"
@@ -524,3 +527,23 @@ def test_same_number_of_queries_for_1_and_200_escalations(
     assert data.figures.breaches.value == 51  # i % 4 == 0: 1 of the first, 50 of the next 199
     assert len(data.current.most_overdue) == dashboard.MOST_OVERDUE_LIMIT
     assert data.current.open_total.value == Escalation.objects.filter(status=Status.OPEN).count() == 99
+
+
+def test_charts_mark_partial_weeks_and_the_backlog_follows_the_period(
+    scenario: dict[str, Escalation], lead: Any, client_for: Any
+) -> None:
+    # 5 to 19 March: the first week (from Monday 3 March) is cut by the period, the last is not over.
+    response = get_dashboard(client_for(lead), "?start=2025-03-05&end=2025-03-19")
+    data = response.context["data"]
+    assert [(w.week_start, w.partial) for w in data.weekly] == [(at(3, 3), True), (at(3, 10), False), (at(3, 17), True)]
+    assert data.weekly[0].days_covered == 5 and data.weekly[2].days_covered == 2.5
+    charts = {c.slug: c for c in response.context["charts"]}
+    assert "Weeks marked * (03 Mar, 17 Mar) are only partly in the period" in charts["time-to-report"].desc
+    html = response.content.decode()
+    assert "03 Mar*" in html and "17 Mar*" in html and "10 Mar*" not in html
+    assert [p.at for p in data.backlog] == [at(3, 5), at(3, 10), at(3, 17), NOW]
+    # A period in the past: the backlog is counted there, not in the last weeks before today.
+    data = get_dashboard(client_for(lead), "?start=2025-02-10&end=2025-02-20").context["data"]
+    assert [p.at for p in data.backlog] == [at(2, 10), at(2, 17), at(2, 20, 23, 59) + timedelta(seconds=59.999999)]
+    # E13 (known 16 Feb 10:00, reported 18 Feb 10:00, target 17 Feb 10:00) was waiting at 17 Feb 00:00.
+    assert [(p.overdue, p.within) for p in data.backlog] == [(0, 0), (0, 1), (0, 0)]

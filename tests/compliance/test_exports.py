@@ -58,6 +58,8 @@ COMPLIANCE_HEADERS = [
     "Time to report (hours)",
     "CyberTipline report ID",
     "Preservation confirmed at (UTC)",
+    "Preservation confirmation due (UTC)",
+    "Preservation confirmation",
     "Preserve until (UTC)",
     "Outcome",
     "Breach reason",

@@ -476,7 +476,7 @@ def test_the_eu_cap_before_the_us_year_is_a_conflict_with_both_dates(clock, make
         (
             "EU authority (retention capped): at most 12 months from detection",
             cap,
-            "18 U.S.C. 2258A(h): 1 calendar year(s) after the report",
+            "18 U.S.C. 2258A(h): one calendar year after the report",
             YEAR,
         )
     ]

@@ -287,3 +287,54 @@ def test_an_unknown_or_unprivileged_actor_or_a_missing_file_is_a_command_error(
     with pytest.raises(CommandError, match="Can't read"):
         run(tmp_path / "missing.csv")
     assert Escalation.objects.count() == 0
+
+
+# --- a dry run a person can act on ------------------------------------------------------------------
+
+
+def test_dry_run_names_rows_never_the_escalations_it_rolled_back(tmp_path: Path, people: dict[str, Any]) -> None:
+    path = write_csv(
+        tmp_path / "twice.csv",
+        [
+            row(platform_reference="sheet-1", reported_at=when(days=20, hours=-2), cybertipline_report_id="5001"),
+            row(platform_reference="sheet-2", reported_at=when(days=20, hours=-2), cybertipline_report_id="5001"),
+        ],
+    )
+    output, _ = run_failing(path, "--dry-run")
+    assert (
+        "row 3: cybertipline_report_id: CyberTipline report ID 5001 is already recorded on row 2 of this file."
+        in output
+    )
+    assert "ESC-" not in output
+    assert not Escalation.objects.exists()
+    # All or nothing, rolled back too: the same.
+    output, _ = run_failing(path)
+    assert "row 2 of this file" in output and "ESC-" not in output
+
+
+def test_every_error_of_a_row_is_reported(tmp_path: Path, people: dict[str, Any]) -> None:
+    path = write_csv(
+        tmp_path / "bad.csv",
+        [
+            row(
+                platform_reference="sheet-1",
+                incident_type="not a type",
+                knowledge_at="yesterday",
+                is_test="maybe",
+                assignee="ghost",
+            ),
+            row(
+                platform_reference="sheet-2",
+                reported_at=when(days=20, hours=-2),
+                cybertipline_report_id="12ab",
+                preservation_location="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+            ),
+        ],
+    )
+    output, _ = run_failing(path, "--dry-run")
+    first = [line for line in output.splitlines() if line.startswith("row 2:")]
+    assert {line.split(":")[1].strip() for line in first} >= {"incident_type", "knowledge_at", "is_test", "assignee"}
+    assert any("'yesterday' is not a date and time" in line for line in first)
+    second = [line for line in output.splitlines() if line.startswith("row 3:")]
+    assert {line.split(":")[1].strip() for line in second} >= {"cybertipline_report_id", "preservation_location"}
+    assert "ESC-" not in output

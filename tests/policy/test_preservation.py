@@ -113,7 +113,7 @@ def test_explain_preservation_lists_every_rule_latest_first_and_marks_the_decidi
     assert [(r.label, r.until, r.deciding) for r in rules] == [
         ("Voluntary extension by leader: counsel asked", YEAR_AFTER_R + 30 * DAY, True),
         ("2703(f) preservation request LR-00001", YEAR_AFTER_R + 10 * DAY, False),
-        ("18 U.S.C. 2258A(h): 1 calendar year(s) after the report", YEAR_AFTER_R, False),
+        ("18 U.S.C. 2258A(h): one calendar year after the report", YEAR_AFTER_R, False),
         ("Police (Canada): 21 days after the report", R + 21 * DAY, False),
     ]
     # Before the report: only the holds, and none at all without them.
@@ -202,13 +202,13 @@ def test_a_cap_of_months_is_never_longer_than_that_many_months(start, months):
 
 def test_a_cap_ending_before_the_us_year_is_a_conflict_with_both_dates():
     cap = policy.retention_cap_until(K, 12)  # 2027-05-04 09:00
-    us_year = ("18 U.S.C. 2258A(h): 1 calendar year(s) after the report", YEAR_AFTER_R)  # 2027-05-04 20:30
+    us_year = ("18 U.S.C. 2258A(h): one calendar year after the report", YEAR_AFTER_R)  # 2027-05-04 20:30
     conflicts = policy.retention_conflicts([us_year], [("EU authority: at most 12 months from detection", cap)])
     assert conflicts == [
         RetentionConflict(
             "EU authority: at most 12 months from detection",
             datetime(2027, 5, 4, 9, 0, tzinfo=UTC),
-            "18 U.S.C. 2258A(h): 1 calendar year(s) after the report",
+            "18 U.S.C. 2258A(h): one calendar year after the report",
             YEAR_AFTER_R,
         )
     ]

@@ -585,7 +585,7 @@ def test_preservation_is_explained_rule_by_rule(lead: Any, client_for: Any, make
             f"2703(f) renewal {renewal.key} from Springfield Police Department (ref. SPD-2025-0042-R1)",
             shown(renewal.hold_until),
         ),
-        (False, "18 U.S.C. 2258A(h): 1 calendar year(s) after the report", shown(year_end)),
+        (False, "18 U.S.C. 2258A(h): one calendar year after the report", shown(year_end)),
         (
             False,
             f"2703(f) preservation request {first.key} from Springfield Police Department (ref. SPD-2025-0042)",
@@ -886,7 +886,7 @@ def test_lead_follows_an_escalation_from_report_to_approved_release(lead: Any, l
         assert f"2703(f) renewal {renewal.key} {spd} (ref. SPD-2025-0042-R1) {deciding}" in rules
         first_until = shown(T0 + timedelta(days=390))
         assert f"2703(f) preservation request {first.key} {spd} (ref. SPD-2025-0042) {first_until}" in rules
-        assert f"18 U.S.C. 2258A(h): 1 calendar year(s) after the report {shown(year_end)}" in rules
+        assert f"18 U.S.C. 2258A(h): one calendar year after the report {shown(year_end)}" in rules
         # Too early to release.
         refused = client.post(f"/escalations/{esc.pk}/release/", {"version": fresh(esc).version, "reason": "x"})
         assert f"can't be released before preservation ends on {shown(T0 + timedelta(days=480))}" in text_of(refused)

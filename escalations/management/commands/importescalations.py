@@ -7,6 +7,7 @@ writes nothing; --partial imports the good rows and reports the others.
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from escalations.core import services
 from escalations.core.people import User
 from escalations.core.permissions import Action, can
-from escalations.models import BreachReason, IncidentType, Priority
+from escalations.models import KEY_PREFIX, BreachReason, IncidentType, Priority
 
 COLUMNS = (
     *services.INTAKE_FIELDS,
@@ -35,6 +36,7 @@ COLUMNS = (
     "is_test",
 )
 REQUIRED = ("platform_reference", "incident_type", "knowledge_at")
+ROLLED_BACK_KEY = re.compile(rf"{KEY_PREFIX}\d+")
 
 
 class _DryRunDone(Exception):
@@ -77,39 +79,74 @@ def _flag(value: str, column: str) -> bool:
     raise ValidationError({column: [f"{value.strip()!r} is not yes or no (use true/false, yes/no or 1/0)."]})
 
 
+def _merge(errors: dict[str, list[str]], error: ValidationError) -> None:
+    """Add `error`'s messages, except for a column that already has one: the first says what is wrong
+    with what was typed ("not a date"), a later one would only say it is missing."""
+    found = error.message_dict if hasattr(error, "error_dict") else {"row": error.messages}
+    for column, messages in found.items():
+        if column not in errors:
+            errors[column] = list(messages)
+
+
+def _parsed(errors: dict[str, list[str]], parse: Any) -> Any:
+    try:
+        return parse()
+    except ValidationError as exc:
+        _merge(errors, exc)
+        return None
+
+
 def import_row(actor: User, row: dict[str, str], users: dict[str, User]) -> str:
-    """One row through the services; returns the new key. Raises ValidationError naming the column."""
+    """One row through the services; returns the new key. Raises ValidationError naming every
+    column in error: what could not be read, what the services refuse of the escalation, its report
+    and its preservation, each checked as far as the rest allows."""
+    errors: dict[str, list[str]] = {}
     assignee_name = (row.get("assignee") or "").strip()
     if assignee_name and assignee_name not in users:
-        raise ValidationError({"assignee": [f"no active user named {assignee_name!r}."]})
+        errors["assignee"] = [f"no active user named {assignee_name!r}."]
     data = {
         "platform_reference": row.get("platform_reference", ""),
         "incident_type": _choice(row.get("incident_type", ""), IncidentType.choices, "incident_type"),
         "priority": _choice(row.get("priority") or "standard", Priority.choices, "priority"),
         "urgent_reason": row.get("urgent_reason", ""),
-        "knowledge_at": _when(row.get("knowledge_at", ""), "knowledge_at"),
+        "knowledge_at": _parsed(errors, lambda: _when(row.get("knowledge_at", ""), "knowledge_at")),
         "notes": row.get("notes", ""),
-        "is_test": _flag(row.get("is_test", ""), "is_test"),
+        "is_test": bool(_parsed(errors, lambda: _flag(row.get("is_test", ""), "is_test"))),
         "assignee": users.get(assignee_name),
     }
-    escalation = services.create_escalation(actor=actor, data=data)
-    reported_at = _when(row.get("reported_at", ""), "reported_at")
-    if reported_at or (row.get("cybertipline_report_id") or "").strip():
-        escalation = services.record_report(
-            actor=actor,
-            escalation_id=escalation.pk,
-            version=escalation.version,
-            reported_at=reported_at,
-            cybertipline_report_id=row.get("cybertipline_report_id", ""),
-            breach_reason=_choice(row.get("breach_reason", ""), BreachReason.choices, "breach_reason"),
-            breach_note=row.get("breach_note", ""),
-        )
+    reported_at = _parsed(errors, lambda: _when(row.get("reported_at", ""), "reported_at"))
+    try:
+        escalation = services.create_escalation(actor=actor, data=data)
+    except ValidationError as exc:
+        _merge(errors, exc)
+        raise ValidationError(errors) from None
+    if (reported_at or (row.get("cybertipline_report_id") or "").strip()) and "reported_at" not in errors:
+        try:
+            escalation = services.record_report(
+                actor=actor,
+                escalation_id=escalation.pk,
+                version=escalation.version,
+                reported_at=reported_at,
+                cybertipline_report_id=row.get("cybertipline_report_id", ""),
+                breach_reason=_choice(row.get("breach_reason", ""), BreachReason.choices, "breach_reason"),
+                breach_note=row.get("breach_note", ""),
+            )
+        except ValidationError as exc:
+            _merge(errors, exc)
     if (row.get("preservation_location") or "").strip():
-        escalation = services.confirm_preservation(
-            actor=actor,
-            escalation_id=escalation.pk,
-            version=escalation.version,
-            preservation_location=row["preservation_location"],
+        try:
+            escalation = services.confirm_preservation(
+                actor=actor,
+                escalation_id=escalation.pk,
+                version=escalation.version,
+                preservation_location=row["preservation_location"],
+            )
+        except ValidationError as exc:
+            _merge(errors, exc)
+    if errors:
+        # This row's escalation is rolled back with it: never name it.
+        raise ValidationError(
+            {column: [m.replace(escalation.key, "this row's escalation") for m in ms] for column, ms in errors.items()}
         )
     return escalation.key
 
@@ -153,13 +190,17 @@ class Command(BaseCommand):
         users = {user.get_username(): user for user in get_user_model().objects.filter(is_active=True)}
         failures: list[tuple[int, list[str]]] = []
         imported: list[str] = []
+        # Which row made which escalation, to name the row instead when the import is rolled back.
+        made_by_row: dict[str, int] = {}
         try:
             with transaction.atomic():
                 for number, row in enumerate(rows, start=2):  # row 1 is the header
                     row = {(k or "").strip(): (v or "") for k, v in row.items()}
                     try:
                         with transaction.atomic():
-                            imported.append(import_row(actor, row, users))
+                            key = import_row(actor, row, users)
+                        imported.append(key)
+                        made_by_row[key] = number
                     except ValidationError as exc:
                         failures.append((number, _messages(exc)))
                     except Exception as exc:  # a row must never take the report of the others with it
@@ -170,8 +211,17 @@ class Command(BaseCommand):
         except _DryRunDone:
             pass
         sys.stderr.write("\n")
+        rolled_back = options["dry_run"] or (failures and not options["partial"])
         for number, messages in failures:
             for message in messages:
+                if rolled_back:
+                    # An escalation this run made and then rolled back exists nowhere: name its row.
+                    message = ROLLED_BACK_KEY.sub(
+                        lambda m: (
+                            f"row {made_by_row[m.group(0)]} of this file" if m.group(0) in made_by_row else m.group(0)
+                        ),
+                        message,
+                    )
                 self.stdout.write(f"row {number}: {message}")
         good = len(rows) - len(failures)
         if options["dry_run"]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from escalations.core.display import shown
+from escalations.core.people import RequestUser
 from escalations.models import Escalation, LegalRequest, Status
 
 
@@ -20,7 +20,9 @@ def _blocked_by(open_requests: Sequence[LegalRequest]) -> str:
     return f"Not while a legal request is open: {names}."
 
 
-def refusals(esc: Escalation, user: Any, now: datetime, open_requests: Sequence[LegalRequest]) -> dict[str, str]:
+def refusals(
+    esc: Escalation, user: RequestUser, now: datetime, open_requests: Sequence[LegalRequest]
+) -> dict[str, str]:
     """{action: why it is refused now} for close, request_release and approve_release (the others
     are simply not offered in a state that refuses them)."""
     why: dict[str, str] = {}

@@ -395,7 +395,7 @@ def add_evidence_item(
 # --- destinations ----------------------------------------------------------------------------------
 
 
-def _destination_report_id_taken(destination: Destination, report_id: str, esc: Escalation, actor: Any) -> str:
+def _destination_report_id_taken(destination: Destination, report_id: str, esc: Escalation, actor: User) -> str:
     """A destination gives each report its own ID: one already recorded there for another escalation
     is a typing mistake (or the wrong escalation). Names that escalation only to whoever may open it."""
     holder = (

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from escalations import policy
+from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import Delivery, Escalation, Reminder
 from escalations.reminders.sweep import channels_for
@@ -37,13 +38,13 @@ def announce(escalation: Escalation, kind: policy.ReminderKind, at: datetime, pe
     return reminder
 
 
-def other_leads(actor: Any) -> list[Any]:
+def other_leads(actor: User) -> list[User]:
     """Every active lead but `actor`."""
     users = get_user_model().objects.filter(is_active=True, groups__name=LEAD).exclude(pk=actor.pk)
     return list(users.select_related("profile").distinct())
 
 
-def announce_release_request(escalation: Escalation, actor: Any) -> Reminder | None:
+def announce_release_request(escalation: Escalation, actor: User) -> Reminder | None:
     """A lead asked for the release of `escalation`'s evidence: every other lead hears of it now."""
     assert escalation.release_requested_at is not None
     return announce(

@@ -10,7 +10,6 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -28,7 +27,7 @@ class DeliveryError(Exception):
     """The channel did not accept the message; the sweep retries with backoff."""
 
 
-def zone_of(user: Any) -> tzinfo:
+def zone_of(user: User) -> tzinfo:
     """The zone a person reads times in: their profile's, UTC without one (or with one unknown)."""
     name = getattr(getattr(user, "profile", None), "time_zone", "") or "UTC"
     try:

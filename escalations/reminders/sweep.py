@@ -75,7 +75,7 @@ def backoff(attempts: int) -> timedelta:
 # --- who hears of what ---------------------------------------------------------------------------
 
 
-def recipients(escalation: Escalation, kind: str, leads: list[Any]) -> list[Any]:
+def recipients(escalation: Escalation, kind: str, leads: list[User]) -> list[User]:
     """The assignee (or the creator while nobody is assigned); every lead too for report_overdue and
     every preservation reminder, and for every kind when the owner's account is deactivated (so a
     reminder never goes to nobody). A legal request's reminders go to every lead only (the owner of
@@ -105,7 +105,7 @@ def channels_for(user: User) -> list[str]:
     return chosen or [Channel.IN_APP]
 
 
-def _active_leads() -> list[Any]:
+def _active_leads() -> list[User]:
     return list(get_user_model().objects.filter(is_active=True, groups__name=LEAD).select_related("profile").distinct())
 
 

@@ -3,18 +3,17 @@ compliance report, not a queue (nothing is ever assigned to them); everyone else
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
 
+from escalations.core.people import RequestUser
 from escalations.core.permissions import AUDITOR, LEAD, MODERATOR, roles_of
 
 
-def landing_url(user: Any) -> str:
+def landing_url(user: RequestUser) -> str:
     roles = roles_of(user)
     if AUDITOR in roles and not roles & {MODERATOR, LEAD}:
         return reverse("dashboard")

@@ -233,7 +233,10 @@ Item = tuple[str, str, str, str]
 
 
 def recipients(spec: EscalationSpec, kind: str) -> list[str]:
-    """The assignee; every lead too for the kinds leads hear of (policy.REMINDER_KINDS_FOR_LEADS)."""
+    """The assignee; every lead too for the kinds leads hear of (policy.REMINDER_KINDS_FOR_LEADS); every
+    lead alone for the kinds only leads hear of (policy.REMINDER_KINDS_LEADS_ONLY: a new urgent one)."""
+    if kind in policy.REMINDER_KINDS_LEADS_ONLY:
+        return list(LEADS)
     people = [spec.assignee]
     if kind in policy.REMINDER_KINDS_FOR_LEADS:
         people += [lead for lead in LEADS if lead != spec.assignee]
@@ -261,7 +264,10 @@ def expected_items(specs: list[EscalationSpec], keys: dict[str, str], horizon: d
 # --- what was delivered ------------------------------------------------------------------------------
 
 # A message line (escalations.reminders.channels.Item.line): "ESC-000123: Report overdue (deadline ... UTC) https://..."
-LINE = re.compile(r"^(ESC-\d+): (.+?) \(deadline \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\) ", re.MULTILINE)
+# A reminder about an urgent escalation or a test record starts with its marks ("TEST URGENT ").
+LINE = re.compile(
+    r"^(?:TEST )?(?:URGENT )?(ESC-\d+): (.+?) \(deadline \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\) ", re.MULTILINE
+)
 KIND_OF_LABEL = {label: str(kind) for kind, label in policy.REMINDER_LABELS.items()}
 
 

@@ -179,8 +179,8 @@ class LocalDateTimeField(forms.DateTimeField):
         raise ValidationError(which_question(typed, candidates, zone), code="ambiguous_time")
 
     def _clean_bound_field(self, bf: Any) -> Any:
-        # Django hands a field only its own input; this one also reads the initial value (to keep the
-        # stored seconds) and its "which one" choice, as Django's FileField reads its initial.
+        # Django hands a field only its own input; this one also needs the initial value (to keep the
+        # stored seconds) and the "which one" choice sent beside it, so it reads the bound field.
         if self.disabled:
             return self.clean(bf.initial)
         which = bf.form.data.get(bf.html_name + WHICH_SUFFIX) if bf.form.is_bound else None

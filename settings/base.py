@@ -354,6 +354,13 @@ REMINDER_SWEEP_BATCH = _positive_int("REMINDER_SWEEP_BATCH", 500)
 WATCHDOG_STALE_MINUTES = env.float("WATCHDOG_STALE_MINUTES", default=5)
 # Links in emails and webhooks point here.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Evidence packs (/escalations/<id>/evidence-pack/) are signed with this Ed25519 private key (PEM
+# text; `python manage.py makepackkey` makes one), or the key in EVIDENCE_PACK_SIGNING_KEY_FILE. Without
+# either, no pack is made. Keep it with the other secrets; give auditors its public key.
+EVIDENCE_PACK_SIGNING_KEY = env("EVIDENCE_PACK_SIGNING_KEY", default="")
+EVIDENCE_PACK_SIGNING_KEY_FILE = env("EVIDENCE_PACK_SIGNING_KEY_FILE", default="")
+# Dev and test only: make the key file when it is missing.
+EVIDENCE_PACK_KEY_CREATE = False
 # Webhooks go to https URLs only; dev and test also allow http to loopback for local receivers.
 WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
 # One webhook request, from the name lookup to the answer's last header, ends after this long.

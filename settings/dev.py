@@ -13,3 +13,6 @@ STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.Stati
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 WEBHOOK_ALLOW_HTTP_LOOPBACK = True
+# A key of this laptop's own for evidence packs, made on first use.
+EVIDENCE_PACK_SIGNING_KEY_FILE = str(VAR_DIR / "evidence-pack-signing-key.pem")
+EVIDENCE_PACK_KEY_CREATE = True

@@ -19,3 +19,6 @@ AXES_ENABLED = True
 # A read replica that is the test database itself (Django's test mirror): tests/ops/test_db_router.py
 # routes the dashboard and exports to it. Unused unless a test adds ReplicaReadsMiddleware.
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+# Evidence packs are signed with a key made for the test run's machine.
+EVIDENCE_PACK_SIGNING_KEY_FILE = str(VAR_DIR / "evidence-pack-signing-key-test.pem")
+EVIDENCE_PACK_KEY_CREATE = True

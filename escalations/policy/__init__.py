@@ -34,6 +34,7 @@ from escalations.policy.calendar import (
     humanize_delta,
     time_left,
 )
+from escalations.policy.citations import Basis, basis_of
 from escalations.policy.deadlines import (
     deadlines,
     due_soon_window,
@@ -138,6 +139,7 @@ __all__ = [
     "URGENT",
     "YEARS_AFTER_REPORT",
     "ActionKind",
+    "Basis",
     "Deadline",
     "DeadlineKind",
     "DeadlineState",
@@ -155,6 +157,7 @@ __all__ = [
     "add_calendar_months",
     "add_calendar_years",
     "as_utc",
+    "basis_of",
     "deadlines",
     "destination_preservation_label",
     "destination_preservation_until",

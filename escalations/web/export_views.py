@@ -114,6 +114,7 @@ class ComplianceReportView(RoleRequiredMixin, TemplateView):
             test_left_out=0 if include_test else exports.test_records_left_out(start_at, end_at),
             csv_query=_query(period, exports.CSV),
             xlsx_query=_query(period, exports.XLSX),
+            pack_query=urlencode(period),
         )
         return self.render_to_response(context)
 

@@ -243,7 +243,8 @@ OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", default="")
 OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="your company account")
 # The claim of the ID token (or userinfo) that lists the person's groups or app roles, and which of its
 # values give which of our roles: "tt-moderators=moderator,tt-leads=lead,tt-auditors=auditor". Roles
-# are set from it at every sign-in: a group removed at the provider removes the role here.
+# are set from it at every sign-in: a group removed at the provider removes the role here. Empty: the
+# provider sets no roles (they are kept in the admin), for a provider that sends no groups (Google).
 OIDC_ROLE_CLAIM = env("OIDC_ROLE_CLAIM", default="groups")
 OIDC_ROLE_MAP: dict[str, str] = {
     value.strip(): role.strip()

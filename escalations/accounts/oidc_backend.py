@@ -12,7 +12,8 @@ key picked from the provider's JWKS by `kid`, and the nonce compared. Here on to
   linked, else an account is made (username from preferred_username, else the email, else sub);
 - their roles, set from the OIDC_ROLE_CLAIM claim through OIDC_ROLE_MAP at every sign-in: a mapped
   value added gives the role, one removed takes it away; other groups are left alone. Each change is
-  one GROUPS_CHANGED event saying it came from the provider;
+  one GROUPS_CHANGED event saying it came from the provider. With OIDC_ROLE_CLAIM empty the provider
+  sets no roles: they are kept in the admin as for local accounts;
 - whether the sign-in gave a second factor (`amr`, escalations.accounts.two_factor).
 
 Everything refused raises ProviderRefused with a reason for the audit trail and the person."""
@@ -249,7 +250,8 @@ class ProviderBackend(OIDCAuthenticationBackend):
             if not user.is_active:
                 raise ProviderRefused("this account is deactivated", username=user.get_username())
             self.update_person(user, claims)
-            added, removed = set_roles(user, roles)
+            # No claim named (a provider that sends no groups, such as Google): roles stay as kept here.
+            added, removed = set_roles(user, roles) if settings.OIDC_ROLE_CLAIM else ([], [])
         return ProviderSignIn(user, how, amr, second_factor_in(amr), roles, added, removed)
 
     def claims(self, access_token: Any, id_claims: dict[str, Any]) -> dict[str, Any]:

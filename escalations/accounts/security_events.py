@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -29,7 +29,7 @@ from escalations.accounts.lockout_username import recorded_username
 from escalations.compliance.access_log import client_ip
 from escalations.core import services
 from escalations.core.people import User
-from escalations.models import AuditAction, Team
+from escalations.models import AuditAction, Team, UserProfile
 
 WRONG_CODE_SENDER = "escalations.web.two_factor_views.code"  # two_factor_views sends wrong codes with it
 
@@ -231,4 +231,27 @@ for _model in (TOTPDevice, StaticDevice):
     post_save.connect(_device_saved, sender=_model, dispatch_uid=f"escalations.security_events.added.{_model.__name__}")
     post_delete.connect(
         _device_deleted, sender=_model, dispatch_uid=f"escalations.security_events.removed.{_model.__name__}"
+    )
+
+
+# --- break-glass accounts -------------------------------------------------------------------------------------
+
+
+@receiver(pre_save, sender=UserProfile, dispatch_uid="escalations.security_events.break_glass")
+def _break_glass_changed(sender: Any, instance: UserProfile, **kwargs: Any) -> None:
+    # Who may still use a password with PASSWORD_SIGN_IN off is a security fact: every change is audited.
+    if kwargs.get("raw"):
+        return
+    before = (
+        UserProfile.objects.filter(pk=instance.pk).values_list("break_glass", flat=True).first()
+        if instance.pk
+        else None
+    )
+    if bool(before) == instance.break_glass:
+        return
+    owner = get_user_model().objects.filter(pk=instance.user_id).values_list("username", flat=True).first()
+    services.record_account_event(
+        actor=acting_person.current(),
+        action=AuditAction.BREAK_GLASS_CHANGED,
+        changes={"user": owner, "break_glass": [bool(before), instance.break_glass]},
     )

@@ -51,6 +51,8 @@ class AuditAction(models.TextChoices):
     SIGNED_IN_PROVIDER = "signed_in_provider", "Signed in (identity provider)"
     PROVIDER_ACCOUNT_CREATED = "provider_account_created", "Account created (identity provider)"
     PROVIDER_ACCOUNT_LINKED = "provider_account_linked", "Account linked (identity provider)"
+    # An account marked or unmarked break-glass (a password even with PASSWORD_SIGN_IN off).
+    BREAK_GLASS_CHANGED = "break_glass_changed", "Break-glass account changed"
     LOCKED_OUT = "locked_out", "Sign-in locked"
     UNLOCKED = "unlocked", "Sign-in lock lifted"
     PASSWORD_CHANGED = "password_changed", "Password changed"

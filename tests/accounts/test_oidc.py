@@ -143,6 +143,17 @@ def test_roles_follow_the_provider_at_every_sign_in(provider: FakeProvider) -> N
     assert sorted(user.groups.values_list("name", flat=True)) == ["auditor", "night-shift"]
 
 
+def test_without_a_role_claim_roles_are_kept_here(provider: FakeProvider) -> None:
+    sign_in(FormClient(), provider, "gwen", groups=["tt-leads"])
+    user = get_user_model().objects.get(username="gwen")
+    user.groups.set([Group.objects.get(name="auditor")])
+    with override_settings(OIDC_ROLE_CLAIM=""):
+        client = FormClient()
+        sign_in(client, provider, "gwen", groups=["tt-moderators"])
+    assert list(user.groups.values_list("name", flat=True)) == ["auditor"]
+    assert client.get("/dashboard/").status_code == 200
+
+
 def test_an_existing_local_account_is_linked_by_email(provider: FakeProvider, make_user: Any) -> None:
     local = make_user("mwong", "moderator")
     local.email = "Maria@Example.test"
@@ -336,6 +347,8 @@ def test_password_sign_in_off_refuses_everyone_but_break_glass(provider: FakePro
         FormClient().post("/accounts/login/", {"username": "oncall", "password": "correct-horse-battery"}).status_code
         == 302
     )
+    changed = AuditEvent.objects.get(action=AuditAction.BREAK_GLASS_CHANGED)
+    assert changed.changes == {"user": "oncall", "break_glass": [False, True]}
     # A break-glass account still needs its own password.
     wrong = FormClient().post("/accounts/login/", {"username": "oncall", "password": "wrong-wrong-wrong"})
     assert wrong.status_code == 200

@@ -360,3 +360,21 @@ def test_password_sign_in_off_leaves_service_tokens_working(lead: Any) -> None:
 
     _, raw = make_token(lead, scope="read")
     assert bearer(raw).get("/api/v1/escalations/").status_code == 200
+
+
+def test_an_issuer_or_endpoint_without_https_is_refused(provider: FakeProvider) -> None:
+    with override_settings(OIDC_ISSUER="http://idp.example.test"):
+        oidc_discovery.forget()
+        answer = FormClient().get(START)
+    assert answer["Location"] == "/accounts/login/"
+    assert "issuer must be an https URL" in refusals()[-1]["reason"]
+    assert not [url for _, url in provider.requests_seen if url.startswith("http://")]
+
+
+def test_claim_values_reach_into_objects() -> None:
+    from escalations.accounts.oidc_backend import claim_values
+
+    claims = {"realm_access": {"roles": ["tt-leads", 7, None]}, "hd": "example.com"}
+    assert claim_values(claims, "realm_access.roles") == ["tt-leads", "7"]
+    assert claim_values(claims, "hd") == ["example.com"]
+    assert claim_values(claims, "groups") == []

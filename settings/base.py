@@ -232,6 +232,60 @@ OTP_TOTP_TOLERANCE = 1
 # A first authenticator may be added within this many minutes of giving the password in the session
 # (at sign-in, or typed again at /accounts/confirm-password/): a session left open cannot add one.
 TWO_FACTOR_PASSWORD_FRESH_MINUTES = env.int("TWO_FACTOR_PASSWORD_FRESH_MINUTES", default=10)
+# --- Single sign-on: OpenID Connect (escalations/accounts/oidc_backend.py; README "Single sign-on") ---
+# The provider's issuer URL, set by an admin (never typed by a user): its endpoints and signing keys
+# are read from <issuer>/.well-known/openid-configuration on the first sign-in and kept for
+# OIDC_DISCOVERY_CACHE_SECONDS. Empty: no "Sign in with ..." button, and the provider's pages answer 404.
+OIDC_ISSUER = env("OIDC_ISSUER", default="")
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", default="")
+# The button reads "Sign in with <OIDC_PROVIDER_NAME>".
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="your company account")
+# The claim of the ID token (or userinfo) that lists the person's groups or app roles, and which of its
+# values give which of our roles: "tt-moderators=moderator,tt-leads=lead,tt-auditors=auditor". Roles
+# are set from it at every sign-in: a group removed at the provider removes the role here. Empty: the
+# provider sets no roles (they are kept in the admin), for a provider that sends no groups (Google).
+OIDC_ROLE_CLAIM = env("OIDC_ROLE_CLAIM", default="groups")
+OIDC_ROLE_MAP: dict[str, str] = {
+    value.strip(): role.strip()
+    for value, _, role in (pair.rpartition("=") for pair in env.list("OIDC_ROLE_MAP", default=[]))
+    if value.strip()
+}
+if _unknown_roles := sorted(set(OIDC_ROLE_MAP.values()) - {"moderator", "lead", "auditor"}):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"OIDC_ROLE_MAP maps to {', '.join(_unknown_roles)}: each value=role pair names moderator, lead or auditor."
+    )
+OIDC_SCOPES = env("OIDC_SCOPES", default="openid email profile")
+# Values of the ID token's `amr` claim (RFC 8176) that show a second factor: such a sign-in satisfies
+# REQUIRE_2FA without our own code step.
+OIDC_MFA_AMR = env.list(
+    "OIDC_MFA_AMR",
+    default=["mfa", "mca", "otp", "hwk", "swk", "sc", "sms", "tel", "fpt", "face", "iris", "retina", "vbm"],
+)
+OIDC_DISCOVERY_CACHE_SECONDS = env.int("OIDC_DISCOVERY_CACHE_SECONDS", default=3600)
+# A sign-in started longer ago than this is refused at the callback (its state is stale).
+OIDC_STATE_MAX_AGE_SECONDS = env.int("OIDC_STATE_MAX_AGE_SECONDS", default=600)
+# Seconds of clock difference with the provider tolerated on the ID token's exp, iat and nbf.
+OIDC_CLOCK_SKEW_SECONDS = env.int("OIDC_CLOCK_SKEW_SECONDS", default=60)
+# An http:// issuer is refused unless on loopback and this is on (dev and tests only).
+OIDC_ALLOW_HTTP_LOOPBACK = env.bool("OIDC_ALLOW_HTTP_LOOPBACK", default=False)
+# Off: local passwords are refused for everyone but break-glass accounts (superusers, and profiles
+# marked break-glass in the admin); the sign-in page shows only the provider's button.
+PASSWORD_SIGN_IN = env.bool("PASSWORD_SIGN_IN", default=True)
+# mozilla-django-oidc's own settings, from ours: the authorization code flow with PKCE (S256), state
+# and nonce, ID tokens signed RS256 with a key from the provider's JWKS. The provider's endpoints
+# (OIDC_OP_*) come from discovery (escalations/accounts/oidc_discovery.py), not from settings.
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 # Idle sessions end: requests push the session's end back (escalations/idle_session.py, which
 # writes the session at most once a minute), so it runs out IDLE_SESSION_MINUTES after the last
 # one, up to a minute sooner (and the person signs in again).

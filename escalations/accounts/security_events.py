@@ -18,22 +18,27 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from escalations.accounts import acting_person
+from escalations.accounts import acting_person, password_sign_in
 from escalations.accounts.lockout_username import recorded_username
 from escalations.compliance.access_log import client_ip
 from escalations.core import services
 from escalations.core.people import User
-from escalations.models import AuditAction, Team
+from escalations.models import AuditAction, Team, UserProfile
 
 WRONG_CODE_SENDER = "escalations.web.two_factor_views.code"  # two_factor_views sends wrong codes with it
 
+# Set on the request by the identity provider's callback before it signs the person in: what the
+# SIGNED_IN_PROVIDER event records (provider, amr, whether it counts as a second factor).
+PROVIDER_SIGN_IN_ATTR = "provider_sign_in"
+
 _devices_audited_by_view: ContextVar[bool] = ContextVar("devices_audited_by_view", default=False)
+_groups_audited_by_caller: ContextVar[bool] = ContextVar("groups_audited_by_caller", default=False)
 
 
 def _ip(request: HttpRequest | None) -> str | None:
@@ -42,6 +47,12 @@ def _ip(request: HttpRequest | None) -> str | None:
 
 @receiver(user_logged_in, dispatch_uid="escalations.security_events.signed_in")
 def _signed_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
+    provider = getattr(request, PROVIDER_SIGN_IN_ATTR, None)
+    if isinstance(provider, dict):
+        services.record_account_event(
+            actor=user, action=AuditAction.SIGNED_IN_PROVIDER, changes={"ip": _ip(request), **provider}
+        )
+        return
     services.record_account_event(actor=user, action=AuditAction.SIGNED_IN, changes={"ip": _ip(request)})
 
 
@@ -55,16 +66,19 @@ def _sign_in_failed(
     # again) is the actor; a wrong password at sign-in names no one, so that the event reads the same
     # whether or not the username exists.
     actor = getattr(request, "user", None)
+    changes = {
+        "username": typed,
+        "step": step,
+        # A path is typed too (by whoever made the request); ours are short and plain.
+        "path": recorded_username(request.path) if request is not None else "",
+        "ip": _ip(request),
+    }
+    if password_sign_in.was_refused(request):
+        changes["reason"] = password_sign_in.REFUSED_REASON
     services.record_account_event(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=AuditAction.SIGN_IN_FAILED,
-        changes={
-            "username": typed,
-            "step": step,
-            # A path is typed too (by whoever made the request); ours are short and plain.
-            "path": recorded_username(request.path) if request is not None else "",
-            "ip": _ip(request),
-        },
+        changes=changes,
     )
 
 
@@ -96,7 +110,20 @@ def _names(model: type, pks: set[Any], field: str) -> list[str]:
     return sorted(str(name) for name in model.objects.filter(pk__in=pks).values_list(field, flat=True))  # type: ignore[attr-defined]
 
 
+@contextmanager
+def groups_audited_by_caller() -> Iterator[None]:
+    """Around a change of someone's groups whose caller writes the event itself, saying more than the
+    signal can (roles set from the identity provider's claim): the membership signal stays quiet."""
+    token = _groups_audited_by_caller.set(True)
+    try:
+        yield
+    finally:
+        _groups_audited_by_caller.reset(token)
+
+
 def _record_groups(user_pk: Any, added: set[Any], removed: set[Any]) -> None:
+    if _groups_audited_by_caller.get():
+        return
     user = get_user_model().objects.filter(pk=user_pk).values_list("username", flat=True).first()
     services.record_account_event(
         actor=acting_person.current(),
@@ -204,4 +231,27 @@ for _model in (TOTPDevice, StaticDevice):
     post_save.connect(_device_saved, sender=_model, dispatch_uid=f"escalations.security_events.added.{_model.__name__}")
     post_delete.connect(
         _device_deleted, sender=_model, dispatch_uid=f"escalations.security_events.removed.{_model.__name__}"
+    )
+
+
+# --- break-glass accounts -------------------------------------------------------------------------------------
+
+
+@receiver(pre_save, sender=UserProfile, dispatch_uid="escalations.security_events.break_glass")
+def _break_glass_changed(sender: Any, instance: UserProfile, **kwargs: Any) -> None:
+    # Who may still use a password with PASSWORD_SIGN_IN off is a security fact: every change is audited.
+    if kwargs.get("raw"):
+        return
+    before = (
+        UserProfile.objects.filter(pk=instance.pk).values_list("break_glass", flat=True).first()
+        if instance.pk
+        else None
+    )
+    if bool(before) == instance.break_glass:
+        return
+    owner = get_user_model().objects.filter(pk=instance.user_id).values_list("username", flat=True).first()
+    services.record_account_event(
+        actor=acting_person.current(),
+        action=AuditAction.BREAK_GLASS_CHANGED,
+        changes={"user": owner, "break_glass": [bool(before), instance.break_glass]},
     )

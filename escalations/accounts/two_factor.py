@@ -12,6 +12,11 @@ query: a password-only session of someone who has since set one up (in another s
 added) owes a code from its next page; a moderator made a lead mid-session is sent to set one up on
 their next page; an authenticator an admin removed is asked for no more.
 
+A sign-in through the company's identity provider whose ID token's `amr` shows a second factor
+(OIDC_MFA_AMR: mfa, otp, hwk, swk, ...) has given two factors already: the session is marked
+(PROVIDER_SECOND_FACTOR_KEY) and owes nothing here. Without such an `amr`, our own code step applies to
+it as to a password sign-in.
+
 Adding an authenticator is what an attacker with the password alone would do to get past the code
 step, so it needs either a session that has already given a code, or (for a first one) the password
 typed in this session moments ago: `enrolment_needs`.
@@ -37,6 +42,10 @@ from escalations.core.permissions import is_lead
 # /accounts/confirm-password/. A first authenticator may be added only while it is recent.
 PASSWORD_AT_KEY = "password_proven_at"  # noqa: S105 - a session key's name, not a password
 
+# Set by the identity provider's callback after signing the person in, when the ID token's `amr` shows
+# a second factor; cleared by every new sign-in (below) before that.
+PROVIDER_SECOND_FACTOR_KEY = "provider_second_factor"
+
 State = Literal["ok", "verify", "enroll"]
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
@@ -59,9 +68,17 @@ def has_device(user: RequestUser) -> bool:
 def state(request: HttpRequest) -> State:
     """What the signed-in person still owes: nothing, a code, or setting up an authenticator."""
     user = request.user
+    if provider_second_factor(request):
+        return "ok"
     if has_device(user):
         return "ok" if verified(user) else "verify"
     return "enroll" if required_for(user) else "ok"
+
+
+def provider_second_factor(request: HttpRequest) -> bool:
+    """This session signed in through the identity provider with a second factor (its `amr`)."""
+    session = getattr(request, "session", None)
+    return bool(session is not None and session.get(PROVIDER_SECOND_FACTOR_KEY) is True)
 
 
 def note_password_proven(request: HttpRequest) -> None:
@@ -97,7 +114,9 @@ def enrolment_needs(request: HttpRequest) -> Literal["nothing", "code", "passwor
 @receiver(user_logged_in, dispatch_uid="escalations.two_factor.password_proven")
 def _password_proven_at_sign_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
+        # A sign-in proves who this is, the password here or the provider's own sign-in moments ago.
         note_password_proven(request)
+        request.session.pop(PROVIDER_SECOND_FACTOR_KEY, None)
 
 
 def open_while(*owed: State) -> Callable[[ViewT], ViewT]:

@@ -2,6 +2,7 @@
 escalation: the escalation record, its choices and its key.
 audit: the audit trail.
 people: people's profiles and teams.
+identity: people's identities at the company's identity provider.
 reminders: reminders, deliveries and notifications.
 saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
@@ -37,6 +38,7 @@ from escalations.models.escalation import (
     Status,
     format_key,
 )
+from escalations.models.identity import ProviderIdentity
 from escalations.models.legal import (
     PRESERVATION_KINDS,
     Destination,
@@ -104,6 +106,7 @@ __all__ = [
     "PreservationExtension",
     "PreservationRuleKind",
     "Priority",
+    "ProviderIdentity",
     "RedactionRequest",
     "Reminder",
     "SavedView",

@@ -46,6 +46,13 @@ class AuditAction(models.TextChoices):
     TWO_FACTOR_DEVICE_REMOVED = "two_factor_device_removed", "Two-factor device removed"
     SIGNED_IN = "signed_in", "Signed in (password)"
     SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    # Through the company's identity provider (OpenID Connect): the sign-in, the account it made at a
+    # first sign-in, and an existing account it was linked to by email.
+    SIGNED_IN_PROVIDER = "signed_in_provider", "Signed in (identity provider)"
+    PROVIDER_ACCOUNT_CREATED = "provider_account_created", "Account created (identity provider)"
+    PROVIDER_ACCOUNT_LINKED = "provider_account_linked", "Account linked (identity provider)"
+    # An account marked or unmarked break-glass (a password even with PASSWORD_SIGN_IN off).
+    BREAK_GLASS_CHANGED = "break_glass_changed", "Break-glass account changed"
     LOCKED_OUT = "locked_out", "Sign-in locked"
     UNLOCKED = "unlocked", "Sign-in lock lifted"
     PASSWORD_CHANGED = "password_changed", "Password changed"

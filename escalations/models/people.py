@@ -23,6 +23,13 @@ class UserProfile(models.Model):
     # Signs each webhook request (escalations/webhook_signing.py); generated, shown to the owner so
     # the receiver can verify; replaced whenever the URL changes.
     webhook_secret = models.CharField(max_length=64, blank=True)
+    # With PASSWORD_SIGN_IN off, only break-glass accounts (these, and every superuser) may still sign
+    # in with a password: the way in when the identity provider is down or misconfigured.
+    break_glass = models.BooleanField(
+        "Break-glass account",
+        default=False,
+        help_text="May sign in with a password even when PASSWORD_SIGN_IN is off (superusers always may).",
+    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.time_zone})"

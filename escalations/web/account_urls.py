@@ -5,7 +5,7 @@ from django.urls import include, path
 from two_factor import views as tf
 
 from escalations.accounts.two_factor import open_while
-from escalations.web import notification_views, password_views
+from escalations.web import notification_views, oidc_views, password_views
 from escalations.web import two_factor_views as tfv
 from escalations.web.home_views import SignInView
 from escalations.web.lockout_views import LockedAccountsView
@@ -28,6 +28,9 @@ two_factor_patterns = [
 urlpatterns = [
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/login/verify/", tfv.verify, name="two_factor_verify"),
+    # Sign-in through the company's identity provider (OpenID Connect); 404 while OIDC_ISSUER is unset.
+    path("accounts/oidc/authenticate/", oidc_views.ProviderSignInView.as_view(), name="oidc_authentication_init"),
+    path("accounts/oidc/callback/", oidc_views.ProviderCallbackView.as_view(), name="oidc_authentication_callback"),
     path("accounts/logout/", open_while("verify", "enroll")(SignOutView.as_view()), name="logout"),
     path("accounts/confirm-password/", tfv.confirm_password, name="confirm_password"),
     path("accounts/password/", password_views.PasswordChangeView.as_view(), name="password_change"),

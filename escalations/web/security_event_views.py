@@ -26,7 +26,11 @@ from escalations.web.access_log_views import AccessLogFilterForm
 # exports (the access log lists those), so a kind added later shows up before it is offered here.
 SECURITY_ACTIONS = (
     AuditAction.SIGNED_IN,
+    AuditAction.SIGNED_IN_PROVIDER,
     AuditAction.SIGN_IN_FAILED,
+    AuditAction.PROVIDER_ACCOUNT_CREATED,
+    AuditAction.PROVIDER_ACCOUNT_LINKED,
+    AuditAction.BREAK_GLASS_CHANGED,
     AuditAction.LOCKED_OUT,
     AuditAction.UNLOCKED,
     AuditAction.TWO_FACTOR_VERIFIED,

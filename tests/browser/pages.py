@@ -150,6 +150,8 @@ FORBIDDEN = "forbidden"
 # Named URL patterns that are not pages a person opens, each with the reason. Namespaces left out
 # whole: "admin" (Django's own admin, for staff; not our templates) and "api" (the JSON API).
 NOT_PAGES: dict[str, str] = {
+    "oidc_authentication_init": "a redirect to the identity provider (tests/browser/test_oidc_browser.py)",
+    "oidc_authentication_callback": "the identity provider's redirect back, which signs in and redirects",
     "profile_test_channel": "POST only (the profile's test-notification buttons)",
     "profile_webhook_secret": "POST only (the profile's new-signing-secret button)",
     "notifications_read_all": "POST only",

@@ -66,6 +66,9 @@ EXEMPT: dict[str, str] = {
     "escalations.AuditEvent.reason": MACHINE + " (the reasons and references of the change)",
     "escalations.AuditEvent.via": MACHINE + " (a service token's name)",
     "escalations.UserProfile.time_zone": CHOICE,
+    "escalations.ProviderIdentity.issuer": "OIDC_ISSUER, an admin's setting; not in the admin",
+    "escalations.ProviderIdentity.subject": "the provider's `sub` from a signed ID token (at most 255 characters, "
+    "OpenID Connect Core); nobody types it, and it is not in the admin",
     "escalations.AuditEvent.payload_digest": "a SHA-256 the app computes",
     "escalations.AuditEvent.chain_digest": "a SHA-256 the database's chain trigger computes",
     "escalations.AccessLog.payload_digest": "a SHA-256 the app computes",

@@ -446,3 +446,38 @@ def test_the_delivery_log_shows_each_attempt_to_admins(clock, client_for, admin,
     delivery = EventDelivery.objects.get()
     page = client.get(f"/admin/escalations/eventdelivery/{delivery.pk}/change/").content.decode()
     assert "500" in page and "endpoint answered HTTP 500" in page and "200" in page
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_deliver_each_event_once(admin, moderator, events, make_escalation, settings):
+    """Two workers sweeping at the same moment (PostgreSQL's row locks, skip_locked), claiming a few
+    at a time: every event reaches the receiver, none twice."""
+    import threading
+
+    from django.db import connection
+
+    settings.EVENT_DELIVERY_BATCH = 3
+    subscribe(admin, events, types=["escalation.created"])
+    for _ in range(12):
+        make_escalation()
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            start.wait(timeout=10)
+            event_delivery.deliver_due()
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=sweep) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert failures == []
+    assert len(events.processed) == 12 and events.duplicates == 0 and len(events.bodies) == 12
+    assert EventDelivery.objects.filter(sent_at__isnull=False, attempts=1).count() == 12

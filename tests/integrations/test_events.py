@@ -481,3 +481,22 @@ def test_two_sweeps_at_once_deliver_each_event_once(admin, moderator, events, ma
     assert failures == []
     assert len(events.processed) == 12 and events.duplicates == 0 and len(events.bodies) == 12
     assert EventDelivery.objects.filter(sent_at__isnull=False, attempts=1).count() == 12
+
+
+def test_metrics_show_each_endpoints_backlog_and_failures(clock, admin, moderator, events, make_escalation):
+    from escalations.ops.metrics import EscalationsCollector
+
+    endpoint = subscribe(admin, events, types=["escalation.created"])
+    events.script = [500]
+    make_escalation(knowledge_at=T0 - MINUTE)
+    make_escalation(knowledge_at=T0 - MINUTE)
+    reminders.sweep(T0)
+
+    def gauge(name: str) -> float:
+        family = next(f for f in EscalationsCollector(now=T0).collect() if f.name == name)
+        return sum(s.value for s in family.samples if s.labels == {"endpoint": str(endpoint.pk)})
+
+    assert gauge("escalations_event_deliveries_pending") == 2
+    assert gauge("escalations_event_deliveries_failing") == 1
+    sweep_at(clock, T0 + MINUTE)
+    assert gauge("escalations_event_deliveries_pending") == 0

@@ -29,7 +29,7 @@ class EventEndpoint(models.Model):
     """A URL that receives the event stream, configured by an admin (never by anyone else)."""
 
     name = models.CharField(max_length=100, help_text="What receives it, e.g. 'Trust and safety data warehouse'.")
-    url = models.CharField(max_length=500, help_text="An https URL; events are POSTed to it as JSON.")
+    url = models.CharField("URL", max_length=500, help_text="An https URL; events are POSTed to it as JSON.")
     # whsec_…: shown once when made or replaced, never again (the admin form leaves it out).
     secret = models.CharField(max_length=100, editable=False)
     event_types = models.JSONField(default=list, help_text="The event types this endpoint receives.")

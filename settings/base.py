@@ -421,6 +421,12 @@ WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=Fa
 WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=10)
 # Webhooks a sweep has in flight at once, each in a thread of its own beside email and in-app.
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=8)
+# Outbound events (README, "Outbound events"): a sweep's claim on an event delivery lasts this long,
+# it claims this many at a time, and a delivery that failed this many times is given up (about a
+# day of retries at the default, backing off 1, 2, 4 ... minutes to an hour).
+EVENT_CLAIM_LEASE_SECONDS = env.float("EVENT_CLAIM_LEASE_SECONDS", default=120)
+EVENT_DELIVERY_BATCH = _positive_int("EVENT_DELIVERY_BATCH", 200)
+EVENT_DELIVERY_MAX_ATTEMPTS = _positive_int("EVENT_DELIVERY_MAX_ATTEMPTS", 30)
 # "Send a test notification": at most this many per person and channel within the window.
 CHANNEL_TEST_LIMIT = env.int("CHANNEL_TEST_LIMIT", default=5)
 CHANNEL_TEST_WINDOW_MINUTES = env.int("CHANNEL_TEST_WINDOW_MINUTES", default=10)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import validation
+from escalations.core import event_outbox, validation
 from escalations.core.display import shown
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
@@ -159,6 +159,8 @@ def save_with_event(
     esc.version += 1
     esc.save()
     write_event(esc, actor, action, changes, reason, now)
+    # In the same transaction: the outbound event exists exactly when the change committed.
+    event_outbox.record_change(esc, action, now)
     return esc
 
 

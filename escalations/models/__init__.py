@@ -8,6 +8,7 @@ saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
+event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests."""
 
 from escalations.models.access_log import (
@@ -37,6 +38,13 @@ from escalations.models.escalation import (
     Priority,
     Status,
     format_key,
+)
+from escalations.models.event_stream import (
+    Event,
+    EventDelivery,
+    EventDeliveryAttempt,
+    EventEndpoint,
+    EventType,
 )
 from escalations.models.identity import ProviderIdentity
 from escalations.models.legal import (
@@ -95,6 +103,11 @@ __all__ = [
     "Destination",
     "DestinationReport",
     "Escalation",
+    "Event",
+    "EventDelivery",
+    "EventDeliveryAttempt",
+    "EventEndpoint",
+    "EventType",
     "EvidenceItem",
     "HashAlgorithm",
     "IdempotencyRecord",

@@ -66,6 +66,11 @@ class AuditAction(models.TextChoices):
     REDACTION_REFUSED = "redaction_refused", "Redaction refused"
     # About the audit trail itself (escalation is empty): breaks an admin looked into.
     AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
+    # About the outbound event stream (escalation is empty): where events go, and the key that signs them.
+    EVENT_ENDPOINT_ADDED = "event_endpoint_added", "Event endpoint added"
+    EVENT_ENDPOINT_CHANGED = "event_endpoint_changed", "Event endpoint changed"
+    EVENT_ENDPOINT_SECRET_REPLACED = "event_endpoint_secret_replaced", "Event endpoint signing secret replaced"
+    EVENT_DELIVERY_RETRIED = "event_delivery_retried", "Event deliveries sent again"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -36,7 +36,16 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from escalations.models import Channel, Delivery, DeliveryAttempt, Escalation, Priority, Status, SweepHeartbeat
+from escalations.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Escalation,
+    EventDelivery,
+    Priority,
+    Status,
+    SweepHeartbeat,
+)
 from escalations.policy import DeadlineState
 
 log = logging.getLogger(__name__)
@@ -185,6 +194,18 @@ def delivery_figures() -> dict[str, dict[str, int]]:
     return figures
 
 
+def event_delivery_figures() -> dict[int, dict[str, int]]:
+    """Outbound event deliveries not yet sent (nor given up) by endpoint id, and those among them
+    whose last attempt failed. Reads the partial index of pending event deliveries only."""
+    rows = (
+        EventDelivery.objects.filter(sent_at__isnull=True, failed_at__isnull=True)
+        .order_by()
+        .values("endpoint_id")
+        .annotate(pending=Count("pk"), failing=Count("pk", filter=Q(attempts__gt=0)))
+    )
+    return {row["endpoint_id"]: {"pending": row["pending"], "failing": row["failing"]} for row in rows}
+
+
 def sweep_figures() -> dict[str, Any]:
     """The reminder sweep's heartbeat: one row by primary key."""
     from escalations.reminders.watchdog import HEARTBEAT
@@ -287,6 +308,21 @@ class EscalationsCollector(Collector):
             failing.add_metric([channel], counts["failing"])
         yield pending
         yield failing
+        events_pending = GaugeMetricFamily(
+            "escalations_event_deliveries_pending",
+            "Outbound event deliveries not sent yet (nor given up), by endpoint id.",
+            labels=["endpoint"],
+        )
+        events_failing = GaugeMetricFamily(
+            "escalations_event_deliveries_failing",
+            "Outbound event deliveries not sent yet whose last attempt failed, by endpoint id.",
+            labels=["endpoint"],
+        )
+        for endpoint_id, counts in sorted(event_delivery_figures().items()):
+            events_pending.add_metric([str(endpoint_id)], counts["pending"])
+            events_failing.add_metric([str(endpoint_id)], counts["failing"])
+        yield events_pending
+        yield events_failing
 
     def _counted(self) -> Iterator[Any]:
         try:

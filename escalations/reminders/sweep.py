@@ -37,7 +37,7 @@ from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import audit_verify
+from escalations.core import audit_verify, event_outbox
 from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import (
@@ -51,6 +51,7 @@ from escalations.models import (
     SweepHeartbeat,
 )
 from escalations.reminders import channels as notify
+from escalations.reminders import event_delivery
 from escalations.reminders.watchdog import HEARTBEAT
 
 log = logging.getLogger(__name__)
@@ -154,11 +155,26 @@ def _schedule_one(
                 ],
                 ignore_conflicts=True,
             )
+            _record_missed_deadline(escalation, kind, cfg, now)
         # Conditional: if a service changed the escalation meanwhile, its new value stands and the
         # next pass looks again.
         Escalation.objects.filter(pk=escalation.pk, next_reminder_at=escalation.next_reminder_at).update(
             next_reminder_at=policy.next_reminder_at(escalation, cfg, now)
         )
+
+
+# An overdue reminder means its deadline passed unmet: the event stream says so, once per deadline.
+MISSED_DEADLINE_OF = {
+    policy.ReminderKind.REPORT_OVERDUE: event_outbox.DEADLINE_REPORT,
+    policy.ReminderKind.PRESERVATION_UNCONFIRMED: event_outbox.DEADLINE_PRESERVATION_CONFIRMATION,
+}
+
+
+def _record_missed_deadline(escalation: Escalation, kind: str, cfg: policy.PolicyConfig, now: datetime) -> None:
+    deadline = MISSED_DEADLINE_OF.get(policy.ReminderKind(kind))
+    due_at = policy.reminder_deadline_at(kind, escalation, cfg) if deadline else None
+    if deadline and due_at is not None:
+        event_outbox.record_deadline_missed(escalation, deadline, due_at, now)
 
 
 def _recorded_near(escalation: Escalation, due: list[tuple[Any, datetime]]) -> list[tuple[str, datetime]]:
@@ -650,6 +666,12 @@ def sweep(now: datetime | None = None) -> SweepStats:
     SweepHeartbeat.objects.update_or_create(
         name=HEARTBEAT, defaults={"last_finished_at": timezone.now(), "last_stats": asdict(stats)}
     )
+    # The outbound event stream, after the reminders are out: a slow or failing endpoint never delays
+    # a reminder, and its failure never stops the sweep.
+    try:
+        event_delivery.deliver_due(now)
+    except Exception:
+        log.exception("the event stream could not be delivered")
     # Once a day, after the reminders are out: walk the audit trail's chains (a break raises the
     # leads' banner and fails /healthz). A check that fails to run never stops the reminders; it is
     # tried again an hour later (audit_verify.CLAIM_TIMEOUT).

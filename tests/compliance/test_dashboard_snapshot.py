@@ -30,7 +30,7 @@ URGENT: dict[str, Any] = {"priority": Priority.URGENT, "urgent_reason": "A child
 
 
 def _random_escalations(seed: int, make_escalation: Any, people: list[Any], lead: Any, count: int) -> None:
-    rng = random.Random(seed)  # noqa: S311 - test data
+    rng = random.Random(seed)
     for _ in range(count):
         knowledge = NOW - timedelta(minutes=rng.randrange(5, 400 * 24 * 60))
         fields: dict[str, Any] = dict(URGENT) if rng.random() < 0.2 else {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from . import database, machine
 from .__main__ import log, run_child
@@ -16,11 +17,12 @@ from .config import ROOT, Config
 def main() -> None:
     cfg = Config.from_env()
     started = time.perf_counter()
-    run = {"load_before": machine.loadavg(), "results": {}}
+    results: dict[str, Any] = {}
+    run: dict[str, Any] = {"load_before": machine.loadavg(), "results": results}
     for label, url, rows in cfg.sizes():
         generate = database.prepare(url, rows, cfg.seed, cfg.regenerate)
         log(f"{label}: {rows:,} rows, pages only")
-        run["results"][label] = run_child(cfg, url, rows, generate, mode="pages")
+        results[label] = run_child(cfg, url, rows, generate, mode="pages")
     run.update(load_after=machine.loadavg(), seconds=round(time.perf_counter() - started, 1))
     out = ROOT / "var" / "bench-pages.json"
     out.parent.mkdir(exist_ok=True)

@@ -5,23 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escalations', '0021_plain_names'),
+        ("escalations", "0021_plain_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='escalation',
-            index=models.Index(condition=models.Q(('is_test', False), ('status', 'open')), fields=['next_deadline_at', 'next_deadline_soon_at', 'assignee'], name='esc_open_now'),
+            model_name="escalation",
+            index=models.Index(
+                condition=models.Q(("is_test", False), ("status", "open")),
+                fields=["next_deadline_at", "next_deadline_soon_at", "assignee"],
+                name="esc_open_now",
+            ),
         ),
         migrations.AddIndex(
-            model_name='escalation',
-            index=models.Index(condition=models.Q(('is_test', False), ('preservation_confirmed_at__isnull', True), ('status', 'reported')), fields=['reported_at'], name='esc_unconfirmed_now'),
+            model_name="escalation",
+            index=models.Index(
+                condition=models.Q(
+                    ("is_test", False), ("preservation_confirmed_at__isnull", True), ("status", "reported")
+                ),
+                fields=["reported_at"],
+                name="esc_unconfirmed_now",
+            ),
         ),
         migrations.AddIndex(
-            model_name='escalation',
-            index=models.Index(condition=models.Q(('is_test', False), ('status', 'reported')), fields=['preserve_until'], name='esc_reported_holds'),
+            model_name="escalation",
+            index=models.Index(
+                condition=models.Q(("is_test", False), ("status", "reported")),
+                fields=["preserve_until"],
+                name="esc_reported_holds",
+            ),
         ),
     ]

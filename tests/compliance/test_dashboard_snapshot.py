@@ -103,10 +103,10 @@ def _check_against_rows(data: dashboard.Dashboard, period: dashboard.Period, now
         assert person.stats.reports.value == len(mine), person.name
         if person.user_id is not None:
             assert person.open_now.value == sum(1 for e in open_rows if e.assignee_id == person.user_id)
-    for week in data.weekly:
-        end = week.week_start + timedelta(weeks=1)
-        assert week.stats.reports.value == sum(
-            1 for e in in_period if e.reported_at is not None and week.week_start <= e.reported_at < end
+    for weekly in data.weekly:
+        end = weekly.week_start + timedelta(weeks=1)
+        assert weekly.stats.reports.value == sum(
+            1 for e in in_period if e.reported_at is not None and weekly.week_start <= e.reported_at < end
         )
     for point in data.backlog:
         waiting = [

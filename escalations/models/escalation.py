@@ -181,6 +181,12 @@ class Escalation(models.Model):
                 condition=models.Q(status="reported", is_test=False),
                 name="esc_reported_holds",
             ),
+            # Releases awaiting a second lead's approval (the dashboard lists the oldest requests).
+            models.Index(
+                fields=["release_requested_at", "id"],
+                condition=models.Q(status="reported", release_requested_at__isnull=False, released_at__isnull=True),
+                name="esc_release_awaiting",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

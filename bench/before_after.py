@@ -74,14 +74,16 @@ def section() -> str:
         lines += [
             f"In-process at {after['results']['large']['rows']:,} rows (`python -m bench.pages_run`, "
             f"{after.get('seconds', 0):.0f} s; load average before {after['load_before']}, after "
-            f"{after['load_after']}). The column *before, same run* is the code before this work measured on the "
-            "same databases just before (load average before "
-            f"{base['load_before'] if base else '—'}): on a machine shared by other jobs the absolute times "
-            "move with the load, their ratios much less.",
+            f"{after['load_after']}). The column *before, same session* is the code before this work (a checkout of "
+            "its base commit, the same interpreter) measured on the same databases minutes earlier (load average "
+            f"before {base['load_before'] if base else '—'}, after {base['load_after'] if base else '—'}). The "
+            "machine (2 cores) was shared with other jobs throughout, at a load average of 10 to 20: the "
+            "absolute times are several times those of an idle machine (the first figures), their ratios "
+            "much less so.",
             "",
         ]
     lines += [
-        "| page | first measured (in-process; served) | before, same run (in-process) | now (in-process) "
+        "| page | first measured (in-process; served) | before, same session (in-process) | now (in-process) "
         "| now, served |",
         "|---|---|---|---|---|",
     ]

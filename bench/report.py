@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from . import plot
+from . import before_after, plot
 from .config import Config
 from .loadtest import report as loadtest_report
 
@@ -439,7 +439,7 @@ def write(cfg: Config, run: dict[str, Any]) -> list[Path]:
     )
     md_path = cfg.output_dir / MD_NAME
     # The served figures come from `make loadtest`, which this run does not measure: kept as they are.
-    md_path.write_text(loadtest_report.keep(md_path, text))
+    md_path.write_text(before_after.keep(md_path, loadtest_report.keep(md_path, text)))
     return [md_path, svg_path]
 
 

@@ -21,6 +21,10 @@ class EscalationsConfig(AppConfig):
         from escalations.accounts import lockout, security_events, two_factor  # noqa: F401
 
         security_events.connect_lockout_signal()
+        # A person's cached row (production) goes when anything about them that a request reads changes.
+        from escalations.accounts import request_context
+
+        request_context.connect()
 
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

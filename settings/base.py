@@ -366,6 +366,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Throttle counters; a shared cache (CACHE_URL=redis://…) in production so every process counts.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Seconds a person's row (user, roles, zone, bell) may be read from the cache instead of the database
+# (escalations/accounts/request_context.py); 0: read at every request. Production sets it when the
+# cache is shared (settings/prod.py): a per-process cache could not be emptied for every process.
+PERSON_CACHE_SECONDS = 0
 
 # --- Deadline policy (escalations/policy.py reads these; DOMAIN.md gives their sources) ---
 # DOMAIN.md "When to report": no statutory hour count; internal targets set by the platform.

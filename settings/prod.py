@@ -5,7 +5,7 @@ from pathlib import Path
 from csp.constants import NONE, SELF
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, INSTALLED_APPS, LOGGING, MIDDLEWARE, env
+from .base import BASE_DIR, CACHES, DATABASES, INSTALLED_APPS, LOGGING, MIDDLEWARE, env
 
 DEBUG = False
 # Each web process keeps its database connection for a minute instead of opening one per request
@@ -39,6 +39,21 @@ SECURE_HSTS_PRELOAD = True
 # the browser's Sec-Fetch-Site says same-origin.
 SECURE_REFERRER_POLICY = "no-referrer"
 SESSION_COOKIE_SECURE = True
+# With a shared cache (CACHE_URL=redis://...), a request reads its session and its person from the
+# cache, not the database. Sessions: cached_db writes both and reads the cache first; signing out
+# (SessionStore.delete) empties both, so code that ends someone's sessions must delete them through
+# SessionStore(key).delete(), not a queryset (the cached copy would outlive the row until it expires).
+# A deactivated user or a changed password still ends every session at the next request: the person's
+# cached row goes when the user is saved (escalations/accounts/request_context.py), and the session's
+# password hash is checked against it. A per-process cache (locmem) could not be emptied in every
+# process: then both are read from the database.
+_SHARED_CACHE = CACHES["default"]["BACKEND"] not in (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+if _SHARED_CACHE:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    PERSON_CACHE_SECONDS = env.int("PERSON_CACHE_SECONDS", default=10)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True

@@ -7,7 +7,15 @@ request, so a role taken away, or an authenticator added or removed, counts from
 
 The session's user is read here too (escalations.accounts.auth_backends.PersonBackend.get_user), so that
 authentication and these facts share the query; a user that reached the request another way (a
-session of an older backend) gets the facts in a query of their own."""
+session of an older backend) gets the facts in a query of their own.
+
+In production (PERSON_CACHE_SECONDS > 0, settings/prod.py) that row is kept in the shared cache
+(Redis) for a few seconds, so that a request reads its person with no database round trip. Whatever
+decides who may do what leaves the cache at once, through signals (connect()): the user saved (a
+deactivation, a new password: the session hash no longer matches), a group added or removed, the
+profile's time zone, a two-factor device, a notification read. A change made without signals (a
+queryset update()) counts after PERSON_CACHE_SECONDS at the latest, or at once with forget(user_id).
+The bell's count may lag a new notification by as much."""
 
 from __future__ import annotations
 
@@ -15,7 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
@@ -103,17 +113,72 @@ def _remember(user: RequestUser, rows: list[tuple[Any, ...]]) -> PersonFacts:
     return facts
 
 
+def cache_key(user_id: Any) -> str:
+    # The model's field list is part of the key, so that a deploy that adds a field reads afresh.
+    return f"person:{len(get_user_model()._meta.concrete_fields)}:{user_id}"
+
+
+def _seconds() -> int:
+    return int(getattr(settings, "PERSON_CACHE_SECONDS", 0))
+
+
+def forget(user_id: Any) -> None:
+    """Drop the cached row of `user_id`: their next request reads them from the database."""
+    if _seconds() > 0 and user_id is not None:
+        cache.delete(cache_key(user_id))
+
+
 def read_user(user_id: Any) -> User | None:
-    """The user with primary key `user_id` with their facts already read, in one query; None when
-    there is no such user (deleted since the session began)."""
+    """The user with primary key `user_id` with their facts already read, in one query (or none, from
+    the cache, when PERSON_CACHE_SECONDS allows); None when there is no such user (deleted since the
+    session began)."""
     model = get_user_model()
     fields = [field.attname for field in model._meta.concrete_fields]
-    rows = _rows(user_id, *fields)
+    seconds = _seconds()
+    rows: list[tuple[Any, ...]] | None = cache.get(cache_key(user_id)) if seconds > 0 else None
+    if rows is None:
+        rows = _rows(user_id, *fields)
+        if seconds > 0 and rows:
+            cache.set(cache_key(user_id), rows, seconds)
     if not rows:
         return None
     user = model.from_db(model._default_manager.db, fields, rows[0][: len(fields)])
     _remember(user, [row[len(fields) :] for row in rows])
     return user
+
+
+def _forget_instance(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if kwargs.get("created") and sender.__name__ == "Notification":
+        return  # a new notification shows in the bell after PERSON_CACHE_SECONDS (the sweep makes many)
+    forget(instance.pk if sender is get_user_model() else getattr(instance, "user_id", None))
+
+
+def _forget_members(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
+    if not action.startswith("post_"):
+        return
+    if not reverse:  # user.groups.add(...): the instance is the user
+        forget(instance.pk)
+    elif action == "post_clear":  # group.user_set.clear(): who was in it is not known any more
+        if _seconds() > 0:
+            cache.clear()
+    else:  # group.user_set.add(...): pk_set holds the users
+        for pk in pk_set or ():
+            forget(pk)
+
+
+def connect() -> None:
+    """Wire the signals that drop a person's cached row (escalations.apps at start-up)."""
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from escalations.models import Notification, UserProfile
+
+    model = get_user_model()
+    for sender in (model, UserProfile, TOTPDevice, StaticDevice, Notification):
+        post_save.connect(_forget_instance, sender=sender, dispatch_uid=f"person_cache_save_{sender.__name__}")
+        post_delete.connect(_forget_instance, sender=sender, dispatch_uid=f"person_cache_delete_{sender.__name__}")
+    m2m_changed.connect(_forget_members, sender=model.groups.through, dispatch_uid="person_cache_groups")
 
 
 def read(user: RequestUser) -> PersonFacts:

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -43,7 +44,7 @@ from escalations.core import filters
 from escalations.core.permissions import MODERATOR
 from escalations.core.selectors import NEXT_ACTION_ORDER, deadline_state_q, hold_q
 from escalations.models import BreachReason, Escalation, Priority, Status
-from escalations.policy import DeadlineState, action_label
+from escalations.policy import DeadlineState, PolicyConfig, action_label
 
 # Nearest-rank percentiles reported for time to report (whole percents).
 MEDIAN = 50
@@ -369,21 +370,30 @@ def count_sets(*sets: CountSet) -> list[dict[str, int]]:
 IS_OPEN = Q(status=Status.OPEN)
 
 
-def now_counts(now: datetime) -> CountSet:
+def now_counts(now: datetime) -> dict[str, int]:
     """Open escalations by deadline state, in all and unassigned; preservation not confirmed; holds
-    ending within 30 days and ended. "Open" is status open (not reported)."""
-    unconfirmed = Q(status=Status.REPORTED, preservation_confirmed_at__isnull=True)
-    return CountSet(
-        where=IS_OPEN | unconfirmed | hold_q("ending", now) | hold_q("ended", now),
-        conditions={
-            **{state.value: IS_OPEN & deadline_state_q(state, now) for state in OPEN_STATES},
-            "open_total": IS_OPEN,
-            "open_unassigned": IS_OPEN & Q(assignee__isnull=True),
-            "unconfirmed": unconfirmed,
-            "holds_ending": hold_q("ending", now),
-            "holds_ended": hold_q("ended", now),
-        },
+    ending within 30 days and ended. "Open" is status open (not reported). Three queries, each over
+    one partial index (esc_open_now, esc_unconfirmed_now, esc_reported_holds): the open escalations,
+    the reports awaiting confirmation and the holds up to 30 days ahead, never the whole table."""
+    counts: dict[str, int] = (
+        records()
+        .filter(IS_OPEN)
+        .aggregate(
+            **{state.value: Count("pk", filter=deadline_state_q(state, now)) for state in OPEN_STATES},
+            open_total=Count("pk"),
+            open_unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+        )
     )
+    counts["unconfirmed"] = records().filter(status=Status.REPORTED, preservation_confirmed_at__isnull=True).count()
+    ending, ended = hold_q("ending", now), hold_q("ended", now)
+    # Ending or ended: the holds that end by the last moment "ending" counts (one range of the index).
+    either = hold_q("ended", now + PolicyConfig.from_settings().preservation_ending_soon)
+    counts.update(
+        records()
+        .filter(either)
+        .aggregate(holds_ending=Count("pk", filter=ending), holds_ended=Count("pk", filter=ended))
+    )
+    return counts
 
 
 def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
@@ -711,6 +721,9 @@ class Dashboard:
     backlog: list[BacklogPoint]
     holds: list[WeekCount]
     target_hours: float = field(default=24.0)
+    # When the period's figures (figures, moderators, weekly, backlog, holds) were counted: at most
+    # SNAPSHOT_SECONDS before `now`. The figures of now (current, holds) are counted at `now`.
+    period_as_of: datetime | None = None
 
     def linked_figures(self) -> Iterable[Figure]:
         """Every linked count on the dashboard (for tests: each link must list exactly that many)."""
@@ -726,22 +739,88 @@ class Dashboard:
             yield from (w.stats.reports, w.stats.within)
 
 
-def build(period: Period, now: datetime, target_hours: float) -> Dashboard:
-    """All of the dashboard's figures: six queries whatever the number of rows (the counts of now,
-    the backlog and the holds together; the most overdue; the period's report times in every
-    grouping; the breaches by reason; the latest breaches; the people)."""
+@dataclass(frozen=True)
+class PeriodSnapshot:
+    """The figures of a period, counted at `computed_at` (what grows with the rows of the period:
+    the report times and their percentiles, the breaches, the people, the weeks, the backlog)."""
+
+    computed_at: datetime
+    figures: PeriodFigures
+    moderators: list[ModeratorFigures]
+    weekly: list[WeekStats]
+    backlog: list[BacklogPoint]
+    holds: list[WeekCount]
+
+
+# The period's figures are counted at most once a minute per period and time zone, and shared by
+# every lead through the cache (Redis in production): reading them costs one cache read whatever the
+# size of the table. The figures of now are counted at every request from bounded sets (open
+# escalations, holds ending or ended) through their indexes, so an overdue count is never stale.
+SNAPSHOT_SECONDS = 60
+# A refresh that takes longer than this lets another request try again.
+REFRESH_LOCK_SECONDS = 30
+
+
+def snapshot_key(period: Period) -> str:
+    return f"dashboard:period:{period.start.isoformat()}:{period.end.isoformat()}:{period.tz}"
+
+
+def count_period(period: Period, now: datetime, open_unassigned: int) -> PeriodSnapshot:
+    """The period's figures counted now: four queries (report times, breaches by reason, the latest
+    breaches, the people) and the counts of the backlog and of the holds ending per week (one more)."""
     ends, weeks = backlog_ends(period, now), holds_weeks(now)
-    current_counts, backlog, holds = count_sets(now_counts(now), backlog_counts(ends), holds_ending_counts(now, weeks))
-    current = now_figures(now, current_counts)
+    backlog, holds = count_sets(backlog_counts(ends), holds_ending_counts(now, weeks))
     times = period_report_times(period)
+    return PeriodSnapshot(
+        computed_at=now,
+        figures=period_figures(period, times),
+        moderators=moderator_figures(period, open_unassigned, times[BY_ASSIGNEE]),
+        weekly=weekly_report_times(period, times[BY_WEEK], now),
+        backlog=backlog_series(ends, backlog),
+        holds=holds_ending_series(weeks, holds),
+    )
+
+
+def period_snapshot(period: Period, now: datetime, open_unassigned: int) -> PeriodSnapshot:
+    """The period's figures as counted at most SNAPSHOT_SECONDS ago (counted now when they are older,
+    missing, or from the future of a clock set back). While one request counts them again, the
+    others keep showing the previous snapshot with its time, instead of all counting at once."""
+    key = snapshot_key(period)
+    cached: PeriodSnapshot | None = cache.get(key)
+    if cached is not None and now - timedelta(seconds=SNAPSHOT_SECONDS) < cached.computed_at <= now:
+        return cached
+    lock = key + ":refreshing"
+    if cached is not None and cached.computed_at <= now and not cache.add(lock, 1, REFRESH_LOCK_SECONDS):
+        return cached
+    try:
+        snapshot = count_period(period, now, open_unassigned)
+        # Kept longer than it is fresh, so that a request that finds it stale while another
+        # refreshes it has something to show.
+        cache.set(key, snapshot, SNAPSHOT_SECONDS * 10)
+    finally:
+        cache.delete(lock)
+    return snapshot
+
+
+def build(period: Period, now: datetime, target_hours: float, fresh: bool = False) -> Dashboard:
+    """All of the dashboard's figures. Counted now, whatever the size of the table: the counts of now
+    (three queries over partial indexes, now_counts) and the most overdue (one). The period's figures
+    and the holds chart come from period_snapshot (one cache read; `fresh`: counted now, as the
+    tests that compare them with the rows do)."""
+    current = now_figures(now, now_counts(now))
+    if fresh:
+        snapshot = count_period(period, now, current.open_unassigned)
+    else:
+        snapshot = period_snapshot(period, now, current.open_unassigned)
     return Dashboard(
         now=now,
         period=period,
         current=current,
-        figures=period_figures(period, times),
-        moderators=moderator_figures(period, current.open_unassigned, times[BY_ASSIGNEE]),
-        weekly=weekly_report_times(period, times[BY_WEEK], now),
-        backlog=backlog_series(ends, backlog),
-        holds=holds_ending_series(weeks, holds),
+        figures=snapshot.figures,
+        moderators=snapshot.moderators,
+        weekly=snapshot.weekly,
+        backlog=snapshot.backlog,
+        holds=snapshot.holds,
         target_hours=target_hours,
+        period_as_of=snapshot.computed_at,
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
 from escalations.core import search
+from escalations.core.fast_select import FastSelect, FastSelectMixin
 from escalations.core.people import User
 from escalations.core.permissions import LEAD, MODERATOR
 from escalations.core.selectors import deadline_state_q, hold_q
@@ -25,7 +26,7 @@ from escalations.policy import STATE_LABELS
 ANY = "Any"
 
 
-class AnyYesNo(django_filters.widgets.BooleanWidget):
+class AnyYesNo(FastSelectMixin, django_filters.widgets.BooleanWidget):
     """true/false in the URL like django-filter's BooleanWidget, but "Any" rather than "Unknown"."""
 
     def __init__(self, attrs: dict[str, Any] | None = None):
@@ -49,21 +50,26 @@ class EscalationFilter(django_filters.FilterSet):
         help_text="ESC key, or part of a platform reference, reported account or CyberTipline report ID (any case)",
     )
     search_described = ""
-    status = django_filters.ChoiceFilter(choices=Status.choices, empty_label=ANY)
-    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label=ANY)
-    incident_type = django_filters.ChoiceFilter(choices=IncidentType.choices, label="Incident type", empty_label=ANY)
+    status = django_filters.ChoiceFilter(widget=FastSelect, choices=Status.choices, empty_label=ANY)
+    priority = django_filters.ChoiceFilter(widget=FastSelect, choices=Priority.choices, empty_label=ANY)
+    incident_type = django_filters.ChoiceFilter(
+        widget=FastSelect, choices=IncidentType.choices, label="Incident type", empty_label=ANY
+    )
     assignee = django_filters.ModelChoiceFilter(
-        queryset=_assignable_users, empty_label=ANY, null_label="Nobody (unassigned)"
+        widget=FastSelect, queryset=_assignable_users, empty_label=ANY, null_label="Nobody (unassigned)"
     )
     is_test = django_filters.BooleanFilter(label="Test records", widget=AnyYesNo())
     deadline_state = django_filters.ChoiceFilter(
+        widget=FastSelect,
         label="Deadline state",
         choices=[(s.value, label) for s, label in STATE_LABELS.items()],
         method="filter_state",
         empty_label=ANY,
     )
     reported_on_time = django_filters.BooleanFilter(label="Report within target", widget=AnyYesNo())
-    breach_reason = django_filters.ChoiceFilter(choices=BreachReason.choices, label="Breach reason", empty_label=ANY)
+    breach_reason = django_filters.ChoiceFilter(
+        widget=FastSelect, choices=BreachReason.choices, label="Breach reason", empty_label=ANY
+    )
     preservation_confirmed = django_filters.BooleanFilter(
         label="Preservation confirmed",
         field_name="preservation_confirmed_at",
@@ -72,6 +78,7 @@ class EscalationFilter(django_filters.FilterSet):
         widget=AnyYesNo(),
     )
     hold = django_filters.ChoiceFilter(
+        widget=FastSelect,
         label="Preservation hold",
         choices=[("ending", "Ends within 30 days"), ("ended", "Ended, awaiting a decision")],
         method="filter_hold",

@@ -163,6 +163,30 @@ class Escalation(models.Model):
             ),
             models.Index(fields=["next_action_rank", "next_action_due_at", "id"], name="esc_next_action"),
             models.Index(fields=["reported_at"], name="esc_reported_at"),
+            # The dashboard's figures of now, counted at every visit from these alone (index-only
+            # scans): open escalations by deadline state, reports whose preservation is not yet
+            # confirmed, and holds ending or ended. Each covers a set bounded by time, not the table.
+            models.Index(
+                fields=["next_deadline_at", "next_deadline_soon_at", "assignee"],
+                condition=models.Q(status="open", is_test=False),
+                name="esc_open_now",
+            ),
+            models.Index(
+                fields=["reported_at"],
+                condition=models.Q(status="reported", preservation_confirmed_at__isnull=True, is_test=False),
+                name="esc_unconfirmed_now",
+            ),
+            models.Index(
+                fields=["preserve_until"],
+                condition=models.Q(status="reported", is_test=False),
+                name="esc_reported_holds",
+            ),
+            # Releases awaiting a second lead's approval (the dashboard lists the oldest requests).
+            models.Index(
+                fields=["release_requested_at", "id"],
+                condition=models.Q(status="reported", release_requested_at__isnull=False, released_at__isnull=True),
+                name="esc_release_awaiting",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import ListView
 
+from escalations.accounts import request_context
 from escalations.core import audit_verify
 from escalations.core.people import AuthenticatedHttpRequest
 from escalations.models import Channel, Notification, UserProfile
@@ -71,6 +72,7 @@ def open_notification(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 def mark_all_read(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+    request_context.forget(user.pk)  # the bell's count, cached in production (update() sends no signal)
     messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
     return HttpResponseRedirect(reverse("notifications"))
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("escalations", "0021_plain_names"),
+        ("escalations", "0023_event_stream"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

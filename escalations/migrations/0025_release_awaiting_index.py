@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("escalations", "0022_dashboard_now_indexes"),
+        ("escalations", "0024_dashboard_now_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

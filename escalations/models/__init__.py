@@ -7,7 +7,8 @@ saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
-audit_chain: the chains' heads, integrity checks and redaction requests."""
+audit_chain: the chains' heads, integrity checks and redaction requests.
+coop: Coop's verification keys and the report IDs it sent (its preservation endpoint)."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -26,6 +27,10 @@ from escalations.models.audit_chain import (
     ChainHead,
     ChainLog,
     RedactionRequest,
+)
+from escalations.models.coop import (
+    CoopPublicKey,
+    CoopReceipt,
 )
 from escalations.models.escalation import (
     ACTIVE_STATUSES,
@@ -88,6 +93,8 @@ __all__ = [
     "ChainHead",
     "ChainLog",
     "Channel",
+    "CoopPublicKey",
+    "CoopReceipt",
     "Delivery",
     "DeliveryAttempt",
     "Destination",

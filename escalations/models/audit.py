@@ -59,6 +59,12 @@ class AuditAction(models.TextChoices):
     REDACTION_REFUSED = "redaction_refused", "Redaction refused"
     # About the audit trail itself (escalation is empty): breaks an admin looked into.
     AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
+    # Coop's call recorded a report (on an escalation it found or created), and the answer to it.
+    COOP_REPORT = "coop_report", "Report received from Coop"
+    KNOWLEDGE_CONFIRMED = "knowledge_confirmed", "Knowledge time confirmed"
+    # About the keys Coop's calls are verified with (escalation is empty).
+    COOP_KEY_ADDED = "coop_key_added", "Coop key added"
+    COOP_KEY_CHANGED = "coop_key_changed", "Coop key changed"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

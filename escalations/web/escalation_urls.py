@@ -4,7 +4,14 @@ its page and every action on it (the legal ones and redaction included), and its
 from django.urls import path
 
 from escalations.web import escalation_views as views
-from escalations.web import export_views, legal_views, redaction_views, report_correction_views, take_views
+from escalations.web import (
+    export_views,
+    knowledge_views,
+    legal_views,
+    redaction_views,
+    report_correction_views,
+    take_views,
+)
 
 app_name = "escalations"
 urlpatterns = [
@@ -17,6 +24,7 @@ urlpatterns = [
     path("<int:pk>/report/", views.RecordReportView.as_view(), name="report"),
     path("<int:pk>/correct-report/", report_correction_views.CorrectReportView.as_view(), name="correct_report"),
     path("<int:pk>/take/", take_views.TakeView.as_view(), name="take"),
+    path("<int:pk>/knowledge/", knowledge_views.ConfirmKnowledgeView.as_view(), name="knowledge"),
     path("<int:pk>/preservation/", views.PreservationView.as_view(), name="preservation"),
     path("<int:pk>/assign/", views.AssignView.as_view(), name="assign"),
     path("<int:pk>/dismiss/", views.DismissView.as_view(), name="dismiss"),

@@ -85,7 +85,7 @@ def record_coop_report(*, request: PreservationRequest, key_fingerprint: str) ->
     """Record the report Coop filed (see the module's docstring). The receipt time is now. Idempotent
     by report ID, also for two calls at once (the receipt's unique index decides). Raises
     ImproperlyConfigured for a bad COOP_ACTOR_USERNAME or COOP_INCIDENT_TYPE; writes nothing then."""
-    first = CoopReceipt.objects.select_related("escalation").filter(report_id=request.report_id).first()
+    first = receipt_for(request.report_id)
     if first is not None:
         return CoopOutcome(first, duplicate=True)
     actor = coop_actor()
@@ -96,11 +96,16 @@ def record_coop_report(*, request: PreservationRequest, key_fingerprint: str) ->
     except IntegrityError:
         # A twin call committed the same report ID first (its receipt, or the escalation's unique
         # report ID): everything of ours was rolled back; answer as it did.
-        first = CoopReceipt.objects.select_related("escalation").filter(report_id=request.report_id).first()
+        first = receipt_for(request.report_id)
         if first is None:
             raise
         return CoopOutcome(first, duplicate=True)
     return CoopOutcome(receipt, duplicate=False)
+
+
+def receipt_for(report_id: str) -> CoopReceipt | None:
+    """The receipt of an earlier call with this report ID, if any."""
+    return CoopReceipt.objects.select_related("escalation").filter(report_id=report_id).first()
 
 
 def _find(request: PreservationRequest) -> tuple[Escalation | None, list[Escalation]]:

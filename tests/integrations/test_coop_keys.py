@@ -33,7 +33,7 @@ def test_an_admin_pastes_coops_pem_and_the_addition_is_audited(admin_client: Any
     key = CoopPublicKey.objects.get()
     assert key.fingerprint == load_public_key(coop_jwk(coop_private_key)).fingerprint  # PEM and JWK: one key
     event = AuditEvent.objects.get(action=AuditAction.COOP_KEY_ADDED)
-    assert event.actor.get_username() == "root"
+    assert event.actor is not None and event.actor.get_username() == "root"
     assert event.changes == {"coop_key": "Coop production", "fingerprint": key.fingerprint, "active": True}
     assert "BEGIN PUBLIC KEY" not in str(event.changes)
 

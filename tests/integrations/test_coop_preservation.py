@@ -93,7 +93,7 @@ def test_the_report_is_recorded_on_the_open_escalation_of_the_reported_account(
     assert logged.knowledge_unconfirmed_since is None
     assert logged.report_seconds == 3 * 3600 and logged.reported_on_time is True
     assert logged.preserve_until == datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
-    event = logged.audit_events.order_by("pk").last()
+    event = logged.audit_events.latest("pk")
     assert (event.action, event.via) == (AuditAction.COOP_REPORT, "Coop")
     assert event.changes["status"] == ["open", "reported"]
     assert list(logged.evidence_items.values_list("reference", "item_type")) == [("m-1", "image")]
@@ -107,7 +107,7 @@ def test_a_late_report_is_recorded_and_left_for_a_lead_to_give_the_breach_reason
 
     logged.refresh_from_db()
     assert logged.reported_on_time is False and logged.breach_reason == ""
-    assert "a lead records the breach reason" in logged.audit_events.order_by("pk").last().reason
+    assert "a lead records the breach reason" in logged.audit_events.latest("pk").reason
 
 
 def test_of_several_open_escalations_of_the_account_the_earliest_target_gets_it(
@@ -123,7 +123,7 @@ def test_of_several_open_escalations_of_the_account_the_earliest_target_gets_it(
     earlier.refresh_from_db()
     later.refresh_from_db()
     assert earlier.cybertipline_report_id == "4564654" and later.status == Status.OPEN
-    assert f"left open: {later.key}" in earlier.audit_events.order_by("pk").last().reason
+    assert f"left open: {later.key}" in earlier.audit_events.latest("pk").reason
     reported.refresh_from_db()
     assert reported.cybertipline_report_id != "4564654"
 
@@ -140,7 +140,7 @@ def test_a_report_id_a_person_recorded_first_gets_the_media_and_nothing_else_cha
     after = Escalation.objects.get()
     assert after.reported_at == CLOCK_START - timedelta(hours=1)
     assert after.evidence_items.count() == 1
-    event = after.audit_events.order_by("pk").last()
+    event = after.audit_events.latest("pk")
     assert (event.action, event.via, event.changes) == (AuditAction.COOP_REPORT, "Coop", {})
 
 

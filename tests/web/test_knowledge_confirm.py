@@ -88,7 +88,7 @@ def test_confirming_as_shown_keeps_the_stored_seconds_and_is_audited(
     esc.refresh_from_db()
     assert esc.knowledge_unconfirmed_since is None and esc.knowledge_at == R
     assert esc.report_seconds == 0 and esc.reported_on_time is True
-    event = esc.audit_events.order_by("pk").last()
+    event = esc.audit_events.latest("pk")
     assert (event.action, event.actor, event.via) == (AuditAction.KNOWLEDGE_CONFIRMED, moderator, "")
     assert event.changes["knowledge_unconfirmed_since"] == [R.isoformat(), None]
     page = client_for(moderator).get(f"/escalations/{esc.pk}/").content.decode()
@@ -111,7 +111,7 @@ def test_an_earlier_time_that_makes_the_report_late_needs_a_breach_reason(
     esc.refresh_from_db()
     assert esc.knowledge_at == datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
     assert (esc.reported_on_time, esc.breach_reason, esc.report_seconds) == (False, "logged_late", 2 * 86400 + 30)
-    assert "corrected from" in esc.audit_events.order_by("pk").last().reason
+    assert "corrected from" in esc.audit_events.latest("pk").reason
 
 
 def test_knowledge_after_the_report_or_a_second_confirmation_is_refused(

@@ -402,3 +402,18 @@ def test_calls_at_the_same_moment_with_one_report_id_record_it_once(
     assert Escalation.objects.count() == 1 and CoopReceipt.objects.count() == 1
     assert EvidenceItem.objects.count() == 2
     assert AuditEvent.objects.filter(escalation__isnull=False).count() == 1
+
+
+def test_the_api_and_the_page_show_coops_items_as_id_and_type_only(
+    coop_post: Any, coop_key_setting: str, clock: Any, lead: Any, client_for: Any
+) -> None:
+    coop_post(coop_body("4564654", ("acct-77", "user"), [("m-1", "image")]))
+    esc = Escalation.objects.get()
+    client = client_for(lead)
+    listed = client.get(f"/api/v1/escalations/{esc.pk}/evidence-items/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [(r["reference"], r["item_type"], r["digest"], r["size_bytes"]) for r in rows] == [
+        ("m-1", "image", "", None)
+    ]
+    page = client.get(f"/escalations/{esc.pk}/").content.decode()
+    assert "(image, from Coop)" in page

@@ -126,3 +126,15 @@ def test_knowledge_after_the_report_or_a_second_confirmation_is_refused(
     esc.refresh_from_db()
     with pytest.raises(Exception, match="confirmed already"):
         services.confirm_knowledge(actor=moderator, escalation_id=esc.pk, version=None, knowledge_at=esc.knowledge_at)
+
+
+def test_the_compliance_report_does_not_call_a_placeholder_in_time(clock: Any, moderator: Any) -> None:
+    from escalations.compliance.exports import compliance_summary, outcome
+
+    esc = from_coop()
+    assert outcome(esc, R) == "Reported, knowledge time not confirmed"
+    summary = compliance_summary(Escalation.objects.all(), R)
+    assert (summary["on_time"], summary["late"]) == (0, 0)
+    services.confirm_knowledge(actor=moderator, escalation_id=esc.pk, version=None, knowledge_at=R - timedelta(hours=1))
+    esc.refresh_from_db()
+    assert outcome(esc, R) == "On time"

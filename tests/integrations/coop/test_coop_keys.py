@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from escalations.integrations.coop_keys import save_coop_key
 from escalations.integrations.coop_signature import BadPublicKey, load_public_key
 from escalations.models import AuditAction, AuditEvent, CoopPublicKey
-from tests.integrations.conftest import coop_jwk, coop_pem
+from tests.integrations.coop.conftest import coop_jwk, coop_pem
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/escalations/cooppublickey/add/"

@@ -19,7 +19,7 @@ from escalations.models import (
     Status,
 )
 from escalations.ops.metrics import counted_figures
-from tests.integrations.conftest import URL, coop_body, coop_jwk, coop_sign
+from tests.integrations.coop.conftest import URL, coop_body, coop_jwk, coop_sign
 
 pytestmark = [pytest.mark.integrations, pytest.mark.django_db]
 
@@ -294,7 +294,7 @@ def test_an_account_named_like_coops_that_can_sign_in_is_not_acted_as(
 def test_the_key_coop_shows_on_one_line_works_from_the_setting_read_at_each_call(
     coop_post: Any, coop_private_key: Any, other_private_key: Any, settings: Any
 ) -> None:
-    from tests.integrations.conftest import coop_pem
+    from tests.integrations.coop.conftest import coop_pem
 
     settings.COOP_PUBLIC_KEY = coop_pem(other_private_key)
     assert coop_post(coop_body("1")).status_code == 401
@@ -308,7 +308,7 @@ def test_keys_an_admin_pasted_verify_and_two_at_once_allow_a_rotation(
 ) -> None:
     from escalations.integrations.coop_keys import save_coop_key
     from escalations.models import CoopPublicKey
-    from tests.integrations.conftest import coop_pem
+    from tests.integrations.coop.conftest import coop_pem
 
     settings.COOP_PUBLIC_KEY = ""
     admin = make_user("root")

@@ -88,8 +88,8 @@ def record_coop_report(*, request: PreservationRequest, key_fingerprint: str) ->
     first = receipt_for(request.report_id)
     if first is not None:
         return CoopOutcome(first, duplicate=True)
-    actor = coop_actor()
     incident_type = _incident_type()
+    actor = coop_actor()
     try:
         with acting_via(VIA), transaction.atomic():
             receipt = _record(request, actor, incident_type, key_fingerprint, timezone.now())

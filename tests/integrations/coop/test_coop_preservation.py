@@ -417,3 +417,12 @@ def test_the_api_and_the_page_show_coops_items_as_id_and_type_only(
     ]
     page = client.get(f"/escalations/{esc.pk}/").content.decode()
     assert "(image, from Coop)" in page
+
+
+def test_a_bad_incident_type_setting_is_ours_to_fix_and_writes_nothing(
+    coop_post: Any, coop_key_setting: str, settings: Any
+) -> None:
+    settings.COOP_INCIDENT_TYPE = "csam"
+    response = coop_post(coop_body())
+    assert response.status_code == 503 and response.json()["reason"] == "misconfigured"
+    assert nothing_written() and not get_user_model().objects.filter(username="coop").exists()

@@ -67,7 +67,9 @@ def preservation(request: HttpRequest) -> JsonResponse:
     except Refused as refused:
         record_coop_call(refused.reason)
         log.warning(
-            "coop call refused",
+            "coop call refused: %s (%s)",
+            refused.reason,
+            refused.status,
             extra={"reason": refused.reason, "status": refused.status, "remote_addr": request.META.get("REMOTE_ADDR")},
         )
         return JsonResponse({"error": refused.message, "reason": refused.reason}, status=refused.status)
@@ -83,7 +85,10 @@ def preservation(request: HttpRequest) -> JsonResponse:
     else:
         record_coop_call("created" if outcome.receipt.created_escalation else "recorded")
     log.info(
-        "coop call accepted",
+        "coop call accepted: report %s on escalation %s%s",
+        outcome.receipt.report_id,
+        outcome.receipt.escalation_id,
+        " (a repeat)" if outcome.duplicate else "",
         extra={
             "report_id": outcome.receipt.report_id,
             "escalation_id": outcome.receipt.escalation_id,

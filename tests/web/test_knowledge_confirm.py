@@ -72,6 +72,7 @@ def test_the_page_says_it_is_unconfirmed_and_offers_to_confirm(
     assert "When did the platform first know? Not confirmed" in page
     assert f'href="/escalations/{esc.pk}/knowledge/"' in page
     assert "via Coop" in page
+    assert "Knowledge time unconfirmed since (Coop)" in page
     seen_by_auditor = client_for(auditor).get(f"/escalations/{esc.pk}/").content.decode()
     assert "When did the platform first know?" in seen_by_auditor
     assert f"/escalations/{esc.pk}/knowledge/" not in seen_by_auditor

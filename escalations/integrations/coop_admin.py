@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from escalations.core import validation
 from escalations.core.people import signed_in
 from escalations.integrations.coop_keys import save_coop_key
 from escalations.integrations.coop_signature import BadPublicKey, load_public_key
@@ -21,6 +22,9 @@ class CoopPublicKeyForm(forms.ModelForm):
     class Meta:
         model = CoopPublicKey
         fields = ("name", "key_text", "is_active")
+
+    def clean_name(self) -> str:
+        return validation.clean_text(self.cleaned_data.get("name"), "Name", required=True, max_length=80)
 
     def clean_key_text(self) -> str:
         text = str(self.cleaned_data.get("key_text") or "")

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from escalations.core import services
+from escalations.core import services, validation
 from escalations.core.people import User
 from escalations.core.permissions import require_admin
 from escalations.integrations.coop_signature import BadPublicKey, VerifyingKey, load_public_key
@@ -41,6 +41,10 @@ def save_coop_key(*, actor: User, key: CoopPublicKey) -> CoopPublicKey:
     derived from it. Audited (COOP_KEY_ADDED or COOP_KEY_CHANGED, with the fingerprint, never the
     key), in the same transaction."""
     require_admin(actor, "Only an admin may add or change Coop's keys.")
+    try:
+        key.name = validation.clean_text(key.name, "Name", required=True, max_length=80)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from None
     try:
         loaded = load_public_key(key.key_text)
     except BadPublicKey as exc:

@@ -26,5 +26,10 @@ class EscalationsConfig(AppConfig):
 
         request_context.connect()
 
+        # The admin's page for Coop's keys lives with the integration, on the admin's own layer.
+        from escalations.integrations import coop_admin
+
+        coop_admin.register()
+
         # After every migrate, whatever it rebuilt: the audit trail stays append-only.
         post_migrate.connect(ensure_triggers, sender=self, dispatch_uid="escalations_append_only")

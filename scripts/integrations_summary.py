@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integrations.conftest import KINDS, summary_line  # noqa: E402
 
 # The kinds whose count must not be 0.
-REQUIRED = ("events",)
+REQUIRED = ("coop", "events")
 
 
 def required() -> list[str]:

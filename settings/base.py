@@ -394,8 +394,23 @@ PRESERVATION_ENDED_REPEAT_HOURS = env.float("PRESERVATION_ENDED_REPEAT_HOURS", d
 NCMEC_UNFINISHED_WARNING_HOURS = env.float("NCMEC_UNFINISHED_WARNING_HOURS", default=2)
 LEGAL_RESPONSE_DUE_SOON_HOURS = env.float("LEGAL_RESPONSE_DUE_SOON_HOURS", default=24)
 LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS = env.float("LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS", default=24)
+# An escalation that Coop's report created has no known moment of knowledge: its assignee (every lead
+# while nobody has it) is reminded when it arrives, then every this many hours until they confirm it.
+KNOWLEDGE_CONFIRM_REPEAT_HOURS = env.float("KNOWLEDGE_CONFIRM_REPEAT_HOURS", default=24)
 # Clock skew tolerated on times that people type ("knowledge obtained in the future" is refused).
 CLOCK_SKEW_MINUTES = env.int("CLOCK_SKEW_MINUTES", default=5)
+
+# --- Coop (ROOST's moderation tool): its preservation endpoint, /integrations/coop/preservation/ ---
+# The Coop organisation's webhook signature verification key (PEM, as Coop's Settings -> API Keys
+# shows it), read at each request; admins may also paste keys (PEM or JWK) in the admin. Empty: only
+# those. Coop signs with RSASSA-PKCS1-v1_5 and SHA-256 over the raw body (header coop-signature).
+COOP_PUBLIC_KEY = env("COOP_PUBLIC_KEY", default="")
+# A larger body is refused unread: Coop's body is a user and its media IDs (about 60 bytes each).
+COOP_MAX_BODY_BYTES = env.int("COOP_MAX_BODY_BYTES", default=256 * 1024)
+# The account Coop's changes are recorded under (created on first use, never able to sign in).
+COOP_ACTOR_USERNAME = env("COOP_ACTOR_USERNAME", default="coop")
+# Coop's call names no incident type: an escalation it creates gets this one (people may correct it).
+COOP_INCIDENT_TYPE = env("COOP_INCIDENT_TYPE", default="child_pornography")
 
 # --- Reminders ---
 REMINDER_SWEEP_SECONDS = env.float("REMINDER_SWEEP_SECONDS", default=60)

@@ -262,6 +262,7 @@ class EvidenceItemSerializer(serializers.ModelSerializer[EvidenceItem]):
             "hash_algorithm",
             "digest",
             "size_bytes",
+            "item_type",
             "is_context",
             "preserved_by",
             "preserved_at",

@@ -283,6 +283,9 @@ def outcome(esc: Escalation, now: datetime) -> str:
     if esc.status == Status.DISMISSED:
         return "Dismissed"
     if esc.reported_at is not None:
+        if esc.knowledge_unconfirmed_since is not None:
+            # Made from Coop's report: in time or late depends on a knowledge time nobody confirmed yet.
+            return "Reported, knowledge time not confirmed"
         on_time = esc.reported_on_time if esc.reported_on_time is not None else esc.reported_at <= esc.report_due_at
         return "On time" if on_time else "Late"
     if now > esc.report_due_at:

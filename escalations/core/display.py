@@ -43,5 +43,6 @@ FIELD_LABELS = {
     "account_reference": "Reported account",
     "ncmec_opened_at": "NCMEC report opened",
     "ncmec_last_change_at": "NCMEC report last changed",
+    "knowledge_unconfirmed_since": "Knowledge time unconfirmed since (Coop)",
     "is_test": "Test record",
 }

@@ -41,6 +41,7 @@ class Action(enum.StrEnum):
     REQUEST_REDACTION = "request_redaction"
     TAKE = "take"
     CORRECT_REPORT = "correct_report"
+    CONFIRM_KNOWLEDGE = "confirm_knowledge"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -65,6 +66,8 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.TAKE: frozenset({MODERATOR, LEAD}),
     # Who records a report corrects it (a reason is required and audited).
     Action.CORRECT_REPORT: frozenset({MODERATOR, LEAD}),
+    # An escalation made from Coop's report: whoever works it says when knowledge was obtained.
+    Action.CONFIRM_KNOWLEDGE: frozenset({MODERATOR, LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -88,6 +91,7 @@ DENIED_MESSAGES = {
     Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",
     Action.TAKE: "Moderators and leads take escalations; auditors read them.",
     Action.CORRECT_REPORT: "Moderators and leads correct a recorded report; auditors read them.",
+    Action.CONFIRM_KNOWLEDGE: "Moderators and leads confirm when knowledge was obtained; auditors read it.",
 }
 
 

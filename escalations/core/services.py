@@ -402,6 +402,47 @@ def confirm_preservation(
     )
 
 
+def confirm_knowledge(
+    *,
+    actor: User,
+    escalation_id: int,
+    version: int | None,
+    knowledge_at: datetime | None,
+    breach_reason: str | None = None,
+    breach_note: str | None = None,
+) -> Escalation:
+    """Confirm, or correct, when knowledge was obtained, for an escalation whose knowledge time
+    nobody has confirmed (made from Coop's report: it held the receipt time). Moderators and leads.
+    The report target then counts from the confirmed time: a report it makes late needs
+    `breach_reason` (and `breach_note` with "other"). The audit event keeps the old and new time."""
+
+    def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
+        if esc.knowledge_unconfirmed_since is None:
+            raise ValidationError(f"{esc.key}'s knowledge time is confirmed already; a lead changes it with Edit.")
+        if esc.status not in (Status.OPEN, Status.REPORTED):
+            raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it first.")
+        errors: dict[str, list[str]] = {}
+        collect(errors, "knowledge_at", lambda: validation.check_knowledge_at(knowledge_at, now, cfg))
+        if knowledge_at is not None and esc.reported_at is not None and knowledge_at > esc.reported_at:
+            errors.setdefault("knowledge_at", []).append(
+                f"Knowledge obtained can't be after the report was sent ({shown(esc.reported_at)}); check the time."
+            )
+        raise_if(errors)
+        assert knowledge_at is not None
+        stored = esc.knowledge_at
+        esc.knowledge_at = knowledge_at
+        esc.knowledge_unconfirmed_since = None
+        if esc.reported_at is not None:
+            esc.report_due_at = policy.escalation_report_due_at(esc, cfg)
+            _apply_breach(esc, esc.reported_at > esc.report_due_at, breach_reason, breach_note, errors)
+            raise_if(errors)
+        if knowledge_at == stored:
+            return "Knowledge time confirmed as stored (the report's receipt time)."
+        return f"Knowledge time corrected from {shown(stored)} (a placeholder) to {shown(knowledge_at)}."
+
+    return change(actor, Action.CONFIRM_KNOWLEDGE, escalation_id, version, AuditAction.KNOWLEDGE_CONFIRMED, mutate)
+
+
 def dismiss_escalation(*, actor: User, escalation_id: int, version: int | None, reason: str) -> Escalation:
     """A lead decides an open escalation is not reportable; the reason is required and audited."""
 

@@ -54,6 +54,7 @@ AUDITED_FIELDS = (
     "account_reference",
     "ncmec_opened_at",
     "ncmec_last_change_at",
+    "knowledge_unconfirmed_since",
 )
 
 

@@ -9,7 +9,8 @@ service_tokens: API tokens and idempotency.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
-audit_chain: the chains' heads, integrity checks and redaction requests."""
+audit_chain: the chains' heads, integrity checks and redaction requests.
+coop: Coop's verification keys and the report IDs it sent (its preservation endpoint)."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -28,6 +29,10 @@ from escalations.models.audit_chain import (
     ChainHead,
     ChainLog,
     RedactionRequest,
+)
+from escalations.models.coop import (
+    CoopPublicKey,
+    CoopReceipt,
 )
 from escalations.models.escalation import (
     ACTIVE_STATUSES,
@@ -98,6 +103,8 @@ __all__ = [
     "ChainHead",
     "ChainLog",
     "Channel",
+    "CoopPublicKey",
+    "CoopReceipt",
     "Delivery",
     "DeliveryAttempt",
     "Destination",

@@ -71,6 +71,12 @@ class AuditAction(models.TextChoices):
     EVENT_ENDPOINT_CHANGED = "event_endpoint_changed", "Event endpoint changed"
     EVENT_ENDPOINT_SECRET_REPLACED = "event_endpoint_secret_replaced", "Event endpoint signing secret replaced"
     EVENT_DELIVERY_RETRIED = "event_delivery_retried", "Event deliveries sent again"
+    # Coop's call recorded a report (on an escalation it found or created), and the answer to it.
+    COOP_REPORT = "coop_report", "Report received from Coop"
+    KNOWLEDGE_CONFIRMED = "knowledge_confirmed", "Knowledge time confirmed"
+    # About the keys Coop's calls are verified with (escalation is empty).
+    COOP_KEY_ADDED = "coop_key_added", "Coop key added"
+    COOP_KEY_CHANGED = "coop_key_changed", "Coop key changed"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

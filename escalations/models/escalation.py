@@ -116,6 +116,11 @@ class Escalation(models.Model):
         help_text="Where the platform's evidence store keeps it (a reference, never content).",
     )
 
+    # Set when the escalation was made from Coop's report, which says when it was filed but not when
+    # the platform knew: knowledge_at then holds the receipt time (the latest it can be) until someone
+    # confirms or corrects it, which clears this. Its reminder repeats from this moment (policy).
+    knowledge_unconfirmed_since = models.DateTimeField(null=True, blank=True)
+
     # Derived by escalations.policy, stored for indexed selection; never set by hand.
     report_due_at = models.DateTimeField(db_index=True)
     preservation_confirm_due_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -89,13 +89,18 @@ class HashAlgorithm(models.TextChoices):
 
 class EvidenceItem(models.Model):
     """One preserved item, as metadata only: where the platform's evidence store keeps it and its
-    digest. Never the content."""
+    digest. Never the content. An item Coop reported holds only the platform's media ID (in
+    `reference`) and Coop's item type: no digest, no size (Coop sends neither)."""
 
     escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="evidence_items")
     reference = models.CharField(max_length=2048, help_text="Where the evidence store keeps it.")
-    hash_algorithm = models.CharField(max_length=8, choices=HashAlgorithm.choices, default=HashAlgorithm.SHA256)
-    digest = models.CharField(max_length=64, help_text="Lower-case hex.")
-    size_bytes = models.PositiveBigIntegerField()
+    hash_algorithm = models.CharField(
+        max_length=8, choices=HashAlgorithm.choices, default=HashAlgorithm.SHA256, blank=True
+    )
+    digest = models.CharField(max_length=64, blank=True, help_text="Lower-case hex.")
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The platform's type of the item, as Coop names it (its typeId); empty for items people record.
+    item_type = models.CharField(max_length=200, blank=True)
     is_context = models.BooleanField(
         "Related context item", default=False, help_text="Commingled content preserved for context, 2258A(h)(2)."
     )

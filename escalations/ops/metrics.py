@@ -106,9 +106,34 @@ def _incr(key: str, by: int) -> None:
             cache.incr(key, by)
 
 
+# Coop's calls to the preservation endpoint: accepted (created an escalation, recorded on one, or a
+# repeat of a report ID already received) or refused, by why.
+COOP_OUTCOMES = (
+    "created",
+    "recorded",
+    "duplicate",
+    "too_large",
+    "unsigned",
+    "no_key",
+    "bad_signature",
+    "malformed",
+    "invalid",
+    "misconfigured",
+)
+
+
+def record_coop_call(outcome: str) -> None:
+    """Count one call to Coop's preservation endpoint by outcome (COOP_OUTCOMES). Never raises."""
+    try:
+        _incr(_key("coop", outcome), 1)
+    except Exception:
+        log.warning("could not count a Coop call in the metrics cache", exc_info=True)
+
+
 def counted_figures() -> dict[str, int]:
     """Every counter of the cache, by key (missing ones are 0): one round trip."""
     keys = [_key("attempts", c, o) for c in Channel.values for o in OUTCOMES]
+    keys += [_key("coop", o) for o in COOP_OUTCOMES]
     for channel in Channel.values:
         keys += [_key("lateness", channel, i) for i in range(len(LATENESS_BUCKETS) + 1)]
         keys.append(_key("lateness", channel, "sum_ms"))
@@ -353,6 +378,16 @@ class EscalationsCollector(Collector):
                 buckets.append((bound, cumulative))
             lateness.add_metric([channel], buckets, counted[_key("lateness", channel, "sum_ms")] / 1000)
         yield lateness
+
+        coop = CounterMetricFamily(
+            "escalations_coop_calls",
+            "Calls to Coop's preservation endpoint by outcome: created, recorded, duplicate (accepted), or"
+            " why it was refused (from the shared cache).",
+            labels=["outcome"],
+        )
+        for outcome in COOP_OUTCOMES:
+            coop.add_metric([outcome], counted[_key("coop", outcome)])
+        yield coop
 
     def _audit(self) -> Iterator[Any]:
         state = audit_chain_state()

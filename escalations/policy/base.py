@@ -87,6 +87,9 @@ class PolicyConfig:
     # A legal request's response date: "due soon" this long before, then "overdue" every `repeat`.
     legal_response_due_soon: timedelta = timedelta(hours=24)
     legal_response_overdue_repeat: timedelta = timedelta(hours=24)
+    # A knowledge time nobody has confirmed (an escalation Coop's report created): reminded when it
+    # arrives, then every `repeat` until someone confirms it.
+    knowledge_confirm_repeat: timedelta = timedelta(hours=24)
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:
@@ -106,11 +109,15 @@ class PolicyConfig:
             ncmec_unfinished_warning=timedelta(hours=settings.NCMEC_UNFINISHED_WARNING_HOURS),
             legal_response_due_soon=timedelta(hours=settings.LEGAL_RESPONSE_DUE_SOON_HOURS),
             legal_response_overdue_repeat=timedelta(hours=settings.LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS),
+            knowledge_confirm_repeat=timedelta(hours=settings.KNOWLEDGE_CONFIRM_REPEAT_HOURS),
         )
 
 
 class EscalationFacts(Protocol):
-    """What the rules read from an escalation; the model satisfies it, and so does a test double."""
+    """What the rules read from an escalation; the model satisfies it, and so does a test double.
+    Optional facts some rules read with getattr (a double may lack them): destination targets,
+    `preservation_hold_until`, `legal_response_due_at`, NCMEC's timer, and
+    `knowledge_unconfirmed_since` (set while nobody has confirmed `knowledge_at`)."""
 
     @property
     def priority(self) -> str: ...
@@ -160,6 +167,13 @@ def state_at(due_at: datetime, soon_at: datetime | None, now: datetime) -> Deadl
     if soon_at is not None and now >= soon_at:
         return DeadlineState.DUE_SOON
     return DeadlineState.ON_TRACK
+
+
+def knowledge_unconfirmed_since(esc: EscalationFacts) -> datetime | None:
+    """When an unconfirmed knowledge time was stored (an escalation Coop's report created); None
+    once someone confirmed it, and for every escalation a person logged."""
+    since: datetime | None = getattr(esc, "knowledge_unconfirmed_since", None)
+    return as_utc(since) if since is not None else None
 
 
 def as_utc(value: datetime) -> datetime:

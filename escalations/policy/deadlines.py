@@ -15,6 +15,7 @@ from escalations.policy.base import (
     EscalationFacts,
     PolicyConfig,
     as_utc,
+    knowledge_unconfirmed_since,
     state_at,
 )
 from escalations.policy.preservation import preservation_confirm_due_at, preservation_end
@@ -105,15 +106,17 @@ def escalation_state(esc: EscalationFacts, now: datetime, cfg: PolicyConfig) -> 
 
 
 def reported_on_time(esc: EscalationFacts, cfg: PolicyConfig) -> bool | None:
-    """Whether the report was recorded at or before its target; None while unreported."""
-    if esc.reported_at is None:
+    """Whether the report was recorded at or before its target; None while unreported, and while
+    the knowledge time is unconfirmed (a placeholder would always look in time)."""
+    if esc.reported_at is None or knowledge_unconfirmed_since(esc) is not None:
         return None
     return as_utc(esc.reported_at) <= escalation_report_due_at(esc, cfg)
 
 
 def seconds_to_report(esc: EscalationFacts) -> int | None:
-    """Whole seconds from actual knowledge to the report (never negative); None while unreported."""
-    if esc.reported_at is None:
+    """Whole seconds from actual knowledge to the report (never negative); None while unreported, and
+    while the knowledge time is unconfirmed: the figures count only times someone vouched for."""
+    if esc.reported_at is None or knowledge_unconfirmed_since(esc) is not None:
         return None
     return max(0, int((as_utc(esc.reported_at) - as_utc(esc.knowledge_at)).total_seconds()))
 

@@ -16,6 +16,7 @@ from escalations.policy.base import (
     EscalationFacts,
     PolicyConfig,
     as_utc,
+    knowledge_unconfirmed_since,
 )
 from escalations.policy.deadlines import deadlines, due_soon_window, escalation_preserve_until, escalation_report_due_at
 from escalations.policy.ncmec import ncmec_deletion_of
@@ -33,6 +34,7 @@ class ReminderKind(enum.StrEnum):
     LEGAL_RESPONSE_OVERDUE = "legal_response_overdue"
     URGENT_LOGGED = "urgent_logged"
     RELEASE_REQUESTED = "release_requested"
+    KNOWLEDGE_UNCONFIRMED = "knowledge_unconfirmed"
 
 
 REMINDER_LABELS = {
@@ -46,6 +48,7 @@ REMINDER_LABELS = {
     ReminderKind.LEGAL_RESPONSE_OVERDUE: "Legal request response overdue",
     ReminderKind.URGENT_LOGGED: "Urgent escalation logged: a child may be in imminent danger",
     ReminderKind.RELEASE_REQUESTED: "Release requested: a different lead approves",
+    ReminderKind.KNOWLEDGE_UNCONFIRMED: "Reported via Coop: confirm when knowledge was obtained",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -65,6 +68,8 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
         ReminderKind.PRESERVATION_ENDING,
         ReminderKind.PRESERVATION_ENDED,
         ReminderKind.NCMEC_UNFINISHED,
+        # Coop's report made the escalation, so nobody may have it yet: a lead assigns it.
+        ReminderKind.KNOWLEDGE_UNCONFIRMED,
     }
 )
 
@@ -152,6 +157,10 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
     if esc.status in (CLOSED, DISMISSED):
         return []
     plan: list[ReminderSpec] = []
+    unconfirmed = knowledge_unconfirmed_since(esc)
+    if unconfirmed is not None:
+        # Due the moment it was stored, so the next sweep asks; again every `repeat` until confirmed.
+        plan.append(ReminderSpec(ReminderKind.KNOWLEDGE_UNCONFIRMED, unconfirmed, cfg.knowledge_confirm_repeat))
     if esc.reported_at is None:
         target = escalation_report_due_at(esc, cfg)
         if esc.priority == URGENT:
@@ -228,6 +237,8 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
             return "The report was recorded."
         if kind == ReminderKind.PRESERVATION_UNCONFIRMED:
             return "Preservation was confirmed."
+        if kind == ReminderKind.KNOWLEDGE_UNCONFIRMED:
+            return "The knowledge time was confirmed."
         return "The deadline no longer applies."
     if kind == ReminderKind.REPORT_DUE_SOON and now > escalation_report_due_at(esc, cfg):
         return "The report target passed before it went out; the overdue reminder replaces it."

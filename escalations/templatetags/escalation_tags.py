@@ -31,6 +31,7 @@ _DATETIME_FIELDS = {
     "released_at",
     "ncmec_opened_at",
     "ncmec_last_change_at",
+    "knowledge_unconfirmed_since",
 }
 _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "incident_type": dict(IncidentType.choices),

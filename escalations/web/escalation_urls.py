@@ -7,6 +7,7 @@ from escalations.web import escalation_views as views
 from escalations.web import (
     evidence_pack_views,
     export_views,
+    knowledge_views,
     legal_views,
     redaction_views,
     report_correction_views,
@@ -24,6 +25,7 @@ urlpatterns = [
     path("<int:pk>/report/", views.RecordReportView.as_view(), name="report"),
     path("<int:pk>/correct-report/", report_correction_views.CorrectReportView.as_view(), name="correct_report"),
     path("<int:pk>/take/", take_views.TakeView.as_view(), name="take"),
+    path("<int:pk>/knowledge/", knowledge_views.ConfirmKnowledgeView.as_view(), name="knowledge"),
     path("<int:pk>/preservation/", views.PreservationView.as_view(), name="preservation"),
     path("<int:pk>/assign/", views.AssignView.as_view(), name="assign"),
     path("<int:pk>/dismiss/", views.DismissView.as_view(), name="dismiss"),

@@ -310,6 +310,11 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "approve_release": release and escalation.release_requested_at is not None,
                 "add_evidence": can(user, Action.CONFIRM_PRESERVATION) and active,
                 "report_destination": can(user, Action.RECORD_REPORT) and active,
+                "confirm_knowledge": (
+                    can(user, Action.CONFIRM_KNOWLEDGE)
+                    and active
+                    and escalation.knowledge_unconfirmed_since is not None
+                ),
             },
         )
         return context

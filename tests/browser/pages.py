@@ -100,6 +100,16 @@ PAGES: tuple[Page, ...] = (
         EVERYONE,
         args=("rich",),
     ),
+    Page(
+        "escalation-from-coop", "Escalation, created by Coop's report", "escalations:detail", EVERYONE, args=("coop",)
+    ),
+    Page(
+        "confirm-knowledge",
+        "Confirm when knowledge was obtained (Coop)",
+        "escalations:knowledge",
+        WRITERS,
+        args=("coop",),
+    ),
     Page("edit", "Edit an escalation", "escalations:edit", WRITERS, args=("open",)),
     Page("record-report", "Record the CyberTipline report", "escalations:report", WRITERS, args=("open",)),
     Page("preservation", "Confirm preservation", "escalations:preservation", WRITERS, args=("unconfirmed",)),
@@ -168,6 +178,7 @@ NOT_PAGES: dict[str, str] = {
     "escalations:audit_csv": "CSV download",
     "compliance_evidence_pack": "signed JSON download (the compliance report's button)",
     "escalations:take": "POST only (Take it, on an escalation's page and in the lists)",
+    "coop_preservation": "POST only: Coop's signed server-to-server call (tests/integrations/)",
     "legal_request_respond": "POST target of a form on the legal request's page; GET redirects there",
     "legal_request_close": "POST target of a form on the legal request's page; GET redirects there",
     "two_factor:qr": "the QR code image of the set-up step, not a page",
@@ -248,11 +259,20 @@ requested = legal_services.request_release(
 )
 tokens.create_token(actor=lead, name="moderation-pipeline", scope="write", expires_at=now + timedelta(days=90))
 SavedView.objects.create(user=lead, name="Urgent, still open", query="status=open&priority=urgent")
+# Coop filed a report for an account nobody logged: an escalation whose knowledge time is unconfirmed.
+from escalations.integrations.coop_payload import Item, PreservationRequest
+from escalations.integrations.coop_service import record_coop_report
+coop = record_coop_report(
+    request=PreservationRequest(
+        report_id="77001234567", user=Item("acct-900417", "user"), media=(Item("media-55120", "image"),)
+    ),
+    key_fingerprint="0" * 64,
+).receipt.escalation
 
 
 ids = {
     "open": open_esc.pk, "unconfirmed": unconfirmed.pk, "late": late.pk, "dismissed": dismissed.pk,
-    "ended": ended[0].pk, "release_requested": requested.pk, "rich": rich.pk, "legal": legal.pk,
+    "ended": ended[0].pk, "release_requested": requested.pk, "rich": rich.pk, "legal": legal.pk, "coop": coop.pk,
     "missing": Escalation.objects.order_by("-pk").first().pk + 1000,
 }
 with open(IDS_PATH, "w") as out:

@@ -41,6 +41,8 @@ class Action(enum.StrEnum):
     REQUEST_REDACTION = "request_redaction"
     TAKE = "take"
     CORRECT_REPORT = "correct_report"
+    ACKNOWLEDGE = "acknowledge"
+    MANAGE_TEAM_CHANNELS = "manage_team_channels"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -65,6 +67,10 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.TAKE: frozenset({MODERATOR, LEAD}),
     # Who records a report corrects it (a reason is required and audited).
     Action.CORRECT_REPORT: frozenset({MODERATOR, LEAD}),
+    # Whoever may act on an escalation may say they are on it (its escalation steps stop).
+    Action.ACKNOWLEDGE: frozenset({MODERATOR, LEAD}),
+    # A team's Slack, Teams and PagerDuty channels: leads (and admins, in the admin site).
+    Action.MANAGE_TEAM_CHANNELS: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -88,6 +94,8 @@ DENIED_MESSAGES = {
     Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",
     Action.TAKE: "Moderators and leads take escalations; auditors read them.",
     Action.CORRECT_REPORT: "Moderators and leads correct a recorded report; auditors read them.",
+    Action.ACKNOWLEDGE: "Moderators and leads acknowledge reminders; auditors read them.",
+    Action.MANAGE_TEAM_CHANNELS: "Only a lead can change a team's notification channels.",
 }
 
 

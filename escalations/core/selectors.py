@@ -119,7 +119,7 @@ def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
 
     entries: list[dict[str, Any]] = [{"at": e.at, "event": e} for e in timeline(escalation)]
     attempts = DeliveryAttempt.objects.filter(escalation=escalation).select_related(
-        "delivery__recipient", "delivery__reminder"
+        "delivery__recipient", "delivery__reminder", "delivery__endpoint__team"
     )
     entries += [{"at": a.at, "attempt": a} for a in attempts]
     cancelled = Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=False)

@@ -55,10 +55,15 @@ from escalations.models.people import (
     time_zone_choices,
 )
 from escalations.models.reminders import (
+    ENDPOINT_CHANNELS,
+    Acknowledgement,
     Channel,
+    ChannelEndpoint,
     Delivery,
+    DeliveryAction,
     DeliveryAttempt,
     Notification,
+    PagerDutyIncident,
     Reminder,
     SweepHeartbeat,
 )
@@ -73,11 +78,13 @@ from escalations.models.service_tokens import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ENDPOINT_CHANNELS",
     "KEY_PREFIX",
     "PRESERVATION_KINDS",
     "REDACTION_KEY_PREFIX",
     "AccessKind",
     "AccessLog",
+    "Acknowledgement",
     "AppendOnlyQuerySet",
     "AuditAction",
     "AuditBreakAcknowledgement",
@@ -88,7 +95,9 @@ __all__ = [
     "ChainHead",
     "ChainLog",
     "Channel",
+    "ChannelEndpoint",
     "Delivery",
+    "DeliveryAction",
     "DeliveryAttempt",
     "Destination",
     "DestinationReport",
@@ -101,6 +110,7 @@ __all__ = [
     "LegalRequestKind",
     "LegalRequestStatus",
     "Notification",
+    "PagerDutyIncident",
     "PreservationExtension",
     "PreservationRuleKind",
     "Priority",

@@ -59,6 +59,11 @@ class AuditAction(models.TextChoices):
     REDACTION_REFUSED = "redaction_refused", "Redaction refused"
     # About the audit trail itself (escalation is empty): breaks an admin looked into.
     AUDIT_BREAK_ACKNOWLEDGED = "audit_break_acknowledged", "Audit trail break acknowledged"
+    # Someone acknowledged a reminder (in the app or by a signed link): its escalation steps stop.
+    REMINDER_ACKNOWLEDGED = "reminder_acknowledged", "Reminder acknowledged"
+    # A team's Slack, Teams or PagerDuty channel, or a person's, added or removed (escalation empty).
+    CHANNEL_ADDED = "channel_added", "Notification channel added"
+    CHANNEL_REMOVED = "channel_removed", "Notification channel removed"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from escalations.policy.escalation_steps import DEFAULT_ESCALATION_RULES, EscalationRule
+
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
 
@@ -87,6 +89,8 @@ class PolicyConfig:
     # A legal request's response date: "due soon" this long before, then "overdue" every `repeat`.
     legal_response_due_soon: timedelta = timedelta(hours=24)
     legal_response_overdue_repeat: timedelta = timedelta(hours=24)
+    # Where a reminder nobody acknowledged goes next, and when (escalation_steps.py).
+    escalation_rules: tuple[EscalationRule, ...] = DEFAULT_ESCALATION_RULES
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:
@@ -106,7 +110,15 @@ class PolicyConfig:
             ncmec_unfinished_warning=timedelta(hours=settings.NCMEC_UNFINISHED_WARNING_HOURS),
             legal_response_due_soon=timedelta(hours=settings.LEGAL_RESPONSE_DUE_SOON_HOURS),
             legal_response_overdue_repeat=timedelta(hours=settings.LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS),
+            escalation_rules=escalation_rules_from_settings(settings.ESCALATION_POLICY),
         )
+
+
+def escalation_rules_from_settings(raw: dict[str, object]) -> tuple[EscalationRule, ...]:
+    from escalations.policy.escalation_steps import parse_escalation_policy
+    from escalations.policy.reminders import ReminderKind
+
+    return parse_escalation_policy(raw, frozenset(kind.value for kind in ReminderKind))
 
 
 class EscalationFacts(Protocol):

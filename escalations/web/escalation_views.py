@@ -20,7 +20,7 @@ from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
 from escalations.core import availability, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
-from escalations.core.people import AuthenticatedHttpRequest
+from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import Action, can, require
 from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
@@ -235,6 +235,13 @@ def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
         )
 
 
+def _pending_acks(escalation: Escalation, user: RequestUser) -> list[Any]:
+    """The reminders sent and not yet acknowledged, for the Acknowledge buttons."""
+    from escalations.reminders.acknowledgements import pending_for
+
+    return pending_for(escalation) if can(user, Action.ACKNOWLEDGE) and escalation.is_active else []
+
+
 class EscalationDetailView(RoleRequiredMixin, TemplateView):
     template_name = "escalations/detail.html"
 
@@ -264,6 +271,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
             deadlines=deadlines,
             state=policy.escalation_state(escalation, now, cfg),
             entries=selectors.timeline_entries(escalation),
+            pending_acks=_pending_acks(escalation, user),
             after_report=after_report,
             preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
             # The two limits behind ncmec_deletion_at, from policy's own numbers: no deadline arithmetic here.

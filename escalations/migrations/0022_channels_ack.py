@@ -6,154 +6,297 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escalations', '0021_plain_names'),
+        ("escalations", "0021_plain_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Acknowledgement',
+            name="Acknowledgement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('via', models.CharField(max_length=16)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField()),
+                ("via", models.CharField(max_length=16)),
             ],
         ),
         migrations.CreateModel(
-            name='ChannelEndpoint',
+            name="ChannelEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('slack', 'Slack'), ('teams', 'Microsoft Teams'), ('pagerduty', 'PagerDuty')], max_length=16)),
-                ('target', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField()),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("slack", "Slack"), ("teams", "Microsoft Teams"), ("pagerduty", "PagerDuty")],
+                        max_length=16,
+                    ),
+                ),
+                ("target", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField()),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='PagerDutyIncident',
+            name="PagerDutyIncident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dedup_key', models.CharField(max_length=255)),
-                ('deadline', models.CharField(max_length=32)),
-                ('deadline_at', models.DateTimeField(blank=True, null=True)),
-                ('opened_at', models.DateTimeField()),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolve_reason', models.CharField(blank=True, max_length=200)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dedup_key", models.CharField(max_length=255)),
+                ("deadline", models.CharField(max_length=32)),
+                ("deadline_at", models.DateTimeField(blank=True, null=True)),
+                ("opened_at", models.DateTimeField()),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolve_reason", models.CharField(blank=True, max_length=200)),
             ],
         ),
         migrations.RemoveConstraint(
-            model_name='delivery',
-            name='delivery_once',
+            model_name="delivery",
+            name="delivery_once",
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='action',
-            field=models.CharField(blank=True, choices=[('', 'Reminder'), ('acknowledge', 'Acknowledge'), ('resolve', 'Resolve')], default='', max_length=16),
+            model_name="delivery",
+            name="action",
+            field=models.CharField(
+                blank=True,
+                choices=[("", "Reminder"), ("acknowledge", "Acknowledge"), ("resolve", "Resolve")],
+                default="",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='escalation',
-            name='acknowledged_at',
+            model_name="escalation",
+            name="acknowledged_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('created', 'Logged'), ('edited', 'Edited'), ('assigned', 'Assigned'), ('report_recorded', 'Report recorded'), ('preservation_confirmed', 'Preservation confirmed'), ('dismissed', 'Dismissed'), ('closed', 'Closed'), ('reopened', 'Reopened'), ('breach_amended', 'Breach reason amended'), ('report_corrected', 'Report corrected'), ('taken', 'Taken'), ('legal_request', 'Legal request'), ('preservation_extended', 'Preservation extended'), ('release_requested', 'Release requested'), ('released', 'Release approved'), ('evidence_added', 'Evidence item recorded'), ('destination_reported', 'Reported to a destination'), ('exported', 'Exported'), ('two_factor_enabled', 'Two-factor sign-in enabled'), ('two_factor_disabled', 'Two-factor sign-in disabled'), ('backup_codes_issued', 'Backup codes issued'), ('webhook_url_changed', 'Webhook URL changed'), ('webhook_secret_replaced', 'Webhook signing secret replaced'), ('two_factor_verified', 'Two-factor code accepted'), ('two_factor_device_added', 'Two-factor device added'), ('two_factor_device_removed', 'Two-factor device removed'), ('signed_in', 'Signed in (password)'), ('sign_in_failed', 'Sign-in failed'), ('locked_out', 'Sign-in locked'), ('unlocked', 'Sign-in lock lifted'), ('password_changed', 'Password changed'), ('token_created', 'Service token created'), ('token_revoked', 'Service token revoked'), ('groups_changed', 'Groups changed'), ('team_members_changed', 'Team membership changed'), ('redaction_requested', 'Redaction requested'), ('redacted', 'Redacted'), ('redaction_refused', 'Redaction refused'), ('audit_break_acknowledged', 'Audit trail break acknowledged'), ('reminder_acknowledged', 'Reminder acknowledged'), ('channel_added', 'Notification channel added'), ('channel_removed', 'Notification channel removed')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("created", "Logged"),
+                    ("edited", "Edited"),
+                    ("assigned", "Assigned"),
+                    ("report_recorded", "Report recorded"),
+                    ("preservation_confirmed", "Preservation confirmed"),
+                    ("dismissed", "Dismissed"),
+                    ("closed", "Closed"),
+                    ("reopened", "Reopened"),
+                    ("breach_amended", "Breach reason amended"),
+                    ("report_corrected", "Report corrected"),
+                    ("taken", "Taken"),
+                    ("legal_request", "Legal request"),
+                    ("preservation_extended", "Preservation extended"),
+                    ("release_requested", "Release requested"),
+                    ("released", "Release approved"),
+                    ("evidence_added", "Evidence item recorded"),
+                    ("destination_reported", "Reported to a destination"),
+                    ("exported", "Exported"),
+                    ("two_factor_enabled", "Two-factor sign-in enabled"),
+                    ("two_factor_disabled", "Two-factor sign-in disabled"),
+                    ("backup_codes_issued", "Backup codes issued"),
+                    ("webhook_url_changed", "Webhook URL changed"),
+                    ("webhook_secret_replaced", "Webhook signing secret replaced"),
+                    ("two_factor_verified", "Two-factor code accepted"),
+                    ("two_factor_device_added", "Two-factor device added"),
+                    ("two_factor_device_removed", "Two-factor device removed"),
+                    ("signed_in", "Signed in (password)"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("locked_out", "Sign-in locked"),
+                    ("unlocked", "Sign-in lock lifted"),
+                    ("password_changed", "Password changed"),
+                    ("token_created", "Service token created"),
+                    ("token_revoked", "Service token revoked"),
+                    ("groups_changed", "Groups changed"),
+                    ("team_members_changed", "Team membership changed"),
+                    ("redaction_requested", "Redaction requested"),
+                    ("redacted", "Redacted"),
+                    ("redaction_refused", "Redaction refused"),
+                    ("audit_break_acknowledged", "Audit trail break acknowledged"),
+                    ("reminder_acknowledged", "Reminder acknowledged"),
+                    ("channel_added", "Notification channel added"),
+                    ("channel_removed", "Notification channel removed"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='delivery',
-            name='channel',
-            field=models.CharField(choices=[('email', 'Email'), ('in_app', 'In-app'), ('webhook', 'Webhook'), ('slack', 'Slack'), ('teams', 'Microsoft Teams'), ('pagerduty', 'PagerDuty')], max_length=16),
+            model_name="delivery",
+            name="channel",
+            field=models.CharField(
+                choices=[
+                    ("email", "Email"),
+                    ("in_app", "In-app"),
+                    ("webhook", "Webhook"),
+                    ("slack", "Slack"),
+                    ("teams", "Microsoft Teams"),
+                    ("pagerduty", "PagerDuty"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='reminder',
-            name='kind',
-            field=models.CharField(choices=[('report_due_soon', 'Report due soon'), ('report_overdue', 'Report overdue'), ('preservation_unconfirmed', 'Preservation not confirmed'), ('preservation_ending', 'Preservation period ending'), ('preservation_ended', 'Preservation period ended: close or extend'), ('ncmec_unfinished', 'Unfinished NCMEC report will be deleted: finish it'), ('legal_response_due_soon', 'Legal request response due soon'), ('legal_response_overdue', 'Legal request response overdue'), ('urgent_logged', 'Urgent escalation logged: a child may be in imminent danger'), ('release_requested', 'Release requested: a different lead approves'), ('escalated_to_leads', 'Escalated to every lead: overdue and nobody acknowledged it'), ('escalated_to_pagerduty', "Escalated to the teams' PagerDuty: overdue and nobody acknowledged it")], max_length=32),
+            model_name="reminder",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("report_due_soon", "Report due soon"),
+                    ("report_overdue", "Report overdue"),
+                    ("preservation_unconfirmed", "Preservation not confirmed"),
+                    ("preservation_ending", "Preservation period ending"),
+                    ("preservation_ended", "Preservation period ended: close or extend"),
+                    ("ncmec_unfinished", "Unfinished NCMEC report will be deleted: finish it"),
+                    ("legal_response_due_soon", "Legal request response due soon"),
+                    ("legal_response_overdue", "Legal request response overdue"),
+                    ("urgent_logged", "Urgent escalation logged: a child may be in imminent danger"),
+                    ("release_requested", "Release requested: a different lead approves"),
+                    ("escalated_to_leads", "Escalated to every lead: overdue and nobody acknowledged it"),
+                    ("escalated_to_pagerduty", "Escalated to the teams' PagerDuty: overdue and nobody acknowledged it"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddField(
-            model_name='acknowledgement',
-            name='by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="acknowledgement",
+            name="by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='acknowledgement',
-            name='escalation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='acknowledgements', to='escalations.escalation'),
+            model_name="acknowledgement",
+            name="escalation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="acknowledgements",
+                to="escalations.escalation",
+            ),
         ),
         migrations.AddField(
-            model_name='acknowledgement',
-            name='reminder',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='acknowledgement', to='escalations.reminder'),
+            model_name="acknowledgement",
+            name="reminder",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT, related_name="acknowledgement", to="escalations.reminder"
+            ),
         ),
         migrations.AddField(
-            model_name='channelendpoint',
-            name='created_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="channelendpoint",
+            name="created_by",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='channelendpoint',
-            name='team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='channel_endpoints', to='escalations.team'),
+            model_name="channelendpoint",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="channel_endpoints",
+                to="escalations.team",
+            ),
         ),
         migrations.AddField(
-            model_name='channelendpoint',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='channel_endpoints', to=settings.AUTH_USER_MODEL),
+            model_name="channelendpoint",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="channel_endpoints",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='endpoint',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='escalations.channelendpoint'),
+            model_name="delivery",
+            name="endpoint",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deliveries",
+                to="escalations.channelendpoint",
+            ),
         ),
         migrations.AddField(
-            model_name='pagerdutyincident',
-            name='endpoint',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='incidents', to='escalations.channelendpoint'),
+            model_name="pagerdutyincident",
+            name="endpoint",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="incidents", to="escalations.channelendpoint"
+            ),
         ),
         migrations.AddField(
-            model_name='pagerdutyincident',
-            name='escalation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='escalations.escalation'),
+            model_name="pagerdutyincident",
+            name="escalation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="escalations.escalation"
+            ),
         ),
         migrations.AddField(
-            model_name='pagerdutyincident',
-            name='reminder',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='escalations.reminder'),
+            model_name="pagerdutyincident",
+            name="reminder",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="escalations.reminder"
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='incident',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='escalations.pagerdutyincident'),
+            model_name="delivery",
+            name="incident",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deliveries",
+                to="escalations.pagerdutyincident",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('endpoint__isnull', True)), fields=('reminder', 'recipient', 'channel'), name='delivery_once'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("endpoint__isnull", True)),
+                fields=("reminder", "recipient", "channel"),
+                name="delivery_once",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('endpoint__isnull', False)), fields=('reminder', 'endpoint', 'action'), name='delivery_endpoint_once'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("endpoint__isnull", False)),
+                fields=("reminder", "endpoint", "action"),
+                name="delivery_endpoint_once",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channelendpoint',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', True), ('team__isnull', False)), models.Q(('user__isnull', False), ('team__isnull', True)), _connector='OR'), name='endpoint_one_owner'),
+            model_name="channelendpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("user__isnull", True), ("team__isnull", False)),
+                    models.Q(("user__isnull", False), ("team__isnull", True)),
+                    _connector="OR",
+                ),
+                name="endpoint_one_owner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channelendpoint',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_at__isnull', True)), fields=('user', 'kind'), name='endpoint_user_kind'),
+            model_name="channelendpoint",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_at__isnull", True)), fields=("user", "kind"), name="endpoint_user_kind"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channelendpoint',
-            constraint=models.UniqueConstraint(condition=models.Q(('removed_at__isnull', True)), fields=('team', 'kind'), name='endpoint_team_kind'),
+            model_name="channelendpoint",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("removed_at__isnull", True)), fields=("team", "kind"), name="endpoint_team_kind"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pagerdutyincident',
-            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['escalation'], name='incident_open'),
+            model_name="pagerdutyincident",
+            index=models.Index(
+                condition=models.Q(("resolved_at__isnull", True)), fields=["escalation"], name="incident_open"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pagerdutyincident',
-            constraint=models.UniqueConstraint(fields=('endpoint', 'dedup_key'), name='incident_once'),
+            model_name="pagerdutyincident",
+            constraint=models.UniqueConstraint(fields=("endpoint", "dedup_key"), name="incident_once"),
         ),
     ]

@@ -11,7 +11,6 @@ import pytest
 from django.urls import reverse
 
 from escalations.models import AuditEvent, Delivery
-from escalations.reminders import channel_endpoints
 from escalations.reminders.sweep import sweep
 from tests.integrations.receivers.support import own_channel, team_with
 

@@ -26,6 +26,7 @@ from escalations.policy.base import (
     EscalationFacts,
     PolicyConfig,
     as_utc,
+    escalation_rules_from_settings,
     state_at,
 )
 from escalations.policy.calendar import (
@@ -181,6 +182,7 @@ __all__ = [
     "due_soon_window",
     "escalation_preserve_until",
     "escalation_report_due_at",
+    "escalation_rules_from_settings",
     "escalation_state",
     "explain_preservation",
     "humanize_delta",

@@ -10,6 +10,7 @@ long enough ago that each target passes between `cross_from` and `cross_to` seco
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import defaultdict
@@ -30,7 +31,15 @@ SETTINGS = {
     "NCMEC_UNFINISHED_WARNING_HOURS": "23.5",
     "REPORT_OVERDUE_REPEAT_HOURS": "4",  # no repeat falls inside a run: each reminder is due once
     "REMINDER_DIGEST_THRESHOLD": "5",
+    # Escalation steps of an urgent report nobody acknowledged, 1 and 2 minutes after its target, so
+    # both fall inside the run: each must arrive once, none skipped (no team has PagerDuty here, so
+    # the second goes to every lead too).
+    "ESCALATION_POLICY": json.dumps(
+        {"report_overdue": {"priorities": ["urgent"], "steps": [[1, "leads"], [2, "team_pagerduty"]]}}
+    ),
 }
+# The last step falls due this long after the last target: the reckoning's horizon reaches it.
+STEPS_AFTER_TARGET = timedelta(minutes=2)
 
 
 def _hours(name: str) -> timedelta:
@@ -46,6 +55,7 @@ CFG = policy.PolicyConfig(
     preservation_confirm_window=_hours("PRESERVATION_CONFIRM_HOURS"),
     ncmec_unfinished_warning=_hours("NCMEC_UNFINISHED_WARNING_HOURS"),
     report_overdue_repeat=_hours("REPORT_OVERDUE_REPEAT_HOURS"),
+    escalation_rules=policy.escalation_rules_from_settings(json.loads(SETTINGS["ESCALATION_POLICY"])),
 )
 
 REDIS_DOWN_SECONDS = 120
@@ -235,7 +245,8 @@ Item = tuple[str, str, str, str]
 def recipients(spec: EscalationSpec, kind: str) -> list[str]:
     """The assignee; every lead too for the kinds leads hear of (policy.REMINDER_KINDS_FOR_LEADS); every
     lead alone for the kinds only leads hear of (policy.REMINDER_KINDS_LEADS_ONLY: a new urgent one)."""
-    if kind in policy.REMINDER_KINDS_LEADS_ONLY:
+    if kind in policy.REMINDER_KINDS_LEADS_ONLY or kind in policy.REMINDER_KINDS_TEAM_PAGERDUTY_ONLY:
+        # The teams' PagerDuty step goes to every lead when no team has PagerDuty (none does here).
         return list(LEADS)
     people = [spec.assignee]
     if kind in policy.REMINDER_KINDS_FOR_LEADS:

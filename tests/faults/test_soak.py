@@ -66,6 +66,7 @@ from tests.faults.load import (
     PROFILES,
     REDIS_DOWN_SECONDS,
     SETTINGS,
+    STEPS_AFTER_TARGET,
     WEBHOOK_TOO,
     EscalationSpec,
     Facts,
@@ -268,8 +269,10 @@ def test_reminders_survive_faults_exactly_once(capsys: pytest.CaptureFixture[str
             run_faults(
                 events, fleet, {"redis-stop": redis_stop, "redis-start": redis_start, "pg-restart": pg_restart}, say
             )
-            expected = expected_items(specs, keys, at(t0 + profile.cross_to))
-            out.quiet = _quiesce(db_url, sink, hooks, fleet, expected, t0 + profile.cross_to + QUIESCE_TIMEOUT)
+            # The horizon reaches the escalation steps of the last urgent targets (STEPS_AFTER_TARGET).
+            horizon = at(t0 + profile.cross_to) + STEPS_AFTER_TARGET
+            expected = expected_items(specs, keys, horizon)
+            out.quiet = _quiesce(db_url, sink, hooks, fleet, expected, horizon.timestamp() + QUIESCE_TIMEOUT)
             web.stop()
             arrived = copies(db_url, sink, hooks)
             out.result = tally(expected, arrived)

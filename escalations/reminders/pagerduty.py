@@ -42,8 +42,8 @@ def dedup_key(escalation_key: str, deadline: str, deadline_at: datetime | None, 
 
 
 def severity(item: Item) -> str:
-    """critical for an urgent escalation's report (a child may be in imminent danger); warning for
-    anything overdue or escalated; info for a test record; error otherwise."""
+    """critical for an urgent escalation's report (a child may be in imminent danger), info for a test
+    record (nobody is paged for it as real), error for everything else."""
     if item.test:
         return "info"
     if item.urgent:

@@ -314,7 +314,51 @@ class Tally:
     unexpected_items: list[Item] = field(default_factory=list)
 
 
-def tally(expected: dict[Item, datetime], copies: list[Copy]) -> Tally:
+# --- acknowledgements ----------------------------------------------------------------------------------
+
+ACK_AFTER_TARGET = 20.0  # seconds: after the target (so it counts), before the first step (60 s)
+ACK_SHARE = 0.35  # of the open urgent escalations
+
+
+def plan_acks(specs: list[EscalationSpec], ids: dict[str, int], rng: random.Random) -> list[tuple[int, float]]:
+    """(escalation id, epoch) of each acknowledgement a lead makes: a share of the open urgent
+    escalations, ACK_AFTER_TARGET seconds after their target."""
+    acks = []
+    for spec in specs:
+        if spec.priority == policy.URGENT and spec.reported_at is None and rng.random() < ACK_SHARE:
+            target = policy.escalation_report_due_at(Facts.of(spec), CFG).timestamp()
+            acks.append((ids[spec.ref], target + ACK_AFTER_TARGET))
+    return acks
+
+
+def without_acknowledged_steps(
+    expected: dict[Item, datetime],
+    specs: list[EscalationSpec],
+    keys: dict[str, str],
+    ids: dict[str, int],
+    acks: dict[int, float],
+) -> tuple[dict[Item, datetime], set[Item], int]:
+    """The expected items once the acknowledgements are known: an escalation step that fell due
+    after its escalation's acknowledgement committed must never arrive (removed: an arrival counts
+    as unexpected); one due within a second of it, or before it, may have gone (at most once: moved
+    to `maybe`). Returns (expected, maybe, how many steps were silenced)."""
+    key_of_id = {ids[spec.ref]: keys[spec.ref] for spec in specs}
+    acked_keys = {key_of_id[pk]: moment for pk, moment in acks.items()}
+    kept: dict[Item, datetime] = {}
+    maybe: set[Item] = set()
+    silenced = 0
+    for item, due in expected.items():
+        moment = acked_keys.get(item[2])
+        if moment is None or item[3] not in policy.STEP_REMINDER_KINDS:
+            kept[item] = due
+        elif moment < due.timestamp() - 1:
+            silenced += 1
+        else:
+            maybe.add(item)
+    return kept, maybe, silenced
+
+
+def tally(expected: dict[Item, datetime], copies: list[Copy], maybe: set[Item] | None = None) -> Tally:
     by_item: dict[Item, list[Copy]] = defaultdict(list)
     for copy in copies:
         by_item[copy.item].append(copy)
@@ -332,6 +376,9 @@ def tally(expected: dict[Item, datetime], copies: list[Copy]) -> Tally:
         if len(ids) > 1:
             result.repeated.append((item, ids, sorted(c.at for c in got)))
     for item, got in by_item.items():
+        if maybe and item in maybe:
+            result.doubled += len({c.message_id for c in got}) - 1
+            continue
         if item not in expected:
             result.unexpected += len(got)
             result.unexpected_items.append(item)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from escalations.policy.escalation_steps import DEFAULT_ESCALATION_RULES, EscalationRule
+from escalations.policy.escalation_steps import DEFAULT_ESCALATION_RULES, EscalationRule, parse_escalation_policy
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -114,11 +114,9 @@ class PolicyConfig:
         )
 
 
-def escalation_rules_from_settings(raw: dict[str, object]) -> tuple[EscalationRule, ...]:
-    from escalations.policy.escalation_steps import parse_escalation_policy
-    from escalations.policy.reminders import ReminderKind
-
-    return parse_escalation_policy(raw, frozenset(kind.value for kind in ReminderKind))
+def escalation_rules_from_settings(raw: dict[str, Any]) -> tuple[EscalationRule, ...]:
+    """The ESCALATION_POLICY setting as rules (escalation_steps.parse_escalation_policy)."""
+    return parse_escalation_policy(raw)
 
 
 class EscalationFacts(Protocol):

@@ -46,7 +46,23 @@ DEFAULT_ESCALATION_POLICY: dict[str, Any] = {
 }
 
 
-def parse_escalation_policy(raw: dict[str, Any], known_kinds: frozenset[str]) -> tuple[EscalationRule, ...]:
+# The reminder kinds a step may follow (escalations.policy.reminders.ReminderKind values: the
+# escalation's own deadlines; not the legal requests', the news or the steps themselves).
+ESCALATABLE_KINDS = frozenset(
+    {
+        "report_due_soon",
+        "report_overdue",
+        "preservation_unconfirmed",
+        "preservation_ending",
+        "preservation_ended",
+        "ncmec_unfinished",
+    }
+)
+
+
+def parse_escalation_policy(
+    raw: dict[str, Any], known_kinds: frozenset[str] = ESCALATABLE_KINDS
+) -> tuple[EscalationRule, ...]:
     """The ESCALATION_POLICY setting as rules: {kind: {"priorities": [...], "steps": [[minutes, to],
     ...]}}, minutes counted from the moment the reminder fell due. Raises ValueError naming what is
     wrong (a setting read at start-up: a typo must stop the process, not silence a step)."""

@@ -80,14 +80,3 @@ def acknowledge(*, actor: User, reminder_id: int, via: str) -> Outcome:
         )
         endpoints.acknowledge_incidents(escalation, reminder, now)
     return Outcome(ack, created=True)
-
-
-def pending_for(escalation: Escalation) -> list[Reminder]:
-    """The escalation's reminders that went out (or are going out) and nobody acknowledged yet,
-    newest first: what its page offers to acknowledge."""
-    return list(
-        Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=True, acknowledgement__isnull=True)
-        .filter(deliveries__sent_at__isnull=False)
-        .distinct()
-        .order_by("-due_at", "-pk")[:5]
-    )

@@ -235,11 +235,20 @@ def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
         )
 
 
-def _pending_acks(escalation: Escalation, user: RequestUser) -> list[Any]:
-    """The reminders sent and not yet acknowledged, for the Acknowledge buttons."""
-    from escalations.reminders.acknowledgements import pending_for
-
-    return pending_for(escalation) if can(user, Action.ACKNOWLEDGE) and escalation.is_active else []
+def _pending_acks(escalation: Escalation, user: RequestUser, entries: list[dict[str, Any]]) -> list[Any]:
+    """The reminders that reached someone and nobody acknowledged yet, newest first (at most 5), for
+    the Acknowledge buttons: read from the timeline's delivery attempts, no query of their own."""
+    if not (can(user, Action.ACKNOWLEDGE) and escalation.is_active):
+        return []
+    pending: dict[int, Any] = {}
+    for entry in entries:
+        attempt = entry.get("attempt")
+        if attempt is None or not attempt.ok:
+            continue
+        reminder = attempt.delivery.reminder
+        if reminder.cancelled_at is None and selectors.unacknowledged(reminder):
+            pending[reminder.pk] = reminder
+    return sorted(pending.values(), key=lambda r: (r.due_at, r.pk), reverse=True)[:5]
 
 
 class EscalationDetailView(RoleRequiredMixin, TemplateView):
@@ -266,12 +275,13 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
         after_report = legal_selectors.after_report(escalation, now, user)
         refused = availability.refusals(escalation, user, now, after_report.open_requests)
+        entries = selectors.timeline_entries(escalation)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
             state=policy.escalation_state(escalation, now, cfg),
-            entries=selectors.timeline_entries(escalation),
-            pending_acks=_pending_acks(escalation, user),
+            entries=entries,
+            pending_acks=_pending_acks(escalation, user, entries),
             after_report=after_report,
             preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
             # The two limits behind ncmec_deletion_at, from policy's own numbers: no deadline arithmetic here.

@@ -172,7 +172,13 @@ def test_the_policy_is_a_setting_per_kind(clock: Any, boss: Any, make_escalation
 )
 def test_a_mistyped_policy_is_refused_naming_what_is_wrong(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_escalation_policy(raw, frozenset(kind.value for kind in policy.ReminderKind))
+        parse_escalation_policy(raw)
+
+
+def test_the_kinds_a_step_may_follow_are_reminder_kinds() -> None:
+    from escalations.policy.escalation_steps import ESCALATABLE_KINDS
+
+    assert ESCALATABLE_KINDS.issubset({kind.value for kind in policy.ReminderKind} - policy.STEP_REMINDER_KINDS)
 
 
 class RefusingBackend:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", home_views.home),
     path("", include("escalations.web.account_urls")),
     path("", include("escalations.web.notification_urls")),
+    path("", include("escalations.web.channel_urls")),
     path("", include("escalations.web.token_urls")),
     path("api/v1/", include((api_urls.v1_patterns, "api"))),
     path("api/", include(api_urls.schema_patterns)),

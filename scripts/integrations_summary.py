@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integrations.conftest import KINDS, summary_line  # noqa: E402
 
 # The kinds whose count must not be 0.
-REQUIRED = ("coop", "events")
+REQUIRED = ("coop", "pagerduty", "teams", "slack", "events")
 
 
 def required() -> list[str]:

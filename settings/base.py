@@ -449,6 +449,18 @@ EVENT_DELIVERY_MAX_ATTEMPTS = _positive_int("EVENT_DELIVERY_MAX_ATTEMPTS", 30)
 # "Send a test notification": at most this many per person and channel within the window.
 CHANNEL_TEST_LIMIT = env.int("CHANNEL_TEST_LIMIT", default=5)
 CHANNEL_TEST_WINDOW_MINUTES = env.int("CHANNEL_TEST_WINDOW_MINUTES", default=10)
+# PagerDuty's Events API v2 (one URL for every routing key; tests point it at a local receiver).
+PAGERDUTY_EVENTS_URL = env("PAGERDUTY_EVENTS_URL", default="https://events.pagerduty.com/v2/enqueue")
+# Where a reminder nobody acknowledged goes next (escalations/policy/escalation_steps.py), as JSON:
+# {reminder kind: {"priorities": [...], "steps": [[minutes after it fell due, "leads" | "team_pagerduty"]]}};
+# {} turns escalation off. The default: an urgent report overdue and not acknowledged within 15
+# minutes goes to every lead, 15 minutes later to the teams' PagerDuty.
+ESCALATION_POLICY = env.json(
+    "ESCALATION_POLICY",
+    default={"report_overdue": {"priorities": ["urgent"], "steps": [[15, "leads"], [30, "team_pagerduty"]]}},
+)
+# The "Acknowledge" link in an email, Slack or Teams message works this long after it was sent.
+ACK_LINK_MAX_AGE_HOURS = env.float("ACK_LINK_MAX_AGE_HOURS", default=24)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="escalations@localhost")
 # A hung mail server must fail a delivery (retried later), not hold the sweep.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)

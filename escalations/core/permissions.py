@@ -42,6 +42,8 @@ class Action(enum.StrEnum):
     TAKE = "take"
     CORRECT_REPORT = "correct_report"
     CONFIRM_KNOWLEDGE = "confirm_knowledge"
+    ACKNOWLEDGE = "acknowledge"
+    MANAGE_TEAM_CHANNELS = "manage_team_channels"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -68,6 +70,10 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.CORRECT_REPORT: frozenset({MODERATOR, LEAD}),
     # An escalation made from Coop's report: whoever works it says when knowledge was obtained.
     Action.CONFIRM_KNOWLEDGE: frozenset({MODERATOR, LEAD}),
+    # Whoever may act on an escalation may say they are on it (its escalation steps stop).
+    Action.ACKNOWLEDGE: frozenset({MODERATOR, LEAD}),
+    # A team's Slack, Teams and PagerDuty channels: leads (and admins, in the admin site).
+    Action.MANAGE_TEAM_CHANNELS: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -92,6 +98,8 @@ DENIED_MESSAGES = {
     Action.TAKE: "Moderators and leads take escalations; auditors read them.",
     Action.CORRECT_REPORT: "Moderators and leads correct a recorded report; auditors read them.",
     Action.CONFIRM_KNOWLEDGE: "Moderators and leads confirm when knowledge was obtained; auditors read it.",
+    Action.ACKNOWLEDGE: "Moderators and leads acknowledge reminders; auditors read them.",
+    Action.MANAGE_TEAM_CHANNELS: "Only a lead can change a team's notification channels.",
 }
 
 

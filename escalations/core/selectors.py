@@ -119,13 +119,23 @@ def timeline_entries(escalation: Escalation) -> list[dict[str, Any]]:
 
     entries: list[dict[str, Any]] = [{"at": e.at, "event": e} for e in timeline(escalation)]
     attempts = DeliveryAttempt.objects.filter(escalation=escalation).select_related(
-        "delivery__recipient", "delivery__reminder"
+        "delivery__recipient", "delivery__reminder__acknowledgement", "delivery__endpoint__team"
     )
     entries += [{"at": a.at, "attempt": a} for a in attempts]
     cancelled = Reminder.objects.filter(escalation=escalation, cancelled_at__isnull=False)
     entries += [{"at": r.cancelled_at, "cancelled": r} for r in cancelled]
     entries.sort(key=lambda entry: entry["at"])
     return entries
+
+
+def unacknowledged(reminder: Any) -> bool:
+    """Whether nobody acknowledged `reminder` (its acknowledgement read with it, no query)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        return reminder.acknowledgement is None
+    except ObjectDoesNotExist:
+        return True
 
 
 def related_escalations(

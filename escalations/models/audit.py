@@ -77,6 +77,11 @@ class AuditAction(models.TextChoices):
     # About the keys Coop's calls are verified with (escalation is empty).
     COOP_KEY_ADDED = "coop_key_added", "Coop key added"
     COOP_KEY_CHANGED = "coop_key_changed", "Coop key changed"
+    # Someone acknowledged a reminder (in the app or by a signed link): its escalation steps stop.
+    REMINDER_ACKNOWLEDGED = "reminder_acknowledged", "Reminder acknowledged"
+    # A team's Slack, Teams or PagerDuty channel, or a person's, added or removed (escalation empty).
+    CHANNEL_ADDED = "channel_added", "Notification channel added"
+    CHANNEL_REMOVED = "channel_removed", "Notification channel removed"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -107,6 +107,9 @@ class Escalation(models.Model):
     # NCMEC's API deletes a report opened but not finished 24 h after opening or 1 h after its last
     # change, whichever is later.
     ncmec_opened_at = models.DateTimeField(null=True, blank=True)
+    # The latest acknowledgement of one of its reminders (escalations/reminders/acknowledgements.py):
+    # escalation steps of reminders due at or before it stop (escalations/policy/escalation_steps.py).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
     ncmec_last_change_at = models.DateTimeField(null=True, blank=True)
     # The reported account (the platform's own ID), to link escalations about the same person.
     account_reference = models.CharField(max_length=2048, blank=True, db_index=True)

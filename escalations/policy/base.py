@@ -11,7 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
+
+from escalations.policy.escalation_steps import DEFAULT_ESCALATION_RULES, EscalationRule, parse_escalation_policy
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -90,6 +92,8 @@ class PolicyConfig:
     # A knowledge time nobody has confirmed (an escalation Coop's report created): reminded when it
     # arrives, then every `repeat` until someone confirms it.
     knowledge_confirm_repeat: timedelta = timedelta(hours=24)
+    # Where a reminder nobody acknowledged goes next, and when (escalation_steps.py).
+    escalation_rules: tuple[EscalationRule, ...] = DEFAULT_ESCALATION_RULES
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:
@@ -110,7 +114,13 @@ class PolicyConfig:
             legal_response_due_soon=timedelta(hours=settings.LEGAL_RESPONSE_DUE_SOON_HOURS),
             legal_response_overdue_repeat=timedelta(hours=settings.LEGAL_RESPONSE_OVERDUE_REPEAT_HOURS),
             knowledge_confirm_repeat=timedelta(hours=settings.KNOWLEDGE_CONFIRM_REPEAT_HOURS),
+            escalation_rules=escalation_rules_from_settings(settings.ESCALATION_POLICY),
         )
+
+
+def escalation_rules_from_settings(raw: dict[str, Any]) -> tuple[EscalationRule, ...]:
+    """The ESCALATION_POLICY setting as rules (escalation_steps.parse_escalation_policy)."""
+    return parse_escalation_policy(raw)
 
 
 class EscalationFacts(Protocol):

@@ -19,6 +19,7 @@ from escalations.policy.base import (
     knowledge_unconfirmed_since,
 )
 from escalations.policy.deadlines import deadlines, due_soon_window, escalation_preserve_until, escalation_report_due_at
+from escalations.policy.escalation_steps import STEP_KIND, step_moments
 from escalations.policy.ncmec import ncmec_deletion_of
 from escalations.policy.preservation import preservation_confirm_due_at, preservation_end
 
@@ -35,6 +36,9 @@ class ReminderKind(enum.StrEnum):
     URGENT_LOGGED = "urgent_logged"
     RELEASE_REQUESTED = "release_requested"
     KNOWLEDGE_UNCONFIRMED = "knowledge_unconfirmed"
+    # Escalation steps (escalation_steps.py): a reminder nobody acknowledged, sent further.
+    ESCALATED_TO_LEADS = "escalated_to_leads"
+    ESCALATED_TO_PAGERDUTY = "escalated_to_pagerduty"
 
 
 REMINDER_LABELS = {
@@ -49,6 +53,8 @@ REMINDER_LABELS = {
     ReminderKind.URGENT_LOGGED: "Urgent escalation logged: a child may be in imminent danger",
     ReminderKind.RELEASE_REQUESTED: "Release requested: a different lead approves",
     ReminderKind.KNOWLEDGE_UNCONFIRMED: "Reported via Coop: confirm when knowledge was obtained",
+    ReminderKind.ESCALATED_TO_LEADS: "Escalated to every lead: overdue and nobody acknowledged it",
+    ReminderKind.ESCALATED_TO_PAGERDUTY: "Escalated to the teams' PagerDuty: overdue and nobody acknowledged it",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -77,7 +83,16 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
 # Who hears of these: every lead only (law-enforcement requests are a lead's job, and a new urgent
 # escalation is news to every lead, not to whoever just logged it); the escalation's owner only when
 # there is no active lead at all.
-REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS | {ReminderKind.URGENT_LOGGED}
+REMINDER_KINDS_LEADS_ONLY = LEGAL_REMINDER_KINDS | {ReminderKind.URGENT_LOGGED, ReminderKind.ESCALATED_TO_LEADS}
+
+
+# Escalation steps: each is sent once per deadline, to whom its step names (the sweep: leads, or the
+# PagerDuty services of the assignee's teams, falling back to every lead when no team has one).
+STEP_REMINDER_KINDS = frozenset({ReminderKind.ESCALATED_TO_LEADS, ReminderKind.ESCALATED_TO_PAGERDUTY})
+
+
+# Only the PagerDuty services of the assignee's teams hear of these (every lead when none has one).
+REMINDER_KINDS_TEAM_PAGERDUTY_ONLY = frozenset({ReminderKind.ESCALATED_TO_PAGERDUTY})
 
 
 # Sent at most once per escalation, whatever moment they were first due: a later edit of the
@@ -140,9 +155,20 @@ REMINDER_DEADLINES = {
 }
 
 
+def step_source_kind(kind: str, cfg: PolicyConfig) -> str | None:
+    """The reminder kind an escalation step escalates (the first rule that has such a step)."""
+    for rule in cfg.escalation_rules:
+        if any(STEP_KIND[step.to] == kind for step in rule.steps):
+            return rule.kind
+    return None
+
+
 def reminder_deadline_at(kind: str, esc: EscalationFacts, cfg: PolicyConfig) -> datetime | None:
     """The deadline a reminder is about (not the moment the reminder fell due). None for the legal
     kinds: their deadline is the request's response date, which the escalation does not carry."""
+    if kind in STEP_REMINDER_KINDS:
+        source = step_source_kind(kind, cfg)
+        return reminder_deadline_at(source, esc, cfg) if source else None
     if kind == ReminderKind.NCMEC_UNFINISHED:
         return ncmec_deletion_of(esc)
     wanted = REMINDER_DEADLINES.get(ReminderKind(kind))
@@ -172,7 +198,7 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
         if deletion is not None:
             # Once: a later change at NCMEC moves the deletion, and so the reminder (a new due_at).
             plan.append(ReminderSpec(ReminderKind.NCMEC_UNFINISHED, deletion - cfg.ncmec_unfinished_warning))
-        return plan
+        return with_steps(plan, esc, cfg)
     if esc.preservation_confirmed_at is None:
         plan.append(
             ReminderSpec(ReminderKind.PRESERVATION_UNCONFIRMED, preservation_confirm_due_at(esc.reported_at, cfg))
@@ -182,7 +208,25 @@ def reminder_plan(esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]
         ReminderSpec(ReminderKind.PRESERVATION_ENDING, end - offset) for offset in cfg.preservation_ending_offsets
     )
     plan.append(ReminderSpec(ReminderKind.PRESERVATION_ENDED, end, cfg.preservation_ended_repeat))
-    return plan
+    return with_steps(plan, esc, cfg)
+
+
+def with_steps(plan: list[ReminderSpec], esc: EscalationFacts, cfg: PolicyConfig) -> list[ReminderSpec]:
+    """The plan with the escalation steps its reminders call for while nobody acknowledged them. A
+    step kind appears once (the first rule that yields it)."""
+    if not cfg.escalation_rules:
+        return plan
+    acknowledged_at = getattr(esc, "acknowledged_at", None)
+    seen: set[str] = set()
+    steps = []
+    for spec in plan:
+        for step_kind, at in step_moments(
+            cfg.escalation_rules, spec.kind, esc.priority, spec.first_at, acknowledged_at
+        ):
+            if step_kind not in seen:
+                seen.add(step_kind)
+                steps.append(ReminderSpec(ReminderKind(step_kind), at))
+    return plan + steps
 
 
 def due_reminders(esc: EscalationFacts, cfg: PolicyConfig, now: datetime) -> list[tuple[ReminderKind, datetime]]:
@@ -219,6 +263,12 @@ def why_overtaken(kind: str, due_at: datetime, esc: EscalationFacts, cfg: Policy
     if esc.status == DISMISSED:
         return "The escalation was dismissed."
     plan = {spec.kind: spec for spec in reminder_plan(esc, cfg)}
+    if kind in STEP_REMINDER_KINDS and kind not in plan:
+        if esc.reported_at is not None:
+            return "The report was recorded."
+        if getattr(esc, "acknowledged_at", None) is not None:
+            return "Someone acknowledged the reminder before this step went out."
+        return "The escalation policy no longer calls for this step."
     if kind == ReminderKind.NCMEC_UNFINISHED:
         if esc.reported_at is not None:
             return "The report was recorded, so it was finished at NCMEC."
@@ -262,4 +312,62 @@ def why_release_request_overtaken(due_at: datetime, esc: EscalationFacts) -> str
     requested = getattr(esc, "release_requested_at", None)
     if requested is None or as_utc(requested) != as_utc(due_at):
         return "The release request was withdrawn (preservation was extended) before this went out."
+    return None
+
+
+# --- one deadline as an incident (PagerDuty's dedup_key) -------------------------------------------
+
+LEGAL_DEADLINE = "legal"
+RELEASE_DEADLINE = "release"
+NCMEC_DEADLINE = "ncmec"
+
+
+def incident_deadline(kind: str, esc: EscalationFacts, cfg: PolicyConfig) -> tuple[str, datetime | None]:
+    """(deadline name, its moment) a reminder is about: every reminder of one deadline (due soon,
+    overdue and its repeats, the escalation steps) is one incident for an on-call tool, opened by the
+    first and resolved once the deadline is met or moved. The moment is None for a legal request's
+    and a release request's reminders, whose incident ends when the reminder no longer applies."""
+    if kind in LEGAL_REMINDER_KINDS:
+        return LEGAL_DEADLINE, None
+    if kind == ReminderKind.RELEASE_REQUESTED:
+        return RELEASE_DEADLINE, None
+    source = step_source_kind(kind, cfg) if kind in STEP_REMINDER_KINDS else kind
+    if source == ReminderKind.NCMEC_UNFINISHED:
+        return NCMEC_DEADLINE, ncmec_deletion_of(esc)
+    wanted = REMINDER_DEADLINES.get(ReminderKind(source)) if source else None
+    if wanted is None:
+        return str(kind), None
+    return wanted.value, reminder_deadline_at(str(source), esc, cfg)
+
+
+def why_incident_over(name: str, deadline_at: datetime | None, esc: EscalationFacts, cfg: PolicyConfig) -> str | None:
+    """Why the deadline an incident is about no longer stands (met, moved, or the escalation closed),
+    in words; None while it stands. Only for incidents with a deadline moment."""
+    if esc.status == CLOSED:
+        return "The escalation was closed."
+    if esc.status == DISMISSED:
+        return "The escalation was dismissed."
+    current: datetime | None
+    if name == DeadlineKind.REPORT:
+        if esc.reported_at is not None:
+            return "The report was recorded."
+        current = escalation_report_due_at(esc, cfg)
+    elif name == NCMEC_DEADLINE:
+        if esc.reported_at is not None:
+            return "The report was recorded, so it was finished at NCMEC."
+        current = ncmec_deletion_of(esc)
+    elif name == DeadlineKind.PRESERVATION_CONFIRM:
+        if esc.preservation_confirmed_at is not None:
+            return "Preservation was confirmed."
+        current = preservation_confirm_due_at(esc.reported_at, cfg) if esc.reported_at else None
+    elif name == DeadlineKind.PRESERVATION_END:
+        current = (
+            (escalation_preserve_until(esc, cfg) or preservation_end(esc.reported_at, cfg)) if esc.reported_at else None
+        )
+    else:
+        return None
+    if current is None:
+        return "The deadline no longer applies."
+    if deadline_at is not None and abs(as_utc(current) - as_utc(deadline_at)) > SAME_DEADLINE_TOLERANCE:
+        return "The deadline moved; a new incident follows the new one."
     return None

@@ -16,7 +16,7 @@ from escalations import policy
 from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import Delivery, Escalation, Reminder
-from escalations.reminders.sweep import channels_for
+from escalations.reminders.sweep import deliveries_to
 
 
 def announce(escalation: Escalation, kind: policy.ReminderKind, at: datetime, people: Iterable[Any]) -> Reminder | None:
@@ -27,14 +27,7 @@ def announce(escalation: Escalation, kind: policy.ReminderKind, at: datetime, pe
         return None
     reminder, created = Reminder.objects.get_or_create(escalation=escalation, kind=kind, due_at=at)
     if created:
-        Delivery.objects.bulk_create(
-            [
-                Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=at)
-                for person in recipients
-                for channel in channels_for(person)
-            ],
-            ignore_conflicts=True,
-        )
+        Delivery.objects.bulk_create(deliveries_to(reminder, recipients, at), ignore_conflicts=True)
     return reminder
 
 

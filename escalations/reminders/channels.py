@@ -61,6 +61,17 @@ class Item:
     urgent: bool = False
     # About a test record: marked TEST wherever it is shown, so nobody is paged for it as real.
     test: bool = False
+    # The reminder it is and when its delivery was recorded (for the Acknowledge link, which
+    # expires counted from then); None for a test message.
+    reminder_id: int | None = None
+    issued_at: datetime | None = None
+
+    def ack_url(self, via: str) -> str | None:
+        from escalations.reminders.ack_links import ack_url
+
+        if self.reminder_id is None or self.issued_at is None:
+            return None
+        return ack_url(self.reminder_id, via, self.issued_at)
 
     @property
     def url(self) -> str:
@@ -85,6 +96,11 @@ class Message:
     ref: str = ""
     # The recipient's zone: every time is shown in it, with UTC beside it.
     zone: tzinfo = UTC
+
+    @property
+    def email_ack_links(self) -> list[tuple[Item, str]]:
+        """(item, its signed Acknowledge link) for the email; the in-app message has a button instead."""
+        return [(item, url) for item in self.items if (url := item.ack_url("email")) is not None]
 
     @property
     def about_test_records(self) -> bool:

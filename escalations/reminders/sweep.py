@@ -26,8 +26,8 @@ import uuid
 from collections import defaultdict, deque
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +43,7 @@ from escalations.core.permissions import LEAD
 from escalations.models import (
     Channel,
     Delivery,
+    DeliveryAction,
     DeliveryAttempt,
     Escalation,
     LegalRequest,
@@ -51,7 +52,7 @@ from escalations.models import (
     SweepHeartbeat,
 )
 from escalations.reminders import channels as notify
-from escalations.reminders import event_delivery
+from escalations.reminders import endpoints, event_delivery
 from escalations.reminders.watchdog import HEARTBEAT
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class SweepStats:
     deliveries_failed: int = 0
     reminders_cancelled: int = 0
     digests: int = 0
+    incidents_resolved: int = 0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -104,6 +106,33 @@ def channels_for(user: User) -> list[str]:
     if profile is not None and profile.webhook_url:
         chosen.append(Channel.WEBHOOK)
     return chosen or [Channel.IN_APP]
+
+
+def deliveries_for(
+    reminder: Reminder, escalation: Escalation, kind: str, leads: list[User], now: datetime
+) -> list[Delivery]:
+    """Every delivery of a reminder: each recipient on each of their channels (their own Slack,
+    Teams and PagerDuty included) and, when the escalation's owner is among them, the channels of
+    every team the owner belongs to. A step to the teams' PagerDuty goes to those services only, or
+    to every lead when none of the owner's teams has one (a step never goes to nobody)."""
+    owner = escalation.assignee or escalation.created_by
+    if kind in policy.REMINDER_KINDS_TEAM_PAGERDUTY_ONLY:
+        if endpoints.team_pagerduty_exists(owner):
+            return endpoints.endpoint_deliveries(reminder, [], owner, now, team_kinds=[Channel.PAGERDUTY])
+        people = list({lead.pk: lead for lead in leads}.values()) or recipients(escalation, kind, leads)
+    else:
+        people = recipients(escalation, kind, leads)
+    return deliveries_to(reminder, people, now, owner=owner if any(p.pk == owner.pk for p in people) else None)
+
+
+def deliveries_to(reminder: Reminder, people: list[User], now: datetime, owner: User | None = None) -> list[Delivery]:
+    """`people` on their channels; with `owner`, the channels of the owner's teams too."""
+    rows = [
+        Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
+        for person in people
+        for channel in channels_for(person)
+    ]
+    return rows + endpoints.endpoint_deliveries(reminder, people, owner, now)
 
 
 def _active_leads() -> list[User]:
@@ -147,14 +176,7 @@ def _schedule_one(
             if not created:
                 continue
             stats.reminders_created += 1
-            Delivery.objects.bulk_create(
-                [
-                    Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
-                    for person in recipients(escalation, kind, leads)
-                    for channel in channels_for(person)
-                ],
-                ignore_conflicts=True,
-            )
+            Delivery.objects.bulk_create(deliveries_for(reminder, escalation, kind, leads, now), ignore_conflicts=True)
             _record_missed_deadline(escalation, kind, cfg, now)
         # Conditional: if a service changed the escalation meanwhile, its new value stands and the
         # next pass looks again.
@@ -263,12 +285,7 @@ def schedule_legal_due(
                     continue
                 stats.reminders_created += 1
                 Delivery.objects.bulk_create(
-                    [
-                        Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
-                        for person in recipients(owners[escalation_id], kind, leads)
-                        for channel in channels_for(person)
-                    ],
-                    ignore_conflicts=True,
+                    deliveries_for(reminder, owners[escalation_id], kind, leads, now), ignore_conflicts=True
                 )
 
 
@@ -293,7 +310,11 @@ def _cancel(reminder: Reminder, now: datetime, reason: str) -> int:
         updated = Reminder.objects.filter(pk=reminder.pk, cancelled_at__isnull=True, sent_at__isnull=True).update(
             cancelled_at=now, cancel_reason=reason[:200]
         )
-        Delivery.objects.filter(reminder=reminder, sent_at__isnull=True).update(cancelled_at=now, claimed_until=None)
+        # A PagerDuty acknowledge or resolve recorded against this reminder still goes: it follows
+        # an incident that a trigger opened, whatever became of the reminder since.
+        Delivery.objects.filter(reminder=reminder, sent_at__isnull=True, action=DeliveryAction.NOTIFY).update(
+            cancelled_at=now, claimed_until=None
+        )
     return updated
 
 
@@ -359,7 +380,7 @@ def _claim(now: datetime) -> list[Delivery]:
     log.info("reminder deliveries claimed", extra={"claim_token": token, "deliveries": taken})
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
-            "reminder__escalation", "recipient__profile"
+            "reminder__escalation", "recipient__profile", "endpoint", "incident"
         )
     )
 
@@ -373,6 +394,9 @@ def _cancel_overtaken(
     )
     for delivery in deliveries:
         reminder = delivery.reminder
+        if delivery.action:
+            keep.append(delivery)  # an incident's acknowledge or resolve: never overtaken
+            continue
         if reminder.kind in policy.LEGAL_REMINDER_KINDS:
             reason = policy.why_legal_overtaken(
                 reminder.kind, reminder.due_at, legal.get(reminder.escalation_id, []), cfg, now
@@ -387,6 +411,11 @@ def _cancel_overtaken(
 
 
 def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
+    item = _item_of(delivery, cfg)
+    return replace(item, issued_at=delivery.created_at)
+
+
+def _item_of(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
     reminder = delivery.reminder
     if reminder.kind in policy.LEGAL_REMINDER_KINDS:
         # About a request: the message names it (and its kind), its deadline is the response date.
@@ -400,6 +429,7 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
             kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
             deadline_at=deadline or reminder.due_at,
             test=reminder.escalation.is_test,
+            reminder_id=reminder.pk,
         )
     label = policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]
     if reminder.kind == policy.ReminderKind.RELEASE_REQUESTED and reminder.escalation.release_requested_by:
@@ -412,6 +442,7 @@ def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
         deadline_at=policy.reminder_deadline_at(reminder.kind, reminder.escalation, cfg) or reminder.due_at,
         urgent=reminder.escalation.priority == policy.URGENT and reminder.escalation.reported_at is None,
         test=reminder.escalation.is_test,
+        reminder_id=reminder.pk,
     )
 
 
@@ -422,24 +453,28 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
         if not claimed:
             _log_claim_done(taken)
             return
-        groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
+        groups: dict[tuple[int, str, int | None, str], list[Delivery]] = defaultdict(list)
         for delivery in claimed:
-            groups[(delivery.recipient_id, delivery.channel)].append(delivery)
+            groups[(delivery.recipient_id, delivery.channel, delivery.endpoint_id, delivery.action)].append(delivery)
         # Webhooks are posted from threads of their own while this thread delivers email and in-app:
         # a slow receiver holds one thread until its deadline, never anyone else's reminders.
         with _WebhookDispatch(now, cfg, stats) as webhooks:
             for group in groups.values():
-                if group[0].channel == Channel.WEBHOOK:
+                if group[0].channel in HTTP_CHANNELS:
                     webhooks.add(_batches(group, stats))
             webhooks.start_more()
             for group in groups.values():
-                if group[0].channel != Channel.WEBHOOK:
+                if group[0].channel not in HTTP_CHANNELS:
                     for batch in _batches(group, stats):
                         _deliver_batch(batch, now, cfg, stats)
                         webhooks.record_finished()
             webhooks.finish()
         _mark_reminders_sent({d.reminder_id for d in claimed}, now)
         _log_claim_done(taken)
+
+
+# Posted from the webhook threads: the person's webhook, and Slack, Teams and PagerDuty endpoints.
+HTTP_CHANNELS = frozenset({Channel.WEBHOOK, *endpoints.ENDPOINT_CHANNELS})
 
 
 def _log_claim_done(taken: list[Delivery]) -> None:
@@ -457,6 +492,9 @@ def _batches(group: list[Delivery], stats: SweepStats) -> list[list[Delivery]]:
     for delivery in group:
         (unknown[delivery.batch_ref] if delivery.batch_ref else fresh).append(delivery)
     batches = list(unknown.values())
+    if group[0].channel == Channel.PAGERDUTY:
+        # An event is about one deadline (its dedup_key): never a digest.
+        return [*batches, *([d] for d in fresh)]
     if len(fresh) > settings.REMINDER_DIGEST_THRESHOLD:
         batches.append(fresh)
         stats.digests += 1
@@ -547,14 +585,21 @@ class _WebhookDispatch:
                 batch = renew_claim(batch, self._now, ref)
                 if not batch:
                     continue
-                message = notify.message_for(
-                    [_item(d, self._cfg) for d in batch], ref=ref, zone=notify.zone_of(batch[0].recipient)
-                )
-                request = notify.webhook_request(batch[0].recipient, message)
+                first = batch[0]
+                message = None
+                if not first.action:
+                    # A team's channel reads times in UTC: its members may live anywhere.
+                    zone = notify.zone_of(first.recipient) if first.endpoint is None or first.endpoint.user_id else UTC
+                    message = notify.message_for([_item(d, self._cfg) for d in batch], ref=ref, zone=zone)
+                if first.endpoint_id is not None:
+                    future = self._pool.submit(endpoints.post, endpoints.build_request(batch, message, self._now))
+                else:
+                    assert message is not None
+                    future = self._pool.submit(notify.post_webhook, notify.webhook_request(first.recipient, message))
             except Exception as exc:
                 _record_failure(batch, self._now, self._stats, exc)
                 continue
-            self._posting[self._pool.submit(notify.post_webhook, request)] = batch
+            self._posting[future] = batch
 
     def record_finished(self, *, wait: bool = False) -> None:
         """Record the posts that have ended (waiting for one when `wait`), then start more."""
@@ -662,6 +707,11 @@ def sweep(now: datetime | None = None) -> SweepStats:
     stats = SweepStats()
     SweepHeartbeat.objects.update_or_create(name=HEARTBEAT, defaults={"last_started_at": now})
     schedule_due(now, cfg, stats)
+    # PagerDuty incidents whose deadline was met or moved since: their resolve events go out below.
+    try:
+        stats.incidents_resolved = endpoints.resolve_incidents(now, cfg)
+    except Exception:
+        log.exception("open PagerDuty incidents could not be checked; the next sweep tries again")
     deliver_due(now, cfg, stats)
     SweepHeartbeat.objects.update_or_create(
         name=HEARTBEAT, defaults={"last_finished_at": timezone.now(), "last_stats": asdict(stats)}

@@ -22,7 +22,7 @@ from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
 from escalations.core import availability, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
-from escalations.core.people import AuthenticatedHttpRequest
+from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import Action, can, require
 from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
@@ -245,6 +245,22 @@ def warn_same_reference(request: HttpRequest, escalation: Escalation) -> None:
         )
 
 
+def _pending_acks(escalation: Escalation, user: RequestUser, entries: list[dict[str, Any]]) -> list[Any]:
+    """The reminders that reached someone and nobody acknowledged yet, newest first (at most 5), for
+    the Acknowledge buttons: read from the timeline's delivery attempts, no query of their own."""
+    if not (can(user, Action.ACKNOWLEDGE) and escalation.is_active):
+        return []
+    pending: dict[int, Any] = {}
+    for entry in entries:
+        attempt = entry.get("attempt")
+        if attempt is None or not attempt.ok:
+            continue
+        reminder = attempt.delivery.reminder
+        if reminder.cancelled_at is None and selectors.unacknowledged(reminder):
+            pending[reminder.pk] = reminder
+    return sorted(pending.values(), key=lambda r: (r.due_at, r.pk), reverse=True)[:5]
+
+
 class EscalationDetailView(RoleRequiredMixin, TemplateView):
     template_name = "escalations/detail.html"
 
@@ -269,11 +285,13 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
         after_report = legal_selectors.after_report(escalation, now, user)
         refused = availability.refusals(escalation, user, now, after_report.open_requests)
+        entries = selectors.timeline_entries(escalation)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
             state=policy.escalation_state(escalation, now, cfg),
-            entries=selectors.timeline_entries(escalation),
+            entries=entries,
+            pending_acks=_pending_acks(escalation, user, entries),
             after_report=after_report,
             preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
             # The two limits behind ncmec_deletion_at, from policy's own numbers: no deadline arithmetic here.

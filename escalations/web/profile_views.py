@@ -116,7 +116,17 @@ class ProfileView(FormView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         from django_otp import user_has_device
 
-        return {**super().get_context_data(**kwargs), "two_factor_on": user_has_device(self.request.user)}
+        from escalations.reminders.channel_endpoints import describe
+        from escalations.reminders.endpoints import active
+        from escalations.web.channel_views import ChannelForm
+
+        own = active().filter(user=self.request.user).order_by("kind")
+        return {
+            **super().get_context_data(**kwargs),
+            "two_factor_on": user_has_device(self.request.user),
+            "own_channels": [(c, describe(c.kind, c.target)) for c in own],
+            "channel_form": ChannelForm(auto_id="channel_%s"),
+        }
 
     def form_valid(self, form: Form) -> HttpResponse:
         from escalations.reminders.webhook_profile import SECRET_REPLACED_NOTICE, save_profile

@@ -134,6 +134,7 @@ PAGES: tuple[Page, ...] = (
     Page("access-log", "Access log", "access_log", READERS),
     Page("security-events", "Security events", "security_events", READERS),
     Page("tokens", "Service tokens", "tokens", LEADS),
+    Page("team-channels", "Team channels (Slack, Teams, PagerDuty)", "team_channels", LEADS),
     Page("locked-accounts", "Locked sign-ins (leads unlock)", "locked_accounts", LEADS),
     Page("notifications", "Notifications", "notifications", EVERYONE),
     Page("profile", "Your profile", "profile", EVERYONE),
@@ -178,6 +179,13 @@ NOT_PAGES: dict[str, str] = {
     "escalations:audit_csv": "CSV download",
     "compliance_evidence_pack": "signed JSON download (the compliance report's button)",
     "escalations:take": "POST only (Take it, on an escalation's page and in the lists)",
+    "profile_add_channel": "POST only (the profile's Add a channel form)",
+    "channel_remove": "POST only",
+    "channel_test": "POST only (Send a test, on the profile and the team channels page)",
+    "acknowledge": "POST only (Acknowledge, on an escalation's page)",
+    # Its address carries a signed token made for one delivery of one message:
+    # tests/web/test_acknowledge_and_team_channels.py opens it.
+    "acknowledge_link": "opened from a signed link in a reminder; the token is made per delivery",
     "coop_preservation": "POST only: Coop's signed server-to-server call (tests/integrations/)",
     "legal_request_respond": "POST target of a form on the legal request's page; GET redirects there",
     "legal_request_close": "POST target of a form on the legal request's page; GET redirects there",

@@ -10,6 +10,7 @@ long enough ago that each target passes between `cross_from` and `cross_to` seco
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import defaultdict
@@ -30,7 +31,15 @@ SETTINGS = {
     "NCMEC_UNFINISHED_WARNING_HOURS": "23.5",
     "REPORT_OVERDUE_REPEAT_HOURS": "4",  # no repeat falls inside a run: each reminder is due once
     "REMINDER_DIGEST_THRESHOLD": "5",
+    # Escalation steps of an urgent report nobody acknowledged, 1 and 2 minutes after its target, so
+    # both fall inside the run: each must arrive once, none skipped (no team has PagerDuty here, so
+    # the second goes to every lead too).
+    "ESCALATION_POLICY": json.dumps(
+        {"report_overdue": {"priorities": ["urgent"], "steps": [[1, "leads"], [2, "team_pagerduty"]]}}
+    ),
 }
+# The last step falls due this long after the last target: the reckoning's horizon reaches it.
+STEPS_AFTER_TARGET = timedelta(minutes=2)
 
 
 def _hours(name: str) -> timedelta:
@@ -46,6 +55,7 @@ CFG = policy.PolicyConfig(
     preservation_confirm_window=_hours("PRESERVATION_CONFIRM_HOURS"),
     ncmec_unfinished_warning=_hours("NCMEC_UNFINISHED_WARNING_HOURS"),
     report_overdue_repeat=_hours("REPORT_OVERDUE_REPEAT_HOURS"),
+    escalation_rules=policy.escalation_rules_from_settings(json.loads(SETTINGS["ESCALATION_POLICY"])),
 )
 
 REDIS_DOWN_SECONDS = 120
@@ -235,7 +245,8 @@ Item = tuple[str, str, str, str]
 def recipients(spec: EscalationSpec, kind: str) -> list[str]:
     """The assignee; every lead too for the kinds leads hear of (policy.REMINDER_KINDS_FOR_LEADS); every
     lead alone for the kinds only leads hear of (policy.REMINDER_KINDS_LEADS_ONLY: a new urgent one)."""
-    if kind in policy.REMINDER_KINDS_LEADS_ONLY:
+    if kind in policy.REMINDER_KINDS_LEADS_ONLY or kind in policy.REMINDER_KINDS_TEAM_PAGERDUTY_ONLY:
+        # The teams' PagerDuty step goes to every lead when no team has PagerDuty (none does here).
         return list(LEADS)
     people = [spec.assignee]
     if kind in policy.REMINDER_KINDS_FOR_LEADS:
@@ -303,7 +314,51 @@ class Tally:
     unexpected_items: list[Item] = field(default_factory=list)
 
 
-def tally(expected: dict[Item, datetime], copies: list[Copy]) -> Tally:
+# --- acknowledgements ----------------------------------------------------------------------------------
+
+ACK_AFTER_TARGET = 20.0  # seconds: after the target (so it counts), before the first step (60 s)
+ACK_SHARE = 0.35  # of the open urgent escalations
+
+
+def plan_acks(specs: list[EscalationSpec], ids: dict[str, int], rng: random.Random) -> list[tuple[int, float]]:
+    """(escalation id, epoch) of each acknowledgement a lead makes: a share of the open urgent
+    escalations, ACK_AFTER_TARGET seconds after their target."""
+    acks = []
+    for spec in specs:
+        if spec.priority == policy.URGENT and spec.reported_at is None and rng.random() < ACK_SHARE:
+            target = policy.escalation_report_due_at(Facts.of(spec), CFG).timestamp()
+            acks.append((ids[spec.ref], target + ACK_AFTER_TARGET))
+    return acks
+
+
+def without_acknowledged_steps(
+    expected: dict[Item, datetime],
+    specs: list[EscalationSpec],
+    keys: dict[str, str],
+    ids: dict[str, int],
+    acks: dict[int, float],
+) -> tuple[dict[Item, datetime], set[Item], int]:
+    """The expected items once the acknowledgements are known: an escalation step that fell due
+    after its escalation's acknowledgement committed must never arrive (removed: an arrival counts
+    as unexpected); one due within a second of it, or before it, may have gone (at most once: moved
+    to `maybe`). Returns (expected, maybe, how many steps were silenced)."""
+    key_of_id = {ids[spec.ref]: keys[spec.ref] for spec in specs}
+    acked_keys = {key_of_id[pk]: moment for pk, moment in acks.items()}
+    kept: dict[Item, datetime] = {}
+    maybe: set[Item] = set()
+    silenced = 0
+    for item, due in expected.items():
+        moment = acked_keys.get(item[2])
+        if moment is None or item[3] not in policy.STEP_REMINDER_KINDS:
+            kept[item] = due
+        elif moment < due.timestamp() - 1:
+            silenced += 1
+        else:
+            maybe.add(item)
+    return kept, maybe, silenced
+
+
+def tally(expected: dict[Item, datetime], copies: list[Copy], maybe: set[Item] | None = None) -> Tally:
     by_item: dict[Item, list[Copy]] = defaultdict(list)
     for copy in copies:
         by_item[copy.item].append(copy)
@@ -321,6 +376,9 @@ def tally(expected: dict[Item, datetime], copies: list[Copy]) -> Tally:
         if len(ids) > 1:
             result.repeated.append((item, ids, sorted(c.at for c in got)))
     for item, got in by_item.items():
+        if maybe and item in maybe:
+            result.doubled += len({c.message_id for c in got}) - 1
+            continue
         if item not in expected:
             result.unexpected += len(got)
             result.unexpected_items.append(item)

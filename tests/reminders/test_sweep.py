@@ -311,18 +311,21 @@ def test_one_sweep_after_10_hours_down_sends_everything_that_came_due(clock, mod
             f"[Escalations] {reported.key}: Preservation not confirmed",
         ]
     )
-    # The lead also hears, once, that the urgent escalation was logged.
+    # The lead also hears, once, that the urgent escalation was logged, and, since nobody
+    # acknowledged the overdue report, both escalation steps (no team has PagerDuty: to the leads).
     assert sorted(m.subject for m in mail_to(mailoutbox, boss)) == sorted(
         [
             f"[Escalations] URGENT {urgent.key}: Report overdue",
             f"[Escalations] URGENT {urgent.key}: {REMINDER_LABELS[ReminderKind.URGENT_LOGGED]}",
+            f"[Escalations] URGENT {urgent.key}: {REMINDER_LABELS[ReminderKind.ESCALATED_TO_LEADS]}",
+            f"[Escalations] URGENT {urgent.key}: {REMINDER_LABELS[ReminderKind.ESCALATED_TO_PAGERDUTY]}",
             f"[Escalations] {reported.key}: Preservation not confirmed",
         ]
     )
-    assert len(mailoutbox) == 6
+    assert len(mailoutbox) == 8
 
     sweep()
-    assert len(mailoutbox) == 6
+    assert len(mailoutbox) == 8
 
 
 def test_a_report_recorded_late_gets_one_preservation_ending_reminder_not_one_per_missed_stage(

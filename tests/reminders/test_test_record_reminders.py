@@ -80,9 +80,12 @@ def test_a_test_record_made_urgent_says_test_before_urgent(
 ) -> None:
     trial = make_escalation(knowledge_at=T0 - 2 * HOUR, is_test=True, priority=Priority.URGENT, urgent_reason="Drill")
     reminders.sweep()
-    # With no lead to tell, the owner hears that it was logged, and that it is overdue.
+    # With no lead to tell, the owner hears that it was logged, that it is overdue, and (nobody
+    # acknowledged it for an hour) the escalation steps that would have gone to the leads.
     subjects = sorted(m.subject for m in mailoutbox if m.to == [mod.email])
     assert subjects == [
+        f"[Escalations] TEST URGENT {trial.key}: Escalated to every lead: overdue and nobody acknowledged it",
+        f"[Escalations] TEST URGENT {trial.key}: Escalated to the teams' PagerDuty: overdue and nobody acknowledged it",
         f"[Escalations] TEST URGENT {trial.key}: Report overdue",
         f"[Escalations] TEST URGENT {trial.key}: Urgent escalation logged: a child may be in imminent danger",
     ]

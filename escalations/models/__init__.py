@@ -5,6 +5,7 @@ people: people's profiles and teams.
 reminders: reminders, deliveries and notifications.
 saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
+scim: SCIM provisioning tokens and the accounts an identity provider manages.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
 audit_chain: the chains' heads, integrity checks and redaction requests."""
@@ -65,6 +66,11 @@ from escalations.models.reminders import (
 from escalations.models.saved_views import (
     SavedView,
 )
+from escalations.models.scim import (
+    ScimGroupIdentity,
+    ScimIdentity,
+    ScimToken,
+)
 from escalations.models.service_tokens import (
     IdempotencyRecord,
     ServiceToken,
@@ -107,6 +113,9 @@ __all__ = [
     "RedactionRequest",
     "Reminder",
     "SavedView",
+    "ScimGroupIdentity",
+    "ScimIdentity",
+    "ScimToken",
     "ServiceToken",
     "Status",
     "SweepHeartbeat",

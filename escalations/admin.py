@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from escalations.accounts import scim_admin  # noqa: F401 - registers the SCIM tokens page
 from escalations.accounts.lockout import unlock_account
 from escalations.models import (
     AuditEvent,

@@ -42,7 +42,7 @@ from django.utils.safestring import SafeString
 from escalations.core import filters
 from escalations.core.permissions import MODERATOR
 from escalations.core.selectors import NEXT_ACTION_ORDER, deadline_state_q, hold_q
-from escalations.models import BreachReason, Escalation, Priority, Status
+from escalations.models import ACTIVE_STATUSES, BreachReason, Escalation, Priority, Status
 from escalations.policy import DeadlineState, action_label
 
 # Nearest-rank percentiles reported for time to report (whole percents).
@@ -50,6 +50,8 @@ MEDIAN = 50
 P90 = 90
 PERCENTILES = (MEDIAN, P90)
 MOST_OVERDUE_LIMIT = 10
+# Active escalations whose assignee was deactivated (a leaver): listed for reassignment, up to this many.
+NEEDS_REASSIGNMENT_LIMIT = 50
 # The dashboard lists the latest breaches of the period; the count links to every one of them.
 BREACH_LIST_LIMIT = 50
 CHART_WEEKS = 12
@@ -328,6 +330,9 @@ class NowFigures:
     open_total: Figure
     open_unassigned: int
     most_overdue: list[OverdueItem]
+    # Active escalations assigned to a deactivated person (counted with the rest; listed by build()).
+    needs_reassignment: int = 0
+    needs_reassignment_list: list[Escalation] = field(default_factory=list)
 
     @property
     def by_state(self) -> list[tuple[str, str, Figure]]:
@@ -367,6 +372,8 @@ def count_sets(*sets: CountSet) -> list[dict[str, int]]:
 
 
 IS_OPEN = Q(status=Status.OPEN)
+# Deactivated (by an admin, or by the identity provider over SCIM): nobody will act on these.
+NEEDS_REASSIGNMENT = Q(status__in=ACTIVE_STATUSES, assignee__is_active=False)
 
 
 def now_counts(now: datetime) -> CountSet:
@@ -374,8 +381,9 @@ def now_counts(now: datetime) -> CountSet:
     ending within 30 days and ended. "Open" is status open (not reported)."""
     unconfirmed = Q(status=Status.REPORTED, preservation_confirmed_at__isnull=True)
     return CountSet(
-        where=IS_OPEN | unconfirmed | hold_q("ending", now) | hold_q("ended", now),
+        where=IS_OPEN | unconfirmed | hold_q("ending", now) | hold_q("ended", now) | NEEDS_REASSIGNMENT,
         conditions={
+            "needs_reassignment": NEEDS_REASSIGNMENT,
             **{state.value: IS_OPEN & deadline_state_q(state, now) for state in OPEN_STATES},
             "open_total": IS_OPEN,
             "open_unassigned": IS_OPEN & Q(assignee__isnull=True),
@@ -407,6 +415,7 @@ def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
         holds_ended=Figure(counts["holds_ended"], figure_url(hold="ended")),
         open_total=Figure(counts["open_total"], figure_url(status=Status.OPEN)),
         open_unassigned=counts["open_unassigned"],
+        needs_reassignment=counts["needs_reassignment"],
         most_overdue=[
             OverdueItem(esc, format_duration((now - due).total_seconds()))
             for esc in overdue
@@ -726,13 +735,24 @@ class Dashboard:
             yield from (w.stats.reports, w.stats.within)
 
 
+def needs_reassignment(limit: int = NEEDS_REASSIGNMENT_LIMIT) -> list[Escalation]:
+    """Active escalations assigned to a deactivated person, what must be done first first: one query."""
+    return list(
+        records().filter(NEEDS_REASSIGNMENT).select_related("assignee").order_by(*NEXT_ACTION_ORDER)[:limit]
+    )
+
+
 def build(period: Period, now: datetime, target_hours: float) -> Dashboard:
     """All of the dashboard's figures: six queries whatever the number of rows (the counts of now,
     the backlog and the holds together; the most overdue; the period's report times in every
-    grouping; the breaches by reason; the latest breaches; the people)."""
+    grouping; the breaches by reason; the latest breaches; the people), and a seventh while some active
+    escalation's assignee is deactivated (the list of them)."""
     ends, weeks = backlog_ends(period, now), holds_weeks(now)
     current_counts, backlog, holds = count_sets(now_counts(now), backlog_counts(ends), holds_ending_counts(now, weeks))
     current = now_figures(now, current_counts)
+    if current.needs_reassignment:
+        # A seventh query, only while a deactivated person still holds active escalations.
+        current.needs_reassignment_list.extend(needs_reassignment())
     times = period_report_times(period)
     return Dashboard(
         now=now,

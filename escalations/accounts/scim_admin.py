@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -51,6 +51,9 @@ class ScimTokenAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {queryset.count()} SCIM token(s).")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        # This view replaces the admin's own add view, and with it the admin's permission check.
+        if not self.has_add_permission(request):
+            raise PermissionDenied("Only a superuser may create SCIM tokens.")
         form = ScimTokenForm(request.POST or None)
         context = {
             **self.admin_site.each_context(request),

@@ -348,3 +348,21 @@ def test_discovery_endpoints_describe_what_we_serve(scim: Client) -> None:
     user_schema = send(scim, "get", f"/Schemas/{USER_SCHEMA}").json()
     assert [a["name"] for a in user_schema["attributes"]] == ["userName", "name", "displayName", "active", "emails", "groups"]
     assert send(scim, "get", "/Nope").status_code == 404
+
+
+def test_a_superuser_makes_a_token_in_the_admin_and_sees_it_once(admin_user: Any, lead: Any, client_for: Any) -> None:
+    admin = client_for(admin_user)
+    page = admin.post("/admin/escalations/scimtoken/add/", {"name": "Entra production"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    raw = text.split('readonly value="', 1)[1].split('"', 1)[0]
+    assert raw.startswith("escscim_") and scim_tokens.authenticate(f"Bearer {raw}") is not None
+    listing = admin.get("/admin/escalations/scimtoken/").content.decode()
+    assert "Entra production" in listing and raw not in listing
+    assert events(AuditAction.SCIM_TOKEN_CREATED)[-1].actor == admin_user
+    # A lead made staff still may not: SCIM tokens are for superusers.
+    lead.is_staff = True
+    lead.save()
+    staff = client_for(lead)
+    assert staff.post("/admin/escalations/scimtoken/add/", {"name": "x"}).status_code in (302, 403)
+    assert not ScimToken.objects.filter(name="x").exists()

@@ -737,9 +737,7 @@ class Dashboard:
 
 def needs_reassignment(limit: int = NEEDS_REASSIGNMENT_LIMIT) -> list[Escalation]:
     """Active escalations assigned to a deactivated person, what must be done first first: one query."""
-    return list(
-        records().filter(NEEDS_REASSIGNMENT).select_related("assignee").order_by(*NEXT_ACTION_ORDER)[:limit]
-    )
+    return list(records().filter(NEEDS_REASSIGNMENT).select_related("assignee").order_by(*NEXT_ACTION_ORDER)[:limit])
 
 
 def build(period: Period, now: datetime, target_hours: float) -> Dashboard:

@@ -60,7 +60,7 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
 def create(scim: Client, user_name: str = "ann@example.com") -> dict[str, Any]:
     response = send(scim, "post", "/Users", okta_user(user_name))
     assert response.status_code == 201, response.content
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -73,7 +73,12 @@ def events(action: str) -> list[AuditEvent]:
 def test_okta_creates_a_person_who_has_no_password_and_no_role(scim: Client) -> None:
     doc = create(scim)
     user = get_user_model().objects.get(pk=int(doc["id"]))
-    assert (user.username, user.first_name, user.last_name, user.email) == ("ann@example.com", "Ann", "Lee", "ann@example.com")
+    assert (user.username, user.first_name, user.last_name, user.email) == (
+        "ann@example.com",
+        "Ann",
+        "Lee",
+        "ann@example.com",
+    )
     assert user.is_active and not user.has_usable_password() and not user.groups.exists()
     assert doc["externalId"] == "00u1abcd" and doc["active"] is True and doc["groups"] == []
     assert doc["meta"]["location"].endswith(f"/scim/v2/Users/{user.pk}")
@@ -84,9 +89,9 @@ def test_okta_creates_a_person_who_has_no_password_and_no_role(scim: Client) -> 
 
 def test_okta_finds_a_person_by_username_in_any_case_and_a_taken_username_is_a_conflict(scim: Client) -> None:
     doc = create(scim)
-    found = send(scim, "get", '/Users?filter=userName%20eq%20%22ANN@example.com%22').json()
+    found = send(scim, "get", "/Users?filter=userName%20eq%20%22ANN@example.com%22").json()
     assert found["totalResults"] == 1 and found["Resources"][0]["id"] == doc["id"]
-    assert send(scim, "get", '/Users?filter=userName%20eq%20%22bob@example.com%22').json()["totalResults"] == 0
+    assert send(scim, "get", "/Users?filter=userName%20eq%20%22bob@example.com%22").json()["totalResults"] == 0
     again = send(scim, "post", "/Users", okta_user("Ann@Example.com"))
     assert again.status_code == 409 and again.json()["scimType"] == "uniqueness"
 
@@ -101,7 +106,11 @@ def test_entra_updates_with_capitalised_ops_and_paths(scim: Client) -> None:
             {"op": "Replace", "path": "name.familyName", "value": "Lee-Park"},
             {"op": "Add", "path": 'emails[type eq "work"].value', "value": "ann.park@example.com"},
             {"op": "Replace", "path": "userName", "value": "ann.park@example.com"},
-            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "T&S"},
+            {
+                "op": "Add",
+                "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                "value": "T&S",
+            },
         ),
     )
     assert response.status_code == 200, response.content
@@ -169,7 +178,7 @@ def test_role_groups_are_listed_and_regrouping_changes_roles_with_an_audit_event
     doc = create(scim)
     names = {g["displayName"]: g["id"] for g in send(scim, "get", "/Groups").json()["Resources"]}
     assert names == {"moderator": "role-moderator", "lead": "role-lead", "auditor": "role-auditor"}
-    found = send(scim, "get", '/Groups?filter=displayName%20eq%20%22Lead%22').json()["Resources"]
+    found = send(scim, "get", "/Groups?filter=displayName%20eq%20%22Lead%22").json()["Resources"]
     assert [g["id"] for g in found] == ["role-lead"]
     add = patch({"op": "add", "path": "members", "value": [{"value": doc["id"], "display": "ann"}]})
     assert send(scim, "patch", "/Groups/role-moderator", add).status_code == 200
@@ -191,7 +200,9 @@ def test_a_pushed_group_becomes_a_team_and_role_groups_cannot_be_made_renamed_or
     )
     assert response.status_code == 201, response.content
     team = Team.objects.get(name="EU queue")
-    assert response.json()["id"] == f"team-{team.pk}" and list(team.members.values_list("pk", flat=True)) == [int(doc["id"])]
+    assert response.json()["id"] == f"team-{team.pk}" and list(team.members.values_list("pk", flat=True)) == [
+        int(doc["id"])
+    ]
     renamed = send(scim, "patch", f"/Groups/team-{team.pk}", patch({"op": "replace", "value": {"displayName": "EU"}}))
     assert renamed.json()["displayName"] == "EU"
     assert send(scim, "post", "/Groups", {"displayName": "LEAD"}).status_code == 409
@@ -203,7 +214,9 @@ def test_a_pushed_group_becomes_a_team_and_role_groups_cannot_be_made_renamed_or
 
 
 def test_a_member_that_does_not_exist_is_refused_naming_it(scim: Client) -> None:
-    response = send(scim, "patch", "/Groups/role-lead", patch({"op": "add", "path": "members", "value": [{"value": "99999"}]}))
+    response = send(
+        scim, "patch", "/Groups/role-lead", patch({"op": "add", "path": "members", "value": [{"value": "99999"}]})
+    )
     assert response.status_code == 400 and "99999" in response.json()["detail"]
 
 
@@ -323,7 +336,7 @@ def test_bad_patches_are_refused_naming_the_problem(scim: Client, operations: An
 
 
 def test_unsupported_filters_are_invalid_filter(scim: Client) -> None:
-    response = send(scim, "get", '/Users?filter=userName%20co%20%22ann%22')
+    response = send(scim, "get", "/Users?filter=userName%20co%20%22ann%22")
     assert response.status_code == 400 and response.json()["scimType"] == "invalidFilter"
 
 
@@ -346,7 +359,14 @@ def test_discovery_endpoints_describe_what_we_serve(scim: Client) -> None:
     types = [t["id"] for t in send(scim, "get", "/ResourceTypes").json()["Resources"]]
     assert types == ["User", "Group"]
     user_schema = send(scim, "get", f"/Schemas/{USER_SCHEMA}").json()
-    assert [a["name"] for a in user_schema["attributes"]] == ["userName", "name", "displayName", "active", "emails", "groups"]
+    assert [a["name"] for a in user_schema["attributes"]] == [
+        "userName",
+        "name",
+        "displayName",
+        "active",
+        "emails",
+        "groups",
+    ]
     assert send(scim, "get", "/Nope").status_code == 404
 
 

@@ -73,7 +73,8 @@ class UserFields:
     given_name: str = ""
     family_name: str = ""
     email: str = ""
-    email_type: str = "work"
+    # Every email as the provider sent it: (value, type, primary). `email` (Django's) is the primary one.
+    emails: tuple[tuple[str, str, bool], ...] = ()
     active: bool = True
     external_id: str = ""
 
@@ -111,7 +112,7 @@ def fields_of(user: User) -> UserFields:
         given_name=user.first_name,
         family_name=user.last_name,
         email=user.email,
-        email_type=(identity.email_type if identity else "") or "work",
+        emails=_stored_emails(identity, user.email),
         active=user.is_active,
         external_id=identity.external_id if identity else "",
     )
@@ -158,21 +159,39 @@ def clean_email(value: Any) -> str:
     return email
 
 
-def clean_email_type(value: Any) -> str:
-    kind = _text(value, "emails.type", 20)
-    return kind or "work"
+MAX_EMAILS = 10
 
 
-def _email_from_list(value: Any) -> tuple[str, str]:
-    """The primary email of a list of emails (or the first one), and its type; "" for none."""
+def _stored_emails(identity: ScimIdentity | None, email: str) -> tuple[tuple[str, str, bool], ...]:
+    """The emails the provider sent, while their primary one is still the account's email (an admin
+    may have changed it since); else the account's email alone."""
+    stored = tuple((e["value"], e["type"], e["primary"]) for e in (identity.emails if identity else []) or [])
+    primary = next((value for value, _, is_primary in stored if is_primary), stored[0][0] if stored else "")
+    if stored and primary == email:
+        return stored
+    return ((email, "work", True),) if email else ()
+
+
+def _email_from_list(value: Any) -> tuple[str, tuple[tuple[str, str, bool], ...]]:
+    """The primary email of a list of emails (or the first one), and every email; "" for none."""
     if value is None or value == []:
-        return "", "work"
+        return "", ()
     if isinstance(value, dict):  # one email instead of a list (OneLogin does this)
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise error("emails must be a list of objects with a value.")
-    chosen = next((item for item in value if item.get("primary") in (True, "true", "True")), value[0])
-    return clean_email(chosen.get("value")), clean_email_type(chosen.get("type"))
+    if len(value) > MAX_EMAILS:
+        raise error(f"emails: at most {MAX_EMAILS}.")
+    emails = tuple(
+        (
+            clean_email(item.get("value")),
+            _text(item.get("type"), "emails.type", 20),
+            item.get("primary") in (True, "true", "True"),
+        )
+        for item in value
+    )
+    primary = next((email for email in emails if email[2]), emails[0])
+    return primary[0], emails
 
 
 def user_fields_from_resource(body: dict[str, Any], current: UserFields | None = None) -> UserFields:
@@ -184,13 +203,13 @@ def user_fields_from_resource(body: dict[str, Any], current: UserFields | None =
     active = current.active if current else True
     if "active" in body:
         active = as_bool(body["active"], "active")
-    email, email_type = _email_from_list(body.get("emails"))
+    email, emails = _email_from_list(body.get("emails"))
     return UserFields(
         user_name=clean_user_name(body.get("userName")),
         given_name=_text(name.get("givenName"), "name.givenName", 150),
         family_name=_text(name.get("familyName"), "name.familyName", 150),
         email=email,
-        email_type=email_type,
+        emails=emails,
         active=active,
         external_id=_text(body.get("externalId"), "externalId", 200),
     )
@@ -200,6 +219,7 @@ def user_fields_from_resource(body: dict[str, Any], current: UserFields | None =
 
 _EMAIL_VALUE = re.compile(r"^emails(\[[^\]]*\])?\.value$")
 _EMAILS_FILTERED = re.compile(r"^emails\[[^\]]*\]$")
+_EMAIL_TYPE = re.compile(r'type\s+eq\s+"([A-Za-z]{1,20})"', re.IGNORECASE)
 # Attributes we do not keep; a provider may send them (Entra ID's default mappings do) and they are
 # ignored rather than refused, so that provisioning goes on.
 _IGNORED = re.compile(
@@ -288,12 +308,16 @@ def _apply_user_op(fields: UserFields, op: str, attr: str, value: Any) -> UserFi
             fields = replace(fields, family_name=_text(lowered["familyname"], "name.familyName", 150))
         return fields
     if _EMAIL_VALUE.match(attr):
-        return replace(fields, email="" if remove else clean_email(value))
+        if remove:
+            return replace(fields, email="", emails=())
+        email = clean_email(value)
+        kind = _EMAIL_TYPE.search(attr)
+        return replace(fields, email=email, emails=((email, kind.group(1) if kind else "work", True),))
     if attr == "emails" or _EMAILS_FILTERED.match(attr):
         if remove:
-            return replace(fields, email="")
-        email, email_type = _email_from_list(value)
-        return replace(fields, email=email, email_type=email_type)
+            return replace(fields, email="", emails=())
+        email, emails = _email_from_list(value)
+        return replace(fields, email=email, emails=emails)
     if attr in ("id", "schemas", "meta", "groups") or attr.startswith(("meta.", "groups")):
         if op == "replace" and attr == "id":
             return fields  # Okta repeats the id in a replace; it cannot change it
@@ -380,8 +404,8 @@ def _save_user(token: ScimToken, user: User, fields: UserFields, *, provisioned:
     user.save(update_fields=["username", "first_name", "last_name", "email", "is_active"])
     identity, _ = ScimIdentity.objects.get_or_create(user=user, defaults={"token": token})
     identity.external_id = fields.external_id
-    identity.email_type = fields.email_type
-    identity.save(update_fields=["external_id", "email_type", "updated_at"])
+    identity.emails = [{"value": v, "type": t, "primary": p} for v, t, p in fields.emails]
+    identity.save(update_fields=["external_id", "emails", "updated_at"])
     changes = _changes(before, fields)
     if provisioned:
         _event(token, AuditAction.ACCOUNT_PROVISIONED, {"user": user.username, **changes})

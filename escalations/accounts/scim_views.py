@@ -173,7 +173,10 @@ def user_resource(request: HttpRequest, user: User) -> dict[str, Any]:
         "userName": fields.user_name,
         "displayName": full_name or user.username,
         "active": fields.active,
-        "emails": [{"value": fields.email, "type": fields.email_type, "primary": True}] if fields.email else [],
+        "emails": [
+            {"value": value, **({"type": kind} if kind else {}), "primary": primary}
+            for value, kind, primary in fields.emails
+        ],
         "groups": groups,
         "meta": {
             "resourceType": "User",

@@ -39,8 +39,9 @@ class ScimIdentity(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scim_identity")
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
-    # The type the provider gave the email (work, home, other), handed back as it was sent.
-    email_type = models.CharField(max_length=20, blank=True, default="work")
+    # The emails as the provider sent them ([{value, type, primary}]), handed back as they were sent;
+    # the primary one is the account's email.
+    emails = models.JSONField(default=list, blank=True)
     token = models.ForeignKey(ScimToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

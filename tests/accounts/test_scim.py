@@ -5,7 +5,7 @@ dashboard shows of their escalations; the token; bad input answered in SCIM's er
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from io import StringIO
 from typing import Any
 
@@ -13,10 +13,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations.accounts import scim_tokens, tokens
+from escalations.compliance import dashboard
 from escalations.models import AuditAction, AuditEvent, Escalation, ScimToken, Team
 
 BASE = "/scim/v2"
@@ -386,3 +389,30 @@ def test_a_superuser_makes_a_token_in_the_admin_and_sees_it_once(admin_user: Any
     staff = client_for(lead)
     assert staff.post("/admin/escalations/scimtoken/add/", {"name": "x"}).status_code in (302, 403)
     assert not ScimToken.objects.filter(name="x").exists()
+
+
+def test_the_dashboards_queries_do_not_grow_with_the_escalations_needing_reassignment(
+    scim: Client, make_escalation: Any
+) -> None:
+    def count() -> tuple[int, int]:
+        now = timezone.now()
+        with CaptureQueriesContext(connection) as ctx:
+            data = dashboard.build(dashboard.Period.last_days(30, now, UTC), now, 24.0)
+        return len(ctx.captured_queries), data.current.needs_reassignment
+
+    doc = create(scim)
+    person = get_user_model().objects.get(pk=int(doc["id"]))
+    person.groups.add(Group.objects.get_or_create(name="moderator")[0])
+    make_escalation(actor=person)
+    none_yet, _ = count()
+    send(scim, "patch", f"/Users/{doc['id']}", patch({"op": "replace", "value": {"active": False}}))
+    one, listed = count()
+    assert listed == 1 and one == none_yet + 1  # the list of them, only while there are some
+    person.is_active = True
+    person.save()
+    for _ in range(5):
+        make_escalation(actor=person)
+    person.is_active = False
+    person.save()
+    six, listed = count()
+    assert listed == 6 and six == one

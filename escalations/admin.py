@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from escalations.accounts import scim_admin  # noqa: F401 - registers the SCIM tokens page
 from escalations.accounts.lockout import unlock_account
 from escalations.core.people import User
 from escalations.core.permissions import is_admin

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("escalations.web.token_urls")),
     path("api/v1/", include((api_urls.v1_patterns, "api"))),
     path("api/", include(api_urls.schema_patterns)),
+    path("scim/v2/", include("escalations.accounts.scim_urls")),
     path("", include("escalations.web.compliance_urls")),
     path("escalations/", include("escalations.web.escalation_urls")),
     path("", include("escalations.web.legal_urls")),

@@ -43,7 +43,7 @@ from django.utils.safestring import SafeString
 from escalations.core import filters
 from escalations.core.permissions import MODERATOR
 from escalations.core.selectors import NEXT_ACTION_ORDER, deadline_state_q, hold_q
-from escalations.models import BreachReason, Escalation, Priority, Status
+from escalations.models import ACTIVE_STATUSES, BreachReason, Escalation, Priority, Status
 from escalations.policy import DeadlineState, PolicyConfig, action_label
 
 # Nearest-rank percentiles reported for time to report (whole percents).
@@ -51,6 +51,8 @@ MEDIAN = 50
 P90 = 90
 PERCENTILES = (MEDIAN, P90)
 MOST_OVERDUE_LIMIT = 10
+# Active escalations whose assignee was deactivated (a leaver): listed for reassignment, up to this many.
+NEEDS_REASSIGNMENT_LIMIT = 50
 # The dashboard lists the latest breaches of the period; the count links to every one of them.
 BREACH_LIST_LIMIT = 50
 CHART_WEEKS = 12
@@ -329,6 +331,9 @@ class NowFigures:
     open_total: Figure
     open_unassigned: int
     most_overdue: list[OverdueItem]
+    # Active escalations assigned to a deactivated person (counted with the rest; listed by build()).
+    needs_reassignment: int = 0
+    needs_reassignment_list: list[Escalation] = field(default_factory=list)
 
     @property
     def by_state(self) -> list[tuple[str, str, Figure]]:
@@ -368,13 +373,16 @@ def count_sets(*sets: CountSet) -> list[dict[str, int]]:
 
 
 IS_OPEN = Q(status=Status.OPEN)
+# Deactivated (by an admin, or by the identity provider over SCIM): nobody will act on these.
+NEEDS_REASSIGNMENT = Q(status__in=ACTIVE_STATUSES, assignee__is_active=False)
 
 
 def now_counts(now: datetime) -> dict[str, int]:
     """Open escalations by deadline state, in all and unassigned; preservation not confirmed; holds
     ending within 30 days and ended. "Open" is status open (not reported). Three queries, each over
     one partial index (esc_open_now, esc_unconfirmed_now, esc_reported_holds): the open escalations,
-    the reports awaiting confirmation and the holds up to 30 days ahead, never the whole table."""
+    the reports awaiting confirmation and the holds up to 30 days ahead, never the whole table; and
+    the active escalations of deactivated people (through the assignee index)."""
     counts: dict[str, int] = (
         records()
         .filter(IS_OPEN)
@@ -385,6 +393,8 @@ def now_counts(now: datetime) -> dict[str, int]:
         )
     )
     counts["unconfirmed"] = records().filter(status=Status.REPORTED, preservation_confirmed_at__isnull=True).count()
+    # Few people are ever deactivated: their escalations are read through the assignee index.
+    counts["needs_reassignment"] = records().filter(NEEDS_REASSIGNMENT).count()
     ending, ended = hold_q("ending", now), hold_q("ended", now)
     # Ending or ended: the holds that end by the last moment "ending" counts (one range of the index).
     either = hold_q("ended", now + PolicyConfig.from_settings().preservation_ending_soon)
@@ -417,6 +427,7 @@ def now_figures(now: datetime, counts: dict[str, int]) -> NowFigures:
         holds_ended=Figure(counts["holds_ended"], figure_url(hold="ended")),
         open_total=Figure(counts["open_total"], figure_url(status=Status.OPEN)),
         open_unassigned=counts["open_unassigned"],
+        needs_reassignment=counts["needs_reassignment"],
         most_overdue=[
             OverdueItem(esc, format_duration((now - due).total_seconds()))
             for esc in overdue
@@ -761,6 +772,11 @@ SNAPSHOT_SECONDS = 60
 REFRESH_LOCK_SECONDS = 30
 
 
+def needs_reassignment(limit: int = NEEDS_REASSIGNMENT_LIMIT) -> list[Escalation]:
+    """Active escalations assigned to a deactivated person, what must be done first first: one query."""
+    return list(records().filter(NEEDS_REASSIGNMENT).select_related("assignee").order_by(*NEXT_ACTION_ORDER)[:limit])
+
+
 def snapshot_key(period: Period) -> str:
     return f"dashboard:period:{period.start.isoformat()}:{period.end.isoformat()}:{period.tz}"
 
@@ -804,10 +820,13 @@ def period_snapshot(period: Period, now: datetime, open_unassigned: int) -> Peri
 
 def build(period: Period, now: datetime, target_hours: float, fresh: bool = False) -> Dashboard:
     """All of the dashboard's figures. Counted now, whatever the size of the table: the counts of now
-    (three queries over partial indexes, now_counts) and the most overdue (one). The period's figures
+    (four queries over indexes, now_counts) and the most overdue (one). The period's figures
     and the holds chart come from period_snapshot (one cache read; `fresh`: counted now, as the
-    tests that compare them with the rows do)."""
+    tests that compare them with the rows do). One more query while a deactivated person still holds
+    active escalations: the list of them."""
     current = now_figures(now, now_counts(now))
+    if current.needs_reassignment:
+        current.needs_reassignment_list.extend(needs_reassignment())
     if fresh:
         snapshot = count_period(period, now, current.open_unassigned)
     else:

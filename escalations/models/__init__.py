@@ -6,6 +6,7 @@ identity: people's identities at the company's identity provider.
 reminders: reminders, deliveries and notifications.
 saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
+scim: SCIM provisioning tokens and the accounts an identity provider manages.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
@@ -85,6 +86,11 @@ from escalations.models.reminders import (
 from escalations.models.saved_views import (
     SavedView,
 )
+from escalations.models.scim import (
+    ScimGroupIdentity,
+    ScimIdentity,
+    ScimToken,
+)
 from escalations.models.service_tokens import (
     IdempotencyRecord,
     ServiceToken,
@@ -140,6 +146,9 @@ __all__ = [
     "RedactionRequest",
     "Reminder",
     "SavedView",
+    "ScimGroupIdentity",
+    "ScimIdentity",
+    "ScimToken",
     "ServiceToken",
     "Status",
     "SweepHeartbeat",

@@ -60,6 +60,15 @@ class AuditAction(models.TextChoices):
     TOKEN_REVOKED = "token_revoked", "Service token revoked"
     GROUPS_CHANGED = "groups_changed", "Groups changed"
     TEAM_MEMBERS_CHANGED = "team_members_changed", "Team membership changed"
+    # Provisioning by an identity provider over SCIM (via names the SCIM token).
+    SCIM_TOKEN_CREATED = "scim_token_created", "SCIM token created"
+    SCIM_TOKEN_REVOKED = "scim_token_revoked", "SCIM token revoked"
+    SCIM_TOKEN_REFUSED = "scim_token_refused", "SCIM request refused (token)"
+    ACCOUNT_PROVISIONED = "account_provisioned", "Account provisioned"
+    ACCOUNT_UPDATED = "account_updated", "Account updated by provisioning"
+    ACCOUNT_DEACTIVATED = "account_deactivated", "Account deactivated"
+    ACCOUNT_REACTIVATED = "account_reactivated", "Account reactivated"
+    TEAM_PROVISIONED = "team_provisioned", "Team created, renamed or deleted by provisioning"
     # Removing a value that must not be kept (escalations.core.redaction): a lead asks, an admin decides.
     REDACTION_REQUESTED = "redaction_requested", "Redaction requested"
     REDACTED = "redacted", "Redacted"

@@ -37,6 +37,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         # Need-to-know: the escalations its lists name (the most overdue, the latest breaches).
         shown = [item.escalation.pk for item in data.current.most_overdue]
         shown += [item.escalation.pk for item in data.figures.breach_list]
+        shown += [esc.pk for esc in data.current.needs_reassignment_list]
         releases = legal_selectors.releases_awaiting_approval(self.request.user)
         shown += [esc.pk for esc in releases]
         access_log.viewed_many(self.request, shown, what="dashboard", query=self.request.GET.urlencode())

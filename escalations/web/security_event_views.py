@@ -44,6 +44,14 @@ SECURITY_ACTIONS = (
     AuditAction.TOKEN_REVOKED,
     AuditAction.GROUPS_CHANGED,
     AuditAction.TEAM_MEMBERS_CHANGED,
+    AuditAction.ACCOUNT_PROVISIONED,
+    AuditAction.ACCOUNT_UPDATED,
+    AuditAction.ACCOUNT_DEACTIVATED,
+    AuditAction.ACCOUNT_REACTIVATED,
+    AuditAction.TEAM_PROVISIONED,
+    AuditAction.SCIM_TOKEN_CREATED,
+    AuditAction.SCIM_TOKEN_REVOKED,
+    AuditAction.SCIM_TOKEN_REFUSED,
 )
 
 

@@ -116,6 +116,14 @@ EXEMPT: dict[str, str] = {
     "escalations.ServiceToken.scope": CHOICE,
     "escalations.ServiceToken.prefix": "generated with the token",
     "escalations.ServiceToken.key_hash": "generated with the token",
+    "escalations.ScimToken.prefix": "generated with the token",
+    "escalations.ScimToken.key_hash": "generated with the token",
+    # Typed by an admin (the admin's form, createscimtoken) or sent by the identity provider over SCIM:
+    # each goes through validation.clean_text (escalations/accounts/scim_tokens.py, scim_provisioning.py).
+    "escalations.ScimToken.name": "an admin's name for a provider's token, checked by clean_text",
+    "escalations.ScimIdentity.external_id": "the identity provider's id for a person, checked by clean_text",
+    "escalations.ScimGroupIdentity.external_id": "the identity provider's id for a group, checked by clean_text",
+    "escalations.ScimGroupIdentity.resource_id": "role-<name> or team-<n>, made by the app",
     "escalations.IdempotencyRecord.owner": MACHINE,
     "escalations.IdempotencyRecord.request_hash": "a SHA-256 the app computes",
     "escalations.AccessLog.kind": CHOICE,

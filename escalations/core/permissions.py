@@ -41,6 +41,9 @@ class Action(enum.StrEnum):
     REQUEST_REDACTION = "request_redaction"
     TAKE = "take"
     CORRECT_REPORT = "correct_report"
+    VIEW_RULES = "view_rules"
+    PREVIEW_RULES = "preview_rules"
+    REEVALUATE_RULES = "reevaluate_rules"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -65,6 +68,11 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.TAKE: frozenset({MODERATOR, LEAD}),
     # Who records a report corrects it (a reason is required and audited).
     Action.CORRECT_REPORT: frozenset({MODERATOR, LEAD}),
+    # The rules are read by everyone who works with them; what a pending rule would change, and
+    # judging an escalation again under the current rules, are a lead's (changing a rule: admins).
+    Action.VIEW_RULES: frozenset(ROLES),
+    Action.PREVIEW_RULES: frozenset({LEAD}),
+    Action.REEVALUATE_RULES: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -88,6 +96,9 @@ DENIED_MESSAGES = {
     Action.REQUEST_REDACTION: "Only a lead can ask for a value to be redacted; an admin approves.",
     Action.TAKE: "Moderators and leads take escalations; auditors read them.",
     Action.CORRECT_REPORT: "Moderators and leads correct a recorded report; auditors read them.",
+    Action.VIEW_RULES: "You have no role in the escalation tracker yet. Ask a lead to add you to a group.",
+    Action.PREVIEW_RULES: "Only a lead can see what a pending rule would change.",
+    Action.REEVALUATE_RULES: "Only a lead can re-evaluate an escalation under the current rules.",
 }
 
 

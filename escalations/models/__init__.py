@@ -7,7 +7,8 @@ saved_views: saved list filters.
 service_tokens: API tokens and idempotency.
 access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
-audit_chain: the chains' heads, integrity checks and redaction requests."""
+audit_chain: the chains' heads, integrity checks and redaction requests.
+rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -62,6 +63,17 @@ from escalations.models.reminders import (
     Reminder,
     SweepHeartbeat,
 )
+from escalations.models.rules import (
+    Certainty,
+    ClockStart,
+    EscalationRule,
+    Limit,
+    Obligation,
+    Regime,
+    Rule,
+    RuleStatus,
+    Unit,
+)
 from escalations.models.saved_views import (
     SavedView,
 )
@@ -85,14 +97,17 @@ __all__ = [
     "AuditEventQuerySet",
     "AuditVerification",
     "BreachReason",
+    "Certainty",
     "ChainHead",
     "ChainLog",
     "Channel",
+    "ClockStart",
     "Delivery",
     "DeliveryAttempt",
     "Destination",
     "DestinationReport",
     "Escalation",
+    "EscalationRule",
     "EvidenceItem",
     "HashAlgorithm",
     "IdempotencyRecord",
@@ -100,18 +115,24 @@ __all__ = [
     "LegalRequest",
     "LegalRequestKind",
     "LegalRequestStatus",
+    "Limit",
     "Notification",
+    "Obligation",
     "PreservationExtension",
     "PreservationRuleKind",
     "Priority",
     "RedactionRequest",
+    "Regime",
     "Reminder",
+    "Rule",
+    "RuleStatus",
     "SavedView",
     "ServiceToken",
     "Status",
     "SweepHeartbeat",
     "Team",
     "TokenScope",
+    "Unit",
     "UserProfile",
     "format_key",
     "time_zone_choices",

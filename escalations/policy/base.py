@@ -11,7 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from escalations.policy.rules import RuleData
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -87,6 +90,10 @@ class PolicyConfig:
     # A legal request's response date: "due soon" this long before, then "overdue" every `repeat`.
     legal_response_due_soon: timedelta = timedelta(hours=24)
     legal_response_overdue_repeat: timedelta = timedelta(hours=24)
+    # The rules as dated data (escalations.core.rulebook loads them; one version per rule code). None
+    # here means the settings alone decide, as before rules were data: the platform's targets stay
+    # settings either way; a rule adds a legal limit or minimum (see policy/rules.py).
+    rules: tuple[RuleData, ...] = ()
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:

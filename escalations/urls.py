@@ -17,4 +17,5 @@ urlpatterns = [
     path("escalations/", include("escalations.web.escalation_urls")),
     path("", include("escalations.web.legal_urls")),
     path("", include("escalations.web.redaction_urls")),
+    path("", include("escalations.web.rules_urls")),
 ]

@@ -102,6 +102,10 @@ from escalations.policy.reminders import (
     same_reminder,
     why_overtaken,
 )
+from escalations.policy.rules import (
+    RuleData,
+    authority_preservation,
+)
 from escalations.policy.stored import (
     StoredColumns,
     stored_columns,
@@ -150,11 +154,13 @@ __all__ = [
     "ReminderSpec",
     "RetentionConflict",
     "RetentionRule",
+    "RuleData",
     "StoredColumns",
     "action_label",
     "add_calendar_months",
     "add_calendar_years",
     "as_utc",
+    "authority_preservation",
     "deadlines",
     "destination_preservation_label",
     "destination_preservation_until",

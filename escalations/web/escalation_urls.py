@@ -4,7 +4,14 @@ its page and every action on it (the legal ones and redaction included), and its
 from django.urls import path
 
 from escalations.web import escalation_views as views
-from escalations.web import export_views, legal_views, redaction_views, report_correction_views, take_views
+from escalations.web import (
+    export_views,
+    legal_views,
+    redaction_views,
+    report_correction_views,
+    rules_views,
+    take_views,
+)
 
 app_name = "escalations"
 urlpatterns = [
@@ -29,5 +36,6 @@ urlpatterns = [
     path("<int:pk>/evidence/", legal_views.EvidenceItemView.as_view(), name="evidence"),
     path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
     path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
+    path("<int:pk>/reevaluate/", rules_views.ReevaluateRulesView.as_view(), name="reevaluate"),
     path("<int:pk>/redact/", redaction_views.RedactionRequestView.as_view(), name="redact"),
 ]

@@ -188,12 +188,15 @@ def preview(rule: Rule, effective_from: datetime | None = None) -> Preview:
                 result.moves.append(Move(Escalation(pk=pk).key, pk, "report target", due, until))
         result.explanation = "Report targets of open escalations move earlier where the limit ends before them."
     elif rule.obligation == Obligation.PRESERVE and rule.limit == Limit.MINIMUM:
+        pairs: list[tuple[int, datetime | None, datetime | None]]
         if rule.authority == "ncmec":
-            pairs = Escalation.objects.filter(status=Status.REPORTED, reported_at__isnull=False).values_list(
-                "pk", "reported_at", "preserve_until"
+            pairs = list(
+                Escalation.objects.filter(status=Status.REPORTED, reported_at__isnull=False).values_list(
+                    "pk", "reported_at", "preserve_until"
+                )
             )
         else:
-            pairs = (
+            pairs = list(
                 DestinationReport.objects.filter(
                     destination__code=rule.authority,
                     reported_at__isnull=False,
@@ -202,9 +205,9 @@ def preview(rule: Rule, effective_from: datetime | None = None) -> Preview:
                 .order_by("escalation_id")
                 .values_list("escalation_id", "reported_at", "escalation__preserve_until")
             )
-        for pk, reported_at, until_now in pairs.iterator(chunk_size=2000):
+        for pk, reported_at, until_now in pairs:
             result.examined += 1
-            if until_now is None or not data.in_force_at(reported_at):
+            if until_now is None or reported_at is None or not data.in_force_at(reported_at):
                 continue
             until = data.until(reported_at)
             if until is not None and until > until_now:

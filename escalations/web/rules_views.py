@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
@@ -107,12 +107,15 @@ class RuleNewVersionView(FormView):
     form_class = RuleVersionForm
     template_name = "rules/new_version.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    latest: Rule
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         require(request.user, Action.VIEW_RULES)
         require_admin(request.user, "Only an admin may change a rule.")
-        self.latest = Rule.objects.filter(code=kwargs["code"]).order_by("-version").first()
-        if self.latest is None:
+        latest = Rule.objects.filter(code=kwargs["code"]).order_by("-version").first()
+        if latest is None:
             raise Http404("No such rule.")
+        self.latest = latest
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self) -> dict[str, Any]:

@@ -105,7 +105,9 @@ def test_the_seeded_numbers_are_the_ones_the_tracker_used_before_rules_were_data
 @pytest.mark.django_db
 def test_an_escalation_is_judged_by_the_rule_versions_in_force_when_each_clock_starts(make_escalation: Any) -> None:
     esc = make_escalation(reported_at=timezone.now() - timedelta(minutes=5))
-    judged = {link.rule.code: link.deadline for link in EscalationRule.objects.filter(escalation=esc).select_related("rule")}
+    judged = {
+        link.rule.code: link.deadline for link in EscalationRule.objects.filter(escalation=esc).select_related("rule")
+    }
     assert judged == {"us-2258a-report": "report", "us-2258a-h-preserve-1-year": "preservation_end"}
     # The deadlines are the ones the settings always gave.
     assert esc.report_due_at == esc.knowledge_at + timedelta(hours=24)
@@ -129,7 +131,10 @@ def test_a_destination_hold_names_the_rule_in_force_on_the_day_it_was_reported_t
     from escalations.core import holds
 
     labels = dict(holds.holds_for(esc))
-    label = "Police (Canada): S.C. 2011, c. 4, s.4: preserve 21 days after notifying police (Mandatory Reporting Act, S.C. 2011, c. 4, s.4)"
+    label = (
+        "Police (Canada): S.C. 2011, c. 4, s.4: preserve 21 days after notifying police "
+        "(Mandatory Reporting Act, S.C. 2011, c. 4, s.4)"
+    )
     assert labels[label] == notified + timedelta(days=21)
     # The destination's own setting gives the same date, so it is not listed twice.
     assert len(labels) == 1
@@ -212,6 +217,7 @@ def test_an_escalation_keeps_its_version_until_a_lead_re_evaluates_it_with_a_rea
     esc = rule_services.reevaluate_rules(
         actor=lead, escalation_id=esc.pk, version=esc.version, reason="2258A(h) v2 applies to this report"
     )
+    assert esc.reported_at is not None
     assert esc.preserve_until == policy.add_calendar_years(esc.reported_at, 2)
     assert not rule_selectors.escalation_rules(esc).outdated
     event = esc.audit_events.get(action=AuditAction.RULES_REEVALUATED)
@@ -231,8 +237,9 @@ def test_a_re_evaluation_that_moves_nothing_is_still_on_the_record(make_escalati
 @pytest.mark.django_db
 def test_a_new_escalation_is_judged_by_the_latest_version(make_escalation: Any, admin: Any) -> None:
     rule_services.rule_new_version(actor=admin, code="us-2258a-h-preserve-1-year", data={"amount": 2}, reason="r")
-    esc = make_escalation(reported_at=timezone.now() - timedelta(minutes=5))
-    assert esc.preserve_until == policy.add_calendar_years(esc.reported_at, 2)
+    reported = timezone.now() - timedelta(minutes=5)
+    esc = make_escalation(reported_at=reported)
+    assert esc.preserve_until == policy.add_calendar_years(reported, 2)
     assert not rule_selectors.escalation_rules(esc).outdated
 
 

@@ -38,11 +38,17 @@ rows = [
     ("open", datetime(2026, 1, 5, 9, 0, tzinfo=UTC), None, None),
     ("old-law", act - timedelta(days=2), act - timedelta(seconds=1), None),
     ("new-law", act - timedelta(days=1), act, None),
-    ("uk-era-urgent", datetime(2026, 6, 1, 12, 0, tzinfo=UTC), datetime(2026, 6, 1, 12, 40, tzinfo=UTC), datetime(2026, 6, 1, 12, 10, tzinfo=UTC)),
+    (
+        "uk-era-urgent",
+        datetime(2026, 6, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, 40, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, 10, tzinfo=UTC),
+    ),
 ]
-for i in range(200):  # enough for more than one batch boundary to matter little, and real-shaped
+for i in range(200):  # a spread of knowledge times, reports and NCMEC openings over 2025
     k = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=37 * i)
-    rows.append((f"bulk-{i}", k, k + timedelta(hours=20) if i % 3 else None, k + timedelta(hours=2) if i % 7 == 0 else None))
+    reported = k + timedelta(hours=20) if i % 3 else None
+    rows.append((f"bulk-{i}", k, reported, k + timedelta(hours=2) if i % 7 == 0 else None))
 for n, (ref, knowledge, reported, opened) in enumerate(rows):
     esc = Escalation(
         platform_reference=ref, incident_type="child_pornography", knowledge_at=knowledge, created_by=mod,

@@ -163,7 +163,7 @@ class Facts:
 
 
 def test_a_rule_governs_clocks_from_its_effective_from_and_before_its_effective_to() -> None:
-    assert not PRESERVE_YEAR.in_force_at(PRESERVE_YEAR.effective_from - SECOND)  # type: ignore[operator]
+    assert not PRESERVE_YEAR.in_force_at(datetime(2024, 5, 7, 4, 0, tzinfo=UTC) - SECOND)
     assert PRESERVE_YEAR.in_force_at(datetime(2024, 5, 7, 4, 0, tzinfo=UTC))  # midnight in New York (EDT)
     assert PRESERVE_90_DAYS.in_force_at(datetime(2024, 5, 7, 4, 0, tzinfo=UTC) - SECOND)
     assert not PRESERVE_90_DAYS.in_force_at(datetime(2024, 5, 7, 4, 0, tzinfo=UTC))
@@ -216,7 +216,10 @@ def test_the_stop_csam_limit_once_in_force_decides_where_the_platform_target_is_
     (report,) = [d for d in policy.deadlines(Facts(start), cfg) if d.kind == policy.DeadlineKind.REPORT]
     assert report.state(due) is DeadlineState.DUE_SOON
     assert report.state(due + SECOND) is DeadlineState.OVERDUE
-    assert R.judged_by(cfg.rules, start, None, None) == {US_TARGET.id: R.JUDGED_REPORT, in_force.id: R.JUDGED_REPORT_LIMIT}
+    assert R.judged_by(cfg.rules, start, None, None) == {
+        US_TARGET.id: R.JUDGED_REPORT,
+        in_force.id: R.JUDGED_REPORT_LIMIT,
+    }
 
 
 def test_the_platform_target_still_decides_when_shorter_than_the_legal_limit() -> None:
@@ -231,7 +234,9 @@ def test_the_platform_target_still_decides_when_shorter_than_the_legal_limit() -
 def test_ncmec_deletion_by_its_rule_is_the_later_of_24_h_after_opening_and_1_h_after_the_last_change() -> None:
     opened = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # New York springs forward at 07:00 UTC that day
     assert R.ncmec_deletion_by_rule(NCMEC_DELETION, opened, None) == opened + timedelta(hours=24)
-    assert R.ncmec_deletion_by_rule(NCMEC_DELETION, opened, opened + timedelta(hours=23)) == opened + timedelta(hours=24)
+    assert R.ncmec_deletion_by_rule(NCMEC_DELETION, opened, opened + timedelta(hours=23)) == opened + timedelta(
+        hours=24
+    )
     late = opened + timedelta(hours=23, seconds=1)
     assert R.ncmec_deletion_by_rule(NCMEC_DELETION, opened, late) == late + timedelta(hours=1)
     # The same as the tracker's own timer.
@@ -289,8 +294,8 @@ def test_uk_report_reference_five_years_and_content_one_year_one_second_either_s
     assert UK_REFERENCE.until(reported) == datetime(2031, 7, 1, 12, 0, tzinfo=UTC)
     until = UK_CONTENT.until(reported)
     assert until == datetime(2027, 7, 1, 12, 0, tzinfo=UTC)
-    assert policy.state_at(until, None, until - SECOND) is DeadlineState.ON_TRACK  # type: ignore[arg-type]
-    assert policy.state_at(until, None, until + SECOND) is DeadlineState.OVERDUE  # type: ignore[arg-type]
+    assert policy.state_at(until, None, until - SECOND) is DeadlineState.ON_TRACK
+    assert policy.state_at(until, None, until + SECOND) is DeadlineState.OVERDUE
 
 
 # --- Canada -------------------------------------------------------------------------------------------
@@ -321,7 +326,10 @@ def test_bill_c16_once_in_force_keeps_a_year_and_decides_over_21_days() -> None:
     passed = R.as_if_in_force(CA_C16, datetime(2027, 1, 1, tzinfo=TORONTO))
     rules = (CA_21_DAYS, passed)
     start = datetime(2027, 1, 1, 5, 0, tzinfo=UTC)  # midnight EST
-    assert R.authority_preservation(rules, "ca_police", start - SECOND) == (start - SECOND + timedelta(days=21), CA_21_DAYS)
+    assert R.authority_preservation(rules, "ca_police", start - SECOND) == (
+        start - SECOND + timedelta(days=21),
+        CA_21_DAYS,
+    )
     assert R.authority_preservation(rules, "ca_police", start) == (datetime(2028, 1, 1, 5, 0, tzinfo=UTC), passed)
 
 

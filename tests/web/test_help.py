@@ -92,7 +92,12 @@ def test_where_to_report_in_each_jurisdiction_the_rules_cover_with_its_source(cl
     ):
         assert service in text and pointer in text and source in text
     # The law behind each, as the rules page cites it.
-    for citation in ("18 U.S.C. 2258A", "S.C. 2011, c. 4, s.2", "Online Safety Act 2023 s.66", "Criminal Code s.474.25"):
+    for citation in (
+        "18 U.S.C. 2258A",
+        "S.C. 2011, c. 4, s.2",
+        "Online Safety Act 2023 s.66",
+        "Criminal Code s.474.25",
+    ):
         assert citation in text
     # Support lines beside 988, each with its source.
     for line, source in (

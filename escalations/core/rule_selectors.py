@@ -141,6 +141,23 @@ class Move:
     def by(self) -> timedelta:
         return self.after - self.before
 
+    @property
+    def by_words(self) -> str:
+        return f"{span_words(abs(self.by))} {'later' if self.by > timedelta(0) else 'earlier'}"
+
+
+def span_words(span: timedelta) -> str:
+    """'335 d 2 h', '3 h 5 min', '45 s': a move's size, short enough for a table cell."""
+    seconds = int(span.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
 
 @dataclass
 class Preview:
@@ -163,6 +180,13 @@ class Preview:
     @property
     def smallest(self) -> timedelta | None:
         return min((abs(m.by) for m in self.moves), default=None)
+
+    @property
+    def range_words(self) -> str:
+        if self.smallest is None or self.largest is None:
+            return ""
+        low, high = span_words(self.smallest), span_words(self.largest)
+        return low if low == high else f"{low} to {high}"
 
 
 # The preview lists this many moved deadlines by name (the count covers them all).

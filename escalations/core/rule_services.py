@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -89,6 +90,13 @@ def _validate(rule: Rule, errors: dict[str, list[str]]) -> None:
         errors.setdefault("amount", []).append("Amount is needed: a rule with a unit sets a duration of at least 1.")
     if rule.effective_from and rule.effective_to and rule.effective_to <= rule.effective_from:
         errors.setdefault("effective_to", []).append("Effective to must come after effective from (it is exclusive).")
+    if rule.time_zone:
+        try:
+            ZoneInfo(rule.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.setdefault("time_zone", []).append(
+                f"Time zone {rule.time_zone!r} is not one we know: write a canonical zone like Europe/London."
+            )
     if rule.limit == Limit.WINDOW and not (rule.window_start and rule.window_end and rule.time_zone):
         errors.setdefault("window_start", []).append("A time-of-day rule needs its window's start, end and time zone.")
 

@@ -177,6 +177,8 @@ def test_a_change_is_a_new_version_audited_with_its_reason_and_the_old_one_stays
         ({"status": "maybe"}, "r", "status", "Status must be one of"),
         ({"effective_to": datetime(2020, 1, 1, tzinfo=UTC)}, "r", "effective_to", "after effective from"),
         ({}, "r", "__all__", "Nothing changed"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "r", "time_zone", "not one we know"),
+        ({"amount": None}, "r", "amount", "Amount is needed"),
     ],
 )
 def test_a_bad_change_names_the_field_and_writes_nothing(

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from escalations.models.escalation import Escalation
+from escalations.policy.rules import duration_words
 
 
 class Regime(models.TextChoices):
@@ -113,6 +114,16 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.citation}: {self.title} (v{self.version})"
+
+    @property
+    def amount_words(self) -> str:
+        """'1 calendar year', '24 hours / 1 hour', or '' when the rule sets no duration."""
+        if self.amount is None or self.unit == Unit.NONE:
+            return ""
+        words = duration_words(self.amount, self.unit)
+        if self.second_amount is not None:
+            words += f" / {duration_words(self.second_amount, self.unit)}"
+        return words
 
 
 class EscalationRule(models.Model):

@@ -49,17 +49,22 @@ def current_rules() -> tuple[rule_policy.RuleData, ...]:
     return rule_policy.latest_versions(every_version())
 
 
-def pinned_ids(escalation: Escalation) -> list[int]:
+def links_of(escalation: Escalation) -> list[EscalationRule]:
+    """The rule versions the escalation was judged by. One query; none for an escalation not saved yet."""
     if escalation.pk is None:
         return []
-    return list(EscalationRule.objects.filter(escalation=escalation).values_list("rule_id", flat=True))
+    return list(EscalationRule.objects.filter(escalation=escalation))
 
 
-def config_for(escalation: Escalation, *, repin: bool = False) -> policy.PolicyConfig:
+def config_for(
+    escalation: Escalation, *, repin: bool = False, links: list[EscalationRule] | None = None
+) -> policy.PolicyConfig:
     """The settings plus the rules this escalation is judged by: the versions it was judged by (kept
     when a rule changes later), the latest of any other. `repin=True` ignores the versions it was
-    judged by (a lead's re-evaluation). Two queries."""
-    pins = [] if repin else pinned_ids(escalation)
+    judged by (a lead's re-evaluation). Two queries (one when `links` are given)."""
+    if links is None:
+        links = links_of(escalation)
+    pins = [] if repin else [link.rule_id for link in links]
     return replace(policy.PolicyConfig.from_settings(), rules=rule_policy.latest_versions(every_version(), pins))
 
 
@@ -72,11 +77,14 @@ def judged_by(escalation: Escalation, cfg: policy.PolicyConfig) -> dict[int, str
     return rule_policy.judged_by(cfg.rules, escalation.knowledge_at, escalation.reported_at, escalation.ncmec_opened_at)
 
 
-def record_judgement(escalation: Escalation, cfg: policy.PolicyConfig, now: datetime) -> dict[str, list[str]]:
-    """Make the escalation's rule links say exactly which rule versions decided its deadlines under
-    `cfg`. Returns {deadline: [before, after]} naming the versions that changed, for the audit event."""
+def record_judgement(
+    escalation: Escalation, cfg: policy.PolicyConfig, now: datetime, links: list[EscalationRule]
+) -> dict[str, list[str]]:
+    """Make the escalation's rule links (`links`, as loaded before the change) say exactly which rule
+    versions decided its deadlines under `cfg`. Returns {"rule:<deadline>": [before, after]} naming
+    the versions that changed, for the audit event. No query when nothing changed."""
     wanted = judged_by(escalation, cfg)
-    existing = {link.rule_id: link for link in EscalationRule.objects.filter(escalation=escalation)}
+    existing = {link.rule_id: link for link in links}
     stale = [rule_id for rule_id in existing if rule_id not in wanted]
     if stale:
         EscalationRule.objects.filter(escalation=escalation, rule_id__in=stale).delete()
@@ -89,7 +97,10 @@ def record_judgement(escalation: Escalation, cfg: policy.PolicyConfig, now: date
         EscalationRule.objects.bulk_create(new)
     if not stale and not new:
         return {}
-    names = {r.pk: f"{r.code} v{r.version}" for r in Rule.objects.filter(pk__in=[*stale, *wanted])}
+    names = {r.id: f"{r.code} v{r.version}" for r in cfg.rules}
+    names.update(
+        {r.pk: f"{r.code} v{r.version}" for r in Rule.objects.filter(pk__in=[i for i in stale if i not in names])}
+    )
     changes: dict[str, list[str]] = {}
     for rule_id in stale:
         deadline = existing[rule_id].deadline

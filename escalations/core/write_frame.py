@@ -161,14 +161,15 @@ def save_with_event(
     """Recompute the deadlines under the rule versions the escalation was judged by (the latest for
     rules that had not judged it yet; all the latest with `repin`), save, record which versions
     judged it, and write the audit event (naming any rule version that changed)."""
-    cfg = rulebook.config_for(esc, repin=repin)
+    links = rulebook.links_of(esc)
+    cfg = rulebook.config_for(esc, repin=repin, links=links)
     apply_policy(esc, cfg)
     changes = diff(before, snapshot(esc))
     if not changes and action == AuditAction.EDITED:
         return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1
     esc.save()
-    rule_changes = rulebook.record_judgement(esc, cfg, now)
+    rule_changes = rulebook.record_judgement(esc, cfg, now, links)
     if repin:
         # A re-evaluation's event names the rule versions it swapped; otherwise the links record
         # the first judgement of each deadline, and the deadline's own change is already in the event.

@@ -133,3 +133,9 @@ def test_the_escalation_page_names_each_deadlines_rule_and_flags_an_older_versio
     assert "Judged by an older version" not in page
     assert f"{esc.key} re-evaluated under the current rules." in page
     assert esc.audit_events.filter(action=AuditAction.RULES_REEVALUATED, reason="Counsel: v2 applies").exists()
+
+
+def test_the_ncmec_timer_names_its_rule(client_for: Any, moderator: Any, make_escalation: Any) -> None:
+    esc = make_escalation(ncmec_opened_at=timezone.now() - timedelta(minutes=30))
+    text = text_of(client_for(moderator).get(f"/escalations/{esc.pk}/"))
+    assert "whichever is later. Rule: NCMEC CyberTipline Reporting API v1." in text

@@ -195,7 +195,7 @@ PREVIEW_LISTED = 50
 
 def preview(rule: Rule, effective_from: datetime | None = None) -> Preview:
     """How many deadlines of active escalations would move, and by how much, if `rule` came into force
-    (from `effective_from`, or for every clock). Two queries whatever the number of escalations:
+    (from `effective_from`, or for every clock). One query whatever the number of escalations:
     the candidates' columns are read in one pass. Report limits move report targets of open
     escalations; preservation minimums move preserve_until of reported ones (to NCMEC, or to the
     rule's authority); caps and targets move no deadline (a cap is shown as a conflict)."""

@@ -338,3 +338,18 @@ def test_the_rules_page_counts_the_active_escalations_each_rule_judges(make_esca
 def test_config_for_a_new_escalation_is_the_latest_rules() -> None:
     cfg = rulebook.config_now()
     assert {r.code for r in cfg.rules} == set(SEEDED_CODES)
+
+
+@pytest.mark.django_db
+def test_the_rules_page_and_a_preview_cost_the_same_queries_however_many_escalations(
+    make_escalation: Any, django_assert_num_queries: Any
+) -> None:
+    for _ in range(5):
+        make_escalation(reported_at=timezone.now() - timedelta(minutes=5))
+    with django_assert_num_queries(2):
+        rule_selectors.rules_page(timezone.now())
+    c16, stop_csam = rule("ca-c16-preserve-1-year"), rule("us-stop-csam-60-days")
+    with django_assert_num_queries(1):
+        rule_selectors.preview(c16)
+    with django_assert_num_queries(1):
+        rule_selectors.preview(stop_csam)

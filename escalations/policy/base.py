@@ -11,10 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from escalations.policy.rules import RuleData
+from typing import Any, Protocol
 
 # Kept as plain strings so this module needs no Django import; escalations.models uses the same values.
 STANDARD = "standard"
@@ -93,7 +90,9 @@ class PolicyConfig:
     # The rules as dated data (escalations.core.rulebook loads them; one version per rule code). None
     # here means the settings alone decide, as before rules were data: the platform's targets stay
     # settings either way; a rule adds a legal limit or minimum (see policy/rules.py).
-    rules: tuple[RuleData, ...] = ()
+    # Typed loosely: policy/rules.py imports this module, so naming its RuleData here would make an
+    # import circle; its functions take Sequence[RuleData].
+    rules: tuple[Any, ...] = ()
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:

@@ -267,8 +267,12 @@ def ids_setup(ids_path: Path) -> list[str]:
     return ["shell", "-c", f"IDS_PATH = {str(ids_path)!r}\n" + SETUP]
 
 
-def read_ids(ids_path: Path) -> dict[str, int]:
-    return {key: int(value) for key, value in json.loads(ids_path.read_text()).items()}
+def read_ids(ids_path: Path) -> dict[str, Any]:
+    """Ids as numbers; a rule's code (a slug) as it is."""
+    return {
+        key: value if isinstance(value, str) and not value.isdigit() else int(value)
+        for key, value in json.loads(ids_path.read_text()).items()
+    }
 
 
 def pages_for(role: str) -> list[Page]:

@@ -27,6 +27,7 @@ from escalations.models import (
     EventEndpoint,
     EventType,
     Reminder,
+    Rule,
     SweepHeartbeat,
     Team,
     UserProfile,
@@ -52,6 +53,15 @@ class EscalationAdmin(ReadOnlyAdmin):
     list_select_related = ("assignee",)
     search_fields = ("=cybertipline_report_id", "=platform_reference")
     show_full_result_count = False
+
+
+@admin.register(Rule)
+class RuleAdmin(ReadOnlyAdmin):
+    """Read-only: a change to a rule is a new version, made at /rules/<code>/new-version/ (audited)."""
+
+    list_display = ("code", "version", "regime", "obligation", "status", "certainty", "effective_from", "effective_to")
+    list_filter = ("regime", "status", "certainty")
+    search_fields = ("code", "citation")
 
 
 @admin.register(AuditEvent)

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("escalations.web.legal_urls")),
     path("", include("escalations.web.redaction_urls")),
     path("integrations/coop/", include("escalations.integrations.coop_urls")),
+    path("", include("escalations.web.rules_urls")),
 ]

@@ -4,12 +4,13 @@ Reads only: core's services and legal's services both rely on it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 
 from escalations import policy
+from escalations.core import rulebook
 from escalations.models import (
     PRESERVATION_KINDS,
     DestinationReport,
@@ -23,7 +24,8 @@ from escalations.models import (
 def holds_for(escalation: Escalation) -> list[tuple[str, datetime]]:
     """(label, until) of every hold beyond the 2258A(h) year: 2703(f) requests not closed, leads'
     voluntary extensions, and the preservation minimum of each destination reported to (Canada's
-    police: 21 days after the report). Three queries."""
+    police: 21 days after the report), by its own setting or the rule in force when it was reported
+    to. Five queries."""
     requests = escalation.legal_requests.filter(kind__in=PRESERVATION_KINDS, hold_until__isnull=False).exclude(
         status=LegalRequestStatus.CLOSED
     )
@@ -31,6 +33,7 @@ def holds_for(escalation: Escalation) -> list[tuple[str, datetime]]:
         requests,
         escalation.extensions.select_related("created_by"),
         escalation.destination_reports.select_related("destination").filter(reported_at__isnull=False),
+        rulebook.config_for(escalation).rules,
     )
 
 
@@ -46,10 +49,15 @@ def legal_response_due_for(escalation: Escalation) -> datetime | None:
 
 
 def holds_from(
-    requests: Iterable[LegalRequest], extensions: Iterable[PreservationExtension], reports: Iterable[DestinationReport]
+    requests: Iterable[LegalRequest],
+    extensions: Iterable[PreservationExtension],
+    reports: Iterable[DestinationReport],
+    rules: Sequence[policy.RuleData] = (),
 ) -> list[tuple[str, datetime]]:
     """holds_for() from rows already loaded (any status: closed requests and requests holding nothing
-    are skipped here), so a page that lists them anyway pays no more queries."""
+    are skipped here), so a page that lists them anyway pays no more queries. A destination's hold is
+    the later of its own setting and the rule owed to it (by its code) in force on the day it was
+    reported to, labelled with the rule's citation."""
     holds: list[tuple[str, datetime]] = []
     for request in requests:
         if request.kind in PRESERVATION_KINDS and request.hold_until and request.status != LegalRequestStatus.CLOSED:
@@ -65,10 +73,15 @@ def holds_from(
         )
     for report in reports:
         destination = report.destination
+        ruled = (
+            policy.authority_preservation(rules, destination.code, report.reported_at) if report.reported_at else None
+        )
+        if ruled is not None:
+            holds.append((f"{destination.name}: {ruled[1].link_text} ({ruled[1].citation})", ruled[0]))
         until = policy.destination_preservation_until(
             destination.preservation_rule, destination.preservation_amount, report.reported_at
         )
-        if until is not None:
+        if until is not None and (ruled is None or until > ruled[0]):
             label = policy.destination_preservation_label(
                 destination.name, destination.preservation_rule, destination.preservation_amount
             )

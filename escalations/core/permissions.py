@@ -44,6 +44,9 @@ class Action(enum.StrEnum):
     CONFIRM_KNOWLEDGE = "confirm_knowledge"
     ACKNOWLEDGE = "acknowledge"
     MANAGE_TEAM_CHANNELS = "manage_team_channels"
+    VIEW_RULES = "view_rules"
+    PREVIEW_RULES = "preview_rules"
+    REEVALUATE_RULES = "reevaluate_rules"
 
 
 ALLOWED_ROLES: dict[Action, frozenset[str]] = {
@@ -74,6 +77,11 @@ ALLOWED_ROLES: dict[Action, frozenset[str]] = {
     Action.ACKNOWLEDGE: frozenset({MODERATOR, LEAD}),
     # A team's Slack, Teams and PagerDuty channels: leads (and admins, in the admin site).
     Action.MANAGE_TEAM_CHANNELS: frozenset({LEAD}),
+    # The rules are read by everyone who works with them; what a pending rule would change, and
+    # judging an escalation again under the current rules, are a lead's (changing a rule: admins).
+    Action.VIEW_RULES: frozenset(ROLES),
+    Action.PREVIEW_RULES: frozenset({LEAD}),
+    Action.REEVALUATE_RULES: frozenset({LEAD}),
 }
 
 DENIED_MESSAGES = {
@@ -100,6 +108,9 @@ DENIED_MESSAGES = {
     Action.CONFIRM_KNOWLEDGE: "Moderators and leads confirm when knowledge was obtained; auditors read it.",
     Action.ACKNOWLEDGE: "Moderators and leads acknowledge reminders; auditors read them.",
     Action.MANAGE_TEAM_CHANNELS: "Only a lead can change a team's notification channels.",
+    Action.VIEW_RULES: "You have no role in the escalation tracker yet. Ask a lead to add you to a group.",
+    Action.PREVIEW_RULES: "Only a lead can see what a pending rule would change.",
+    Action.REEVALUATE_RULES: "Only a lead can re-evaluate an escalation under the current rules.",
 }
 
 

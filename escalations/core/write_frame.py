@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import event_outbox, validation
+from escalations.core import event_outbox, rulebook, validation
 from escalations.core.display import shown
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
@@ -150,15 +150,31 @@ def raise_if(errors: dict[str, list[str]]) -> None:
 
 
 def save_with_event(
-    esc: Escalation, actor: User, action: str, before: dict[str, Any], reason: str, now: datetime
+    esc: Escalation,
+    actor: User,
+    action: str,
+    before: dict[str, Any],
+    reason: str,
+    now: datetime,
+    *,
+    repin: bool = False,
 ) -> Escalation:
-    cfg = policy.PolicyConfig.from_settings()
+    """Recompute the deadlines under the rule versions the escalation was judged by (the latest for
+    rules that had not judged it yet; all the latest with `repin`), save, record which versions
+    judged it, and write the audit event (naming any rule version that changed)."""
+    links = rulebook.links_of(esc)
+    cfg = rulebook.config_for(esc, repin=repin, links=links)
     apply_policy(esc, cfg)
     changes = diff(before, snapshot(esc))
     if not changes and action == AuditAction.EDITED:
         return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1
     esc.save()
+    rule_changes = rulebook.record_judgement(esc, cfg, now, links)
+    if repin:
+        # A re-evaluation's event names the rule versions it swapped; otherwise the links record
+        # the first judgement of each deadline, and the deadline's own change is already in the event.
+        changes.update(rule_changes)
     write_event(esc, actor, action, changes, reason, now)
     # In the same transaction: the outbound event exists exactly when the change committed.
     event_outbox.record_change(esc, action, now)

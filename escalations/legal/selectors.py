@@ -53,14 +53,19 @@ class AfterReport:
     related: list[Escalation]
 
 
-def after_report(escalation: Escalation, now: datetime, user: RequestUser | None = None) -> AfterReport:
+def after_report(
+    escalation: Escalation, now: datetime, user: RequestUser | None = None, cfg: PolicyConfig | None = None
+) -> AfterReport:
     """Five queries whatever the escalation carries: legal requests, extensions, evidence items,
-    destination reports and related escalations."""
-    cfg = PolicyConfig.from_settings()
+    destination reports and related escalations. `cfg` carries the rules the escalation is judged by
+    (escalations.core.rule_selectors.escalation_rules); without it the settings alone explain."""
+    cfg = cfg or PolicyConfig.from_settings()
     legal_requests = list(escalation.legal_requests.order_by("-received_at", "-pk"))
     extensions = list(escalation.extensions.select_related("created_by"))
     reports = list(escalation.destination_reports.select_related("destination").order_by("destination__name", "pk"))
-    rules = explain_preservation(escalation.reported_at, holds_from(legal_requests, extensions, reports), cfg)
+    rules = explain_preservation(
+        escalation.reported_at, holds_from(legal_requests, extensions, reports, cfg.rules), cfg
+    )
     caps = caps_from(escalation, reports)
     return AfterReport(
         rules=rules,

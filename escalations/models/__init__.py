@@ -11,7 +11,8 @@ access_log: the access log.
 legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests.
-coop: Coop's verification keys and the report IDs it sent (its preservation endpoint)."""
+coop: Coop's verification keys and the report IDs it sent (its preservation endpoint).
+rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -83,6 +84,17 @@ from escalations.models.reminders import (
     Reminder,
     SweepHeartbeat,
 )
+from escalations.models.rules import (
+    Certainty,
+    ClockStart,
+    EscalationRule,
+    Limit,
+    Obligation,
+    Regime,
+    Rule,
+    RuleStatus,
+    Unit,
+)
 from escalations.models.saved_views import (
     SavedView,
 )
@@ -113,10 +125,12 @@ __all__ = [
     "AuditEventQuerySet",
     "AuditVerification",
     "BreachReason",
+    "Certainty",
     "ChainHead",
     "ChainLog",
     "Channel",
     "ChannelEndpoint",
+    "ClockStart",
     "CoopPublicKey",
     "CoopReceipt",
     "Delivery",
@@ -125,6 +139,7 @@ __all__ = [
     "Destination",
     "DestinationReport",
     "Escalation",
+    "EscalationRule",
     "Event",
     "EventDelivery",
     "EventDeliveryAttempt",
@@ -137,14 +152,19 @@ __all__ = [
     "LegalRequest",
     "LegalRequestKind",
     "LegalRequestStatus",
+    "Limit",
     "Notification",
+    "Obligation",
     "PagerDutyIncident",
     "PreservationExtension",
     "PreservationRuleKind",
     "Priority",
     "ProviderIdentity",
     "RedactionRequest",
+    "Regime",
     "Reminder",
+    "Rule",
+    "RuleStatus",
     "SavedView",
     "ScimGroupIdentity",
     "ScimIdentity",
@@ -154,6 +174,7 @@ __all__ = [
     "SweepHeartbeat",
     "Team",
     "TokenScope",
+    "Unit",
     "UserProfile",
     "format_key",
     "time_zone_choices",

@@ -34,6 +34,8 @@ class AuditAction(models.TextChoices):
     EVIDENCE_ADDED = "evidence_added", "Evidence item recorded"
     DESTINATION_REPORTED = "destination_reported", "Reported to a destination"
     EXPORTED = "exported", "Exported"
+    RULES_REEVALUATED = "rules_reevaluated", "Re-evaluated under the current rules"
+    RULE_CHANGED = "rule_changed", "Rule changed (new version)"
     # About a person's sign-in, not an escalation (escalation is empty).
     TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor sign-in enabled"
     TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor sign-in disabled"

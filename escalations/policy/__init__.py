@@ -116,6 +116,10 @@ from escalations.policy.reminders import (
     why_incident_over,
     why_overtaken,
 )
+from escalations.policy.rules import (
+    RuleData,
+    authority_preservation,
+)
 from escalations.policy.stored import (
     StoredColumns,
     stored_columns,
@@ -171,12 +175,14 @@ __all__ = [
     "ReminderSpec",
     "RetentionConflict",
     "RetentionRule",
+    "RuleData",
     "StoredColumns",
     "acknowledged_since",
     "action_label",
     "add_calendar_months",
     "add_calendar_years",
     "as_utc",
+    "authority_preservation",
     "basis_of",
     "deadlines",
     "destination_preservation_label",

@@ -94,6 +94,12 @@ class PolicyConfig:
     knowledge_confirm_repeat: timedelta = timedelta(hours=24)
     # Where a reminder nobody acknowledged goes next, and when (escalation_steps.py).
     escalation_rules: tuple[EscalationRule, ...] = DEFAULT_ESCALATION_RULES
+    # The rules as dated data (escalations.core.rulebook loads them; one version per rule code). None
+    # here means the settings alone decide, as before rules were data: the platform's targets stay
+    # settings either way; a rule adds a legal limit or minimum (see policy/rules.py).
+    # Typed loosely: policy/rules.py imports this module, so naming its RuleData here would make an
+    # import circle; its functions take Sequence[RuleData].
+    rules: tuple[Any, ...] = ()
 
     @classmethod
     def from_settings(cls) -> PolicyConfig:

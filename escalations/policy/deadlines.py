@@ -19,17 +19,22 @@ from escalations.policy.base import (
     state_at,
 )
 from escalations.policy.preservation import preservation_confirm_due_at, preservation_end
+from escalations.policy.rules import statutory_report_limit
 
 
 def escalation_report_due_at(esc: EscalationFacts, cfg: PolicyConfig) -> datetime:
     """The report target for this escalation: the platform's target, or a stricter one set by a
-    destination it must also be reported to (stored on the escalation by the services)."""
+    destination it must also be reported to (stored on the escalation by the services), or a legal
+    limit in force when knowledge was obtained (cfg.rules), whichever comes first."""
     due = report_due_at(esc.knowledge_at, esc.priority, cfg)
     hours = getattr(
         esc, "destination_urgent_target_hours" if esc.priority == URGENT else "destination_target_hours", None
     )
     if hours is not None:
         due = min(due, as_utc(esc.knowledge_at) + timedelta(hours=hours))
+    limit = statutory_report_limit(cfg.rules, esc.knowledge_at)
+    if limit is not None:
+        due = min(due, limit[0])
     return due
 
 

@@ -14,6 +14,7 @@ from escalations.policy.base import (
     as_utc,
 )
 from escalations.policy.calendar import add_calendar_months, add_calendar_years
+from escalations.policy.rules import ncmec_preservation_minimum
 
 
 def calendar_years(count: int) -> str:
@@ -26,8 +27,12 @@ def preservation_confirm_due_at(reported_at: datetime, cfg: PolicyConfig) -> dat
 
 
 def preservation_end(reported_at: datetime, cfg: PolicyConfig) -> datetime:
-    """End of the 2258A(h) preservation period: one calendar year (a setting) after the report."""
-    return add_calendar_years(reported_at, cfg.preservation_years)
+    """End of the 2258A(h) preservation period: the platform's calendar years (a setting) after the
+    report, or the rule in force when the report was completed (cfg.rules), whichever is later: the
+    setting may keep evidence longer than the law, never shorter."""
+    end = add_calendar_years(reported_at, cfg.preservation_years)
+    minimum = ncmec_preservation_minimum(cfg.rules, reported_at)
+    return max(end, minimum[0]) if minimum is not None else end
 
 
 def legal_hold_until(kind: str, received_at: datetime, renewed_hold_until: datetime | None) -> datetime | None:

@@ -11,6 +11,7 @@ from escalations.web import (
     legal_views,
     redaction_views,
     report_correction_views,
+    rules_views,
     take_views,
 )
 
@@ -39,5 +40,6 @@ urlpatterns = [
     path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
     path("<int:pk>/evidence-pack/", evidence_pack_views.escalation_evidence_pack, name="evidence_pack"),
     path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
+    path("<int:pk>/reevaluate/", rules_views.ReevaluateRulesView.as_view(), name="reevaluate"),
     path("<int:pk>/redact/", redaction_views.RedactionRequestView.as_view(), name="redact"),
 ]

@@ -20,7 +20,7 @@ from django_tables2 import SingleTableMixin
 from escalations import policy
 from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
-from escalations.core import availability, selectors, services, write_frame
+from escalations.core import availability, rule_selectors, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
 from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import Action, can, require
@@ -271,24 +271,28 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
         # Need-to-know: this read is recorded (one INSERT) before anything of it is rendered.
         access_log.viewed(self.request, escalation)
         now = timezone.now()
-        cfg = policy.PolicyConfig.from_settings()
+        # The rule versions this escalation was judged by, and the configuration they make (two queries).
+        judged = rule_selectors.escalation_rules(escalation)
+        cfg = judged.cfg
         deadlines = [
             {
                 "deadline": d,
                 "state": d.state(now),
                 "time_left": policy.humanize_delta(policy.time_left(d.due_at, now)) if d.due_at else "",
+                "rules": judged.for_kind(d.kind),
             }
             for d in policy.deadlines(escalation, cfg)
         ]
         active = escalation.is_active
         reported = escalation.status == Status.REPORTED
         release = can(user, Action.RELEASE) and reported and escalation.released_at is None
-        after_report = legal_selectors.after_report(escalation, now, user)
+        after_report = legal_selectors.after_report(escalation, now, user, cfg=cfg)
         refused = availability.refusals(escalation, user, now, after_report.open_requests)
         entries = selectors.timeline_entries(escalation)
         context.update(
             escalation=escalation,
             deadlines=deadlines,
+            judged=judged,
             state=policy.escalation_state(escalation, now, cfg),
             entries=entries,
             pending_acks=_pending_acks(escalation, user, entries),
@@ -322,6 +326,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
                 "breach": can(user, Action.AMEND_BREACH) and escalation.reported_on_time is False,
                 "export": can(user, Action.EXPORT),
                 "redact": can(user, Action.REQUEST_REDACTION),
+                "reevaluate": can(user, Action.REEVALUATE_RULES) and active,
                 "legal_request": can(user, Action.MANAGE_LEGAL),
                 "extend": can(user, Action.EXTEND_PRESERVATION) and reported,
                 "request_release": release and escalation.release_requested_at is None,

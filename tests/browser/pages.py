@@ -54,14 +54,14 @@ class Page:
     # A selector to wait for before the page counts as shown (pages drawn by script).
     ready: str = ""
 
-    def path(self, ids: dict[str, int]) -> str:
+    def path(self, ids: dict[str, Any]) -> str:
         url = reverse(self.url_name, args=[ids[key] for key in self.args])
         if not self.query:
             return url
         today = datetime.now(UTC).date()
         return f"{url}?" + self.query.format(start=today - timedelta(days=30), end=today)
 
-    def shown_path(self, ids: dict[str, int]) -> str:
+    def shown_path(self, ids: dict[str, Any]) -> str:
         """The address for people to read: dates as YYYY-MM-DD, the locked-out page explained."""
         if self.sign_in_as:
             return f"{reverse(self.url_name)} (a locked username)"
@@ -149,6 +149,9 @@ PAGES: tuple[Page, ...] = (
         query="next=/accounts/two-factor/setup/",
     ),
     Page("password-change", "Change your password", "password_change", EVERYONE),
+    Page("rules", "Rules: in force, pending and past", "rules", EVERYONE),
+    Page("rule-pending", "A pending rule, and what it would change", "rule_detail", EVERYONE, args=("rule_pending",)),
+    Page("reevaluate", "Re-evaluate under the current rules", "escalations:reevaluate", LEADS, args=("open",)),
     Page("help", "Help", "help", EVERYONE),
     Page("api-docs", "API documentation", "api-docs", EVERYONE, ready=".swagger-ui .information-container"),
     Page("not-found", "Not found (404)", "escalations:detail", EVERYONE, args=("missing",), status=404),
@@ -203,6 +206,7 @@ NOT_PAGES: dict[str, str] = {
     # For admins (Django staff), and no demo account is one: tests/core/test_redaction.py opens them.
     "redactions": "admins only: no demo account is an admin",
     "redaction_detail": "admins only: no demo account is an admin",
+    "rule_new_version": "admins only: no demo account is an admin (tests/web/test_rules_pages.py opens it)",
     # Not covered yet: these open only for someone with an authenticator (a confirmed TOTP device),
     # which no demo account has; the registry would need a demo device and the code step at sign-in.
     "two_factor_verify": "the code step after the password: needs an authenticator",
@@ -290,6 +294,8 @@ ids = {
     "open": open_esc.pk, "unconfirmed": unconfirmed.pk, "late": late.pk, "dismissed": dismissed.pk,
     "ended": ended[0].pk, "release_requested": requested.pk, "rich": rich.pk, "legal": legal.pk, "coop": coop.pk,
     "missing": Escalation.objects.order_by("-pk").first().pk + 1000,
+    # A rule's code, not an id: the pending rule whose page shows leads what it would change.
+    "rule_pending": "us-stop-csam-60-days",
 }
 with open(IDS_PATH, "w") as out:
     json.dump(ids, out)
@@ -301,8 +307,12 @@ def ids_setup(ids_path: Path) -> list[str]:
     return ["shell", "-c", f"IDS_PATH = {str(ids_path)!r}\n" + SETUP]
 
 
-def read_ids(ids_path: Path) -> dict[str, int]:
-    return {key: int(value) for key, value in json.loads(ids_path.read_text()).items()}
+def read_ids(ids_path: Path) -> dict[str, Any]:
+    """Ids as numbers; a rule's code (a slug) as it is."""
+    return {
+        key: value if isinstance(value, str) and not value.isdigit() else int(value)
+        for key, value in json.loads(ids_path.read_text()).items()
+    }
 
 
 def pages_for(role: str) -> list[Page]:

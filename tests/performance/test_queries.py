@@ -24,8 +24,9 @@ ROWS = 100
 # list: the rows (assignee joined), the filter's assignee choices and the user's saved views; mine:
 # the rows; detail: the escalation (people joined), its timeline (actors joined), delivery attempts,
 # cancelled reminders, and what follows the report (legal requests, extensions, destination reports,
-# evidence items and related escalations: one query each, whatever their number); and one
-# access-log row (need-to-know). notifications: the paginator's count and the rows
+# evidence items and related escalations: one query each, whatever their number); the rules and the
+# rule versions it was judged by (two); and one access-log row (need-to-know). notifications: the
+# paginator's count and the rows
 # (escalations joined). The session is written at most once a minute (escalations/idle_session.py),
 # so not by these requests: the clock stands still in this module (tests/accounts/test_idle_sessions.py counts
 # that write).
@@ -33,7 +34,7 @@ MAX_QUERIES = {
     "list": 5,
     "list-filtered": 5,
     "mine": 3,
-    "detail": 11 + 1,
+    "detail": 11 + 1 + 2,
     "notifications": 4,
 }
 

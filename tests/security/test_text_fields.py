@@ -55,7 +55,26 @@ WHY = "looks like encoded file content (a PNG image in base64)"
 # is exempt from the check.
 CHOICE = "a choice: any other value is refused"
 MACHINE = "written by the app from values that were checked when typed"
+RULE_TEXT = "typed by an admin (a new rule version), checked by rule_services._validate with clean_text; admins only"
 EXEMPT: dict[str, str] = {
+    "escalations.EscalationRule.deadline": "derived by the policy (policy/rules.py judged_by), never typed",
+    "escalations.Rule.code": "a rule's identity: seeded by migration 0023, never typed",
+    "escalations.Rule.regime": "a rule's identity: seeded by migration 0023, never typed",
+    "escalations.Rule.authority": "a rule's identity: seeded by migration 0023, never typed",
+    "escalations.Rule.obligation": "a rule's identity: seeded by migration 0023, never typed",
+    "escalations.Rule.clock_start": "a rule's identity: seeded by migration 0023, never typed",
+    "escalations.Rule.limit": CHOICE,
+    "escalations.Rule.unit": CHOICE,
+    "escalations.Rule.status": CHOICE,
+    "escalations.Rule.certainty": CHOICE,
+    "escalations.Rule.title": RULE_TEXT,
+    "escalations.Rule.citation": RULE_TEXT,
+    "escalations.Rule.link_text": RULE_TEXT,
+    "escalations.Rule.source": RULE_TEXT,
+    "escalations.Rule.notes": RULE_TEXT,
+    "escalations.Rule.reason": RULE_TEXT,
+    "escalations.Rule.time_zone": RULE_TEXT,
+    "escalations.Rule.applies_to": RULE_TEXT,
     "escalations.Escalation.incident_type": CHOICE,
     "escalations.Escalation.priority": CHOICE,
     "escalations.Escalation.status": CHOICE,

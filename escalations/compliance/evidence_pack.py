@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from escalations import policy
+from escalations.core import rule_selectors
 from escalations.core.people import User
 from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation
 from escalations.models.audit_chain import AuditVerification
@@ -78,22 +79,42 @@ def _outcome(deadline: policy.Deadline, now: datetime) -> str:
     return "missed" if now > deadline.due_at else "not yet due"
 
 
-def deadline_entries(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> list[dict[str, Any]]:
+def _judged_entry(judged: rule_selectors.JudgedRule) -> dict[str, Any]:
+    rule = judged.rule
+    return {
+        "code": rule.code,
+        "version": rule.version,
+        "title": rule.title,
+        "citation": rule.citation,
+        "source": rule.link_text,
+        "certainty": rule.certainty,
+        "judged_at": _at(judged.judged_at),
+        "judged_for": judged.deadline_words,
+        "newer_version": judged.latest.version if judged.outdated else None,
+    }
+
+
+def deadline_entries(
+    esc: Escalation, now: datetime, cfg: policy.PolicyConfig, judged: rule_selectors.EscalationRules | None = None
+) -> list[dict[str, Any]]:
+    """Each deadline with what it rests on: the basis in words, and (`judged`) the dated rule versions
+    the escalation was judged by for it, as its page shows them."""
     entries = []
     for deadline in policy.deadlines(esc, cfg):
         basis = policy.basis_of(deadline.kind)
-        entries.append(
-            {
-                "kind": str(deadline.kind),
-                "label": deadline.label,
-                "due_at": _at(deadline.due_at),
-                "met_at": _at(deadline.met_at),
-                "outcome": _outcome(deadline, now),
-                "rule": basis.rule,
-                "citation": basis.citation,
-                "platform_target": basis.platform_target,
-            }
-        )
+        entry: dict[str, Any] = {
+            "kind": str(deadline.kind),
+            "label": deadline.label,
+            "due_at": _at(deadline.due_at),
+            "met_at": _at(deadline.met_at),
+            "outcome": _outcome(deadline, now),
+            "rule": basis.rule,
+            "citation": basis.citation,
+            "platform_target": basis.platform_target,
+        }
+        if judged is not None:
+            entry["judged_by"] = [_judged_entry(j) for j in judged.for_kind(deadline.kind)]
+        entries.append(entry)
     return entries
 
 
@@ -182,9 +203,11 @@ def _header(kind: str, now: datetime, generated_by: User) -> dict[str, Any]:
 
 
 def escalation_pack(esc: Escalation, *, now: datetime, generated_by: User) -> dict[str, Any]:
-    """One escalation's pack. Five queries whatever its length: the trail, the access log and the
-    evidence items each in one, the chain heads in one, the last verification in one."""
-    cfg = policy.PolicyConfig.from_settings()
+    """One escalation's pack, its deadlines computed by the rule versions it was judged by (as on its
+    page). Five queries whatever its length: the trail, the access log and the
+    evidence items each in one, the chain heads in one, the last verification in one; the rule
+    versions it was judged by in two."""
+    judged = rule_selectors.escalation_rules(esc)
     events = AuditEvent.objects.filter(escalation=esc).select_related("actor").order_by("seq", "pk")
     reads = AccessLog.objects.filter(escalation=esc).select_related("user").order_by("seq", "pk")
     items = EvidenceItem.objects.filter(escalation=esc).select_related("preserved_by").order_by("preserved_at", "pk")
@@ -193,7 +216,8 @@ def escalation_pack(esc: Escalation, *, now: datetime, generated_by: User) -> di
     return {
         **_header("escalation", now, generated_by),
         "escalation": _record(esc),
-        "deadlines": deadline_entries(esc, now, cfg),
+        "deadlines": deadline_entries(esc, now, judged.cfg, judged),
+        "rules_judged_by": [_judged_entry(j) for j in judged.judged],
         "evidence_items": _evidence_entries(items),
         "audit_trail": {"chain_head": audit_head, "events": _audit_entries(events)},
         "access_log": {"chain_head": access_head, "rows": _access_entries(reads)},
@@ -203,8 +227,9 @@ def escalation_pack(esc: Escalation, *, now: datetime, generated_by: User) -> di
 def period_pack(
     queryset: QuerySet[Escalation], *, start: str, end: str, include_test: bool, now: datetime, generated_by: User
 ) -> dict[str, Any]:
-    """The compliance report's escalations, each with its deadlines and outcome and the head of its audit
-    chain (seq and digest): the pack proves which trail each escalation had when it was made, and each
+    """The compliance report's escalations, each with its deadlines (by the rules in force, with their
+    basis; each escalation's own pack names the rule versions it was judged by) and outcome and the
+    head of its audit chain (seq and digest): the pack proves which trail each escalation had when it was made, and each
     escalation's own pack gives that trail whole."""
     cfg = policy.PolicyConfig.from_settings()
     rows = list(queryset.select_related("assignee", "created_by", "preservation_confirmed_by").order_by("pk"))

@@ -58,6 +58,11 @@ def test_escalation_pack_holds_the_record_deadlines_trail_and_access_log(
     end = next(d for d in pack["deadlines"] if d["kind"] == "preservation_end")
     assert end["due_at"] == "2026-06-02T10:00:00Z" and end["outcome"] == "not yet due"
     assert "2258A(h)" in end["citation"] and end["platform_target"] is False
+    # The dated rule version it was judged by (the seeded 2258A(h) one year after the REPORT Act).
+    judged = end["judged_by"]
+    assert judged and all(j["version"] >= 1 and j["citation"] for j in judged)
+    assert any("2258A" in j["citation"] for j in judged)
+    assert {j["code"] for j in pack["rules_judged_by"]} >= {j["code"] for j in judged}
 
     actions = [e["action"] for e in pack["audit_trail"]["events"]]
     assert actions[:3] == [AuditAction.CREATED, AuditAction.REPORT_RECORDED, AuditAction.ASSIGNED]

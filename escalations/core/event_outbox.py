@@ -27,9 +27,12 @@ EVENT_OF_ACTION = {
     AuditAction.CLOSED: EventType.ESCALATION_CLOSED,
 }
 
-# deadline.missed names the deadline: the report target or the preservation confirmation.
+# deadline.missed names the deadline: the report target, the preservation confirmation, or the response
+# date of a legal request on the escalation.
 DEADLINE_REPORT = "report"
 DEADLINE_PRESERVATION_CONFIRMATION = "preservation_confirmation"
+DEADLINE_LEGAL_RESPONSE = "legal_response"
+DEADLINE_NAMES = [DEADLINE_REPORT, DEADLINE_PRESERVATION_CONFIRMATION, DEADLINE_LEGAL_RESPONSE]
 
 # The schema every payload follows (JSON Schema, draft 2020-12): the README shows it to receivers
 # and the tests hold each delivered body to it. No other property may appear (additionalProperties).
@@ -91,7 +94,9 @@ PAYLOAD_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "required": ["name", "due_at", "detected_at"],
                     "properties": {
-                        "name": {"enum": [DEADLINE_REPORT, DEADLINE_PRESERVATION_CONFIRMATION]},
+                        "name": {
+                            "enum": [DEADLINE_REPORT, DEADLINE_PRESERVATION_CONFIRMATION, DEADLINE_LEGAL_RESPONSE]
+                        },
                         "due_at": {"type": "string", "format": "date-time"},
                         "detected_at": {"type": "string", "format": "date-time"},
                     },

@@ -253,12 +253,16 @@ def schedule_legal_due(
         last_pk = batch[-1].pk
         firsts = _first_escalations([r.pk for r in batch])
         wanted: set[tuple[int, str, datetime]] = set()
+        # The response date each overdue reminder is about: the deadline.missed event names it.
+        response_due: dict[tuple[int, str, datetime], datetime] = {}
         for request in batch:
             first = firsts.get(request.pk)
             if first is None:
                 continue
             for due_kind, due_at in policy.legal_due_reminders(request.status, request.response_due_at, cfg, now):
                 wanted.add((first, str(due_kind), due_at))
+                if request.response_due_at is not None:
+                    response_due[(first, str(due_kind), due_at)] = request.response_due_at
         if not wanted:
             continue
         existing = set(
@@ -287,6 +291,12 @@ def schedule_legal_due(
                 Delivery.objects.bulk_create(
                     deliveries_for(reminder, owners[escalation_id], kind, leads, now), ignore_conflicts=True
                 )
+                deadline_at = response_due.get((escalation_id, kind, due_at))
+                if kind == policy.ReminderKind.LEGAL_RESPONSE_OVERDUE and deadline_at is not None:
+                    # Once per response date, however often the overdue reminder repeats.
+                    event_outbox.record_deadline_missed(
+                        owners[escalation_id], event_outbox.DEADLINE_LEGAL_RESPONSE, deadline_at, now
+                    )
 
 
 def legal_requests_on(escalation_ids: set[int]) -> dict[int, list[LegalRequest]]:

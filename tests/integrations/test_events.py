@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from escalations.core import event_outbox, services
+from escalations.legal import services as legal_services
 from escalations.models import (
     AuditAction,
     AuditEvent,
@@ -201,6 +202,40 @@ def test_an_unconfirmed_preservation_is_a_missed_deadline(clock, admin, moderato
     [missed] = events.processed
     assert missed["data"]["deadline"]["name"] == "preservation_confirmation"
     assert missed["data"]["deadline"]["due_at"] == "2026-03-03T08:59:00Z"
+
+
+def test_a_legal_requests_passed_response_date_is_a_missed_deadline_once(
+    clock, admin, moderator, lead, events, make_escalation
+):
+    subscribe(admin, events, types=["deadline.missed"])
+    esc = make_escalation(knowledge_at=T0 - 2 * MINUTE, reported_at=T0 - MINUTE)
+    due = T0 + timedelta(days=2)
+    legal_services.create_legal_request(
+        actor=lead,
+        data={
+            "kind": "subpoena",
+            "agency": "FBI Field Office",
+            "reference": "FBI-2026-77",
+            "received_at": T0,
+            "response_due_at": due,
+            "escalations": [esc.pk],
+        },
+    )
+
+    def legal() -> list[dict]:
+        # (Its preservation confirmation passes too: a missed deadline of its own.)
+        return [e for e in events.processed if e["data"]["deadline"]["name"] == "legal_response"]
+
+    sweep_at(clock, due - SECOND)
+    assert legal() == []
+
+    sweep_at(clock, due + SECOND)
+    [missed] = legal()
+    assert missed["data"]["deadline"]["due_at"] == "2026-03-04T09:00:00Z"
+    assert missed["data"]["escalation"]["key"] == esc.key
+    # The overdue reminder repeats; the deadline it is about was missed once.
+    sweep_at(clock, due + timedelta(days=2))
+    assert len(legal()) == 1
 
 
 def test_each_endpoint_gets_only_the_types_it_chose_and_an_inactive_one_nothing(

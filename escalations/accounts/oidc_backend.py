@@ -20,6 +20,7 @@ Everything refused raises ProviderRefused with a reason for the audit trail and 
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,9 @@ class ProviderRefused(Exception):
         self.username = username
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class ProviderSignIn:
     user: User
@@ -68,6 +72,9 @@ class ProviderSignIn:
     roles: frozenset[str]
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # The provider sent no OIDC_ROLE_CLAIM at all (not even empty): usually a scope or claim mapping
+    # missing at the provider, which otherwise looks like "everyone lost their role".
+    role_claim_missing: bool = False
 
 
 def claim_values(claims: dict[str, Any], name: str) -> list[str]:
@@ -83,6 +90,18 @@ def claim_values(claims: dict[str, Any], name: str) -> list[str]:
     if isinstance(value, list):
         return [str(item) for item in value if isinstance(item, str | int)]
     return []
+
+
+def claim_present(claims: dict[str, Any], name: str) -> bool:
+    """Whether the claims carry `name` at all (a dotted name reaches into objects, as claim_values)."""
+    if name in claims:
+        return True
+    value: Any = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
 
 
 def roles_from(claims: dict[str, Any]) -> frozenset[str]:
@@ -245,6 +264,14 @@ class ProviderBackend(OIDCAuthenticationBackend):
         claims = self.claims(tokens.get("access_token"), id_claims)
         amr = claim_values(id_claims, "amr")
         roles = roles_from(claims)
+        role_claim_missing = bool(settings.OIDC_ROLE_CLAIM) and not claim_present(claims, settings.OIDC_ROLE_CLAIM)
+        if role_claim_missing:
+            logger.warning(
+                "OIDC sign-in: neither the ID token nor userinfo carries the %r claim (OIDC_ROLE_CLAIM), so the "
+                "person gets no role; check OIDC_SCOPES (Okta and Keycloak need 'groups') and the provider's "
+                "claim mapping (docs/deploy.md, Single sign-on)",
+                settings.OIDC_ROLE_CLAIM,
+            )
         with transaction.atomic():
             user, how = self.person_for(claims)
             if not user.is_active:
@@ -252,7 +279,7 @@ class ProviderBackend(OIDCAuthenticationBackend):
             self.update_person(user, claims)
             # No claim named (a provider that sends no groups, such as Google): roles stay as kept here.
             added, removed = set_roles(user, roles) if settings.OIDC_ROLE_CLAIM else ([], [])
-        return ProviderSignIn(user, how, amr, second_factor_in(amr), roles, added, removed)
+        return ProviderSignIn(user, how, amr, second_factor_in(amr), roles, added, removed, role_claim_missing)
 
     def claims(self, access_token: Any, id_claims: dict[str, Any]) -> dict[str, Any]:
         """The ID token's claims, with the userinfo endpoint's beside them (the ID token's win): some

@@ -107,6 +107,11 @@ class ProviderCallbackView(View):
                 "how": result.how,
                 "amr": [recorded_username(value)[:20] for value in result.amr[:10]],
                 "second_factor": result.second_factor,
+                **(
+                    {"role_claim": f"missing: no {settings.OIDC_ROLE_CLAIM!r} claim"}
+                    if result.role_claim_missing
+                    else {}
+                ),
             },
         )
         auth.login(request, result.user, backend=SESSION_BACKEND)

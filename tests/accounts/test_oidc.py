@@ -143,6 +143,25 @@ def test_roles_follow_the_provider_at_every_sign_in(provider: FakeProvider) -> N
     assert sorted(user.groups.values_list("name", flat=True)) == ["auditor", "night-shift"]
 
 
+def test_a_provider_that_sends_no_role_claim_is_named_in_the_sign_in_event(
+    provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A new team's admin forgot the groups scope: the person lands on "no role", and the security
+    # events and the log say the provider sent no groups claim at all (not an empty one).
+    client = FormClient()
+    sign_in(client, provider, "alice", groups=None)
+    user = get_user_model().objects.get(pk=signed_in_user(client))
+    assert list(user.groups.values_list("name", flat=True)) == []
+    event = AuditEvent.objects.get(action=AuditAction.SIGNED_IN_PROVIDER, actor=user)
+    assert event.changes["role_claim"] == "missing: no 'groups' claim"
+    assert "OIDC_SCOPES" in caplog.text
+    # An empty list is a claim: the person has no group there, nothing is said.
+    other = FormClient()
+    sign_in(other, provider, "bob", groups=[])
+    bob = get_user_model().objects.get(pk=signed_in_user(other))
+    assert "role_claim" not in AuditEvent.objects.get(action=AuditAction.SIGNED_IN_PROVIDER, actor=bob).changes
+
+
 def test_without_a_role_claim_roles_are_kept_here(provider: FakeProvider) -> None:
     sign_in(FormClient(), provider, "gwen", groups=["tt-leads"])
     user = get_user_model().objects.get(username="gwen")

@@ -162,6 +162,20 @@ def make_escalation(moderator: Any) -> Any:
     return make
 
 
+@pytest.fixture
+def seeded_rules(db: Any) -> None:
+    """The rules migration 0030 seeds from DOMAIN.md, seeded again when a transactional test elsewhere
+    has flushed them (as it flushes the migration-made groups)."""
+    import importlib
+
+    from django.apps import apps
+
+    from escalations.models import Rule
+
+    if not Rule.objects.exists():
+        importlib.import_module("escalations.migrations.0030_seed_rules").seed(apps, None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Any:
     """Counters kept in the cache (API throttles, test-notification limits) start at zero in every

@@ -163,7 +163,7 @@ class EscalationTable(tables.Table):
             'Nobody <form method="post" action="{}" class="inline">'
             '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
             '<input type="hidden" name="version" value="{}"><input type="hidden" name="next" value="{}">'
-            '<button type="submit" aria-label="Take {}">Take it</button></form>',
+            '<button type="submit" aria-label="Take it: {}">Take it</button></form>',
             reverse("escalations:take", args=[record.pk]),
             get_token(request),
             record.version,

@@ -210,7 +210,7 @@ def test_a_moderator_takes_a_pipeline_escalation(
         expect(row).to_contain_text("Nobody")
         tab.shot("take-it-list", shots)
         with page.expect_navigation():
-            row.get_by_role("button", name=f"Take {key}").click()
+            row.get_by_role("button", name=f"Take it: {key}").click()
         expect(page.locator(".messages")).to_contain_text(f"{key} is yours now")
         assert "assignee=null" in page.url  # back where the button was, filters kept
         expect(page.locator(f"tr[data-key='{key}']")).to_have_count(0)

@@ -21,7 +21,7 @@ from escalations.core import pack_signing, services
 from escalations.models import AccessLog, AuditAction, AuditEvent
 from escalations.models.legal import EvidenceItem
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_rules")]
 CLOCK_START = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 
 

@@ -19,7 +19,7 @@ from escalations.legal import services as legal_services
 from escalations.models import AuditAction, AuditEvent, Destination, EscalationRule, Rule
 
 CLOCK_START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
-pytestmark = pytest.mark.usefixtures("clock")
+pytestmark = pytest.mark.usefixtures("clock", "seeded_rules")
 
 SEEDED_CODES = {
     "us-2258a-report": ("US", "in_force", "confirmed"),

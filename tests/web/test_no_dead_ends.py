@@ -240,7 +240,7 @@ def test_a_moderator_takes_an_unassigned_escalation(unassigned: Escalation, make
     ola = make_user("mod-ola", "moderator")
     client = client_for(ola)
     listed = page(client.get("/escalations/?assignee=null"))
-    assert f'aria-label="Take {unassigned.key}">Take it</button>' in listed
+    assert f'aria-label="Take it: {unassigned.key}">Take it</button>' in listed
     detail = page(client.get(f"/escalations/{unassigned.pk}/"))
     assert ">Take it</button>" in detail
 

@@ -16,7 +16,7 @@ from escalations.core import rule_services
 from escalations.models import AuditAction, Rule
 from tests.conftest import FormClient
 
-pytestmark = pytest.mark.usefixtures("clock")
+pytestmark = pytest.mark.usefixtures("clock", "seeded_rules")
 
 
 def text_of(response: Any) -> str:

@@ -387,7 +387,10 @@ def provision_user(token: ScimToken, fields: UserFields) -> User:
 
 def update_user(token: ScimToken, user: User, fields: UserFields) -> User:
     with transaction.atomic():
-        locked = get_user_model().objects.select_for_update().select_related("scim_identity").get(pk=user.pk)
+        # Only the person's row is locked: their SCIM identity is an outer join PostgreSQL cannot lock.
+        locked = (
+            get_user_model().objects.select_for_update(of=("self",)).select_related("scim_identity").get(pk=user.pk)
+        )
         return _save_user(token, locked, fields, provisioned=False)
 
 

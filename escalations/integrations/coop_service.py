@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -61,12 +62,11 @@ def coop_actor() -> User:
     inactive and without a password, so nobody can sign in as it and no reminder is addressed to it.
     An active account of that name is a person: refused rather than acting in their name."""
     username = settings.COOP_ACTOR_USERNAME
-    user, created = get_user_model().objects.get_or_create(
-        username=username, defaults={"is_active": False, "first_name": "Coop"}
+    # The unusable password goes in with the INSERT: a call arriving at the same moment must never
+    # read the new row before its password was made unusable.
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"is_active": False, "first_name": "Coop", "password": make_password(None)}
     )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
     if user.is_active or user.has_usable_password():
         raise ImproperlyConfigured(
             f"COOP_ACTOR_USERNAME names {username!r}, an account that can sign in; choose an unused name."

@@ -9,7 +9,10 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import pytest
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 
 from escalations.accounts import scim_tokens
 
@@ -22,6 +25,17 @@ def _script() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Any:
+    """The WSGI handler closes the database connection after each request, which would end the test's
+    transaction on PostgreSQL; Django's own test client keeps it open the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def test_scim2_tester_finds_no_failure_that_applies(db: Any) -> None:

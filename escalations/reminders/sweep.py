@@ -388,10 +388,11 @@ def _claim(now: datetime) -> list[Delivery]:
     # Ids and counts only: an operator (and the fault soak) can tell a sweep that died holding
     # deliveries (a claim with no "claim done" after it) from one that finished.
     log.info("reminder deliveries claimed", extra={"claim_token": token, "deliveries": taken})
+    # Sent in the order claimed: a PagerDuty incident must hear "due soon" before "overdue".
     return list(
-        Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True).select_related(
-            "reminder__escalation", "recipient__profile", "endpoint", "incident"
-        )
+        Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True)
+        .select_related("reminder__escalation", "recipient__profile", "endpoint", "incident")
+        .order_by("next_attempt_at", "pk")
     )
 
 

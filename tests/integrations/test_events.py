@@ -484,7 +484,7 @@ def test_the_delivery_log_shows_each_attempt_to_admins(clock, client_for, admin,
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_at_once_deliver_each_event_once(admin, moderator, events, make_escalation, settings):
     """Two workers sweeping at the same moment (PostgreSQL's row locks, skip_locked), claiming a few
     at a time: every event reaches the receiver, none twice."""

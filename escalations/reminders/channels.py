@@ -247,19 +247,9 @@ def webhook_request(user: User, message: Message) -> WebhookRequest:
 def post_webhook(request: WebhookRequest) -> None:
     """Sign and POST; returns once the receiver answered 2xx, raises DeliveryError otherwise. Signed
     at the moment of sending, so the timestamp is fresh even for a message sent again."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "escalation-tracker",
-        **webhook_signing.signed_headers(request.secret, request.message_id, int(time.time()), request.body),
-    }
+    signed = webhook_signing.signed_headers(request.secret, request.message_id, int(time.time()), request.body)
     try:
-        status = safe_http.post(
-            request.url,
-            request.body,
-            headers,
-            deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
-            allow_loopback_http=settings.WEBHOOK_ALLOW_HTTP_LOOPBACK,
-        )
+        status = safe_http.post_json(request.url, request.body, signed)
     except (safe_http.Refused, safe_http.Failed) as exc:
         raise DeliveryError(str(exc)) from exc
     # A redirect would turn our POST into a body-less GET somewhere else (and could lead to an

@@ -127,15 +127,8 @@ def build_request(batch: list[Delivery], message: Message | None, now: datetime)
 def post(request: EndpointRequest) -> None:
     """POST through safe_http (public https only; loopback http where the settings allow it, for
     tests); returns once the service answered 2xx, DeliveryError otherwise."""
-    headers = {"Content-Type": "application/json", "User-Agent": "escalation-tracker"}
     try:
-        status = safe_http.post(
-            request.url,
-            request.body,
-            headers,
-            deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
-            allow_loopback_http=settings.WEBHOOK_ALLOW_HTTP_LOOPBACK,
-        )
+        status = safe_http.post_json(request.url, request.body)
     except (safe_http.Refused, safe_http.Failed) as exc:
         raise DeliveryError(str(exc)) from exc
     if not 200 <= status < 300:

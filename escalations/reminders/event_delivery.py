@@ -87,19 +87,9 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 def post_one(post: Post) -> Outcome:
     """Sign at the moment of sending (a fresh timestamp on every attempt) and POST once."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "escalation-tracker",
-        **webhook_signing.signed_headers(post.secret, post.message_id, int(time.time()), post.body),
-    }
+    signed = webhook_signing.signed_headers(post.secret, post.message_id, int(time.time()), post.body)
     try:
-        status = safe_http.post(
-            post.url,
-            post.body,
-            headers,
-            deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
-            allow_loopback_http=settings.WEBHOOK_ALLOW_HTTP_LOOPBACK,
-        )
+        status = safe_http.post_json(post.url, post.body, signed)
     except (safe_http.Refused, safe_http.Failed) as exc:
         return Outcome(post.delivery_id, ok=False, error=str(exc))
     except Exception as exc:  # a bug must cost one attempt, never the sweep

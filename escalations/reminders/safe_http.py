@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from escalations.core.public_address import REFUSED_MESSAGE, is_loopback, is_public
 
 
@@ -228,6 +230,20 @@ def post(url: str, body: bytes, headers: dict[str, str], *, deadline_seconds: fl
     except (http.client.HTTPException, ValueError) as exc:
         # A receiver that answers something other than HTTP: a failed delivery to retry.
         raise Failed(f"webhook answered badly: {exc.__class__.__name__}: {exc}") from exc
+
+
+def post_json(url: str, body: bytes, extra_headers: dict[str, str] | None = None) -> int:
+    """POST a JSON body the way every outbound call of the tracker goes (webhooks, Slack, Teams,
+    PagerDuty, events): its User-Agent, WEBHOOK_DEADLINE_SECONDS, loopback http only where the
+    settings allow it. The status; Refused or Failed as post() raises them."""
+    headers = {"Content-Type": "application/json", "User-Agent": "escalation-tracker", **(extra_headers or {})}
+    return post(
+        url,
+        body,
+        headers,
+        deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
+        allow_loopback_http=settings.WEBHOOK_ALLOW_HTTP_LOOPBACK,
+    )
 
 
 def _connect(where: Target, addresses: list[tuple[int, Sockaddr]], deadline: Deadline) -> _PinnedConnection:

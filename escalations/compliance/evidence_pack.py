@@ -71,12 +71,13 @@ def _record(esc: Escalation) -> dict[str, Any]:
 
 
 def _outcome(deadline: policy.Deadline, now: datetime) -> str:
-    """Whether it was met, in the words of the compliance report."""
-    if not deadline.applicable or deadline.due_at is None:
+    """Whether it was met, in the words of the compliance report (its state from policy)."""
+    state = deadline.state(now)
+    if state == policy.DeadlineState.NOT_APPLICABLE:
         return "not applicable"
-    if deadline.met_at is not None:
+    if state == policy.DeadlineState.MET:
         return "met late" if deadline.met_late else "met"
-    return "missed" if now > deadline.due_at else "not yet due"
+    return "missed" if state == policy.DeadlineState.OVERDUE else "not yet due"
 
 
 def _judged_entry(judged: rule_selectors.JudgedRule) -> dict[str, Any]:

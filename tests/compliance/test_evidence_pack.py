@@ -205,7 +205,7 @@ def test_period_pack_lists_the_reports_escalations_with_outcomes(
 def test_period_pack_refuses_a_bad_period_naming_the_field(client_for: Any, lead: Any) -> None:
     response = client_for(lead).get("/reports/compliance/evidence-pack/?start=2025-13-01&end=2025-06-02")
     assert response.status_code == 400
-    assert "start" in response.content.decode().lower() or "date" in response.content.decode().lower()
+    assert "Start: enter a date as YYYY-MM-DD." in response.content.decode()
 
 
 def test_evidence_items_are_in_the_pack(clock: Any, client_for: Any, lead: Any, make_escalation: Any) -> None:

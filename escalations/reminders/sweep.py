@@ -484,6 +484,11 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
         _log_claim_done(taken)
 
 
+def _order_keys(batch: list[Delivery]) -> set[tuple[int | None, int | None, int]]:
+    """(endpoint, person, escalation) for each delivery of a message: messages sharing one are sent in turn."""
+    return {(d.endpoint_id, None if d.endpoint_id else d.recipient_id, d.reminder.escalation_id) for d in batch}
+
+
 # Posted from the webhook threads: the person's webhook, and Slack, Teams and PagerDuty endpoints.
 HTTP_CHANNELS = frozenset({Channel.WEBHOOK, *endpoints.ENDPOINT_CHANNELS})
 
@@ -589,8 +594,18 @@ class _WebhookDispatch:
         self._waiting.extend(batches)
 
     def start_more(self) -> None:
+        # Messages about one escalation to one receiver go one after another, in the order claimed:
+        # posted side by side, a slow first post would let PagerDuty hear "overdue" before "due soon".
+        busy = {key for batch in self._posting.values() for key in _order_keys(batch)}
+        held: deque[list[Delivery]] = deque()
         while self._waiting and len(self._posting) < self._limit:
             batch = self._waiting.popleft()
+            keys = _order_keys(batch)
+            blocked = bool(keys & busy)
+            busy |= keys  # a held message also holds back later ones about its escalations
+            if blocked:
+                held.append(batch)
+                continue
             ref = batch[0].batch_ref or message_ref(batch)
             try:
                 batch = renew_claim(batch, self._now, ref)
@@ -611,6 +626,7 @@ class _WebhookDispatch:
                 _record_failure(batch, self._now, self._stats, exc)
                 continue
             self._posting[future] = batch
+        self._waiting.extendleft(reversed(held))
 
     def record_finished(self, *, wait: bool = False) -> None:
         """Record the posts that have ended (waiting for one when `wait`), then start more."""

@@ -12,6 +12,7 @@ Each function raises:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -157,10 +158,30 @@ def _check_ncmec_times(esc: Escalation, now: datetime, cfg: policy.PolicyConfig,
 def create_escalation(*, actor: User, data: dict[str, Any], assign_to_actor: bool = True) -> Escalation:
     """Log a new escalation. `data` holds the EDITABLE_FIELDS, plus `assignee` (a user; when none is
     named, the actor, a person who logs what they saw; or nobody with `assign_to_actor=False`, for a
-    pipeline: its escalations wait for a moderator to take them). Times are aware datetimes."""
+    pipeline: its escalations wait for a moderator to take them). Times are aware datetimes.
+    Many at once: escalations.core.batch_create, which checks each with the same `check_new`."""
     require(actor, Action.CREATE)
     cfg = policy.PolicyConfig.from_settings()
     now = timezone.now()
+    esc, errors = check_new(actor, data, assign_to_actor, now, cfg, check_assignable)
+    raise_if(errors)
+    before = dict.fromkeys(AUDITED_FIELDS)
+    with transaction.atomic():
+        esc.version = 0  # save_with_event bumps it to 1
+        return save_with_event(esc, actor, AuditAction.CREATED, before, "", now)
+
+
+def check_new(
+    actor: User,
+    data: dict[str, Any],
+    assign_to_actor: bool,
+    now: datetime,
+    cfg: policy.PolicyConfig,
+    assignable: Callable[[User | None], None],
+) -> tuple[Escalation, dict[str, list[str]]]:
+    """The unsaved escalation `data` describes, cleaned, and every error found in it by field (empty
+    when it may be saved). `assignable` raises when its user may not be assigned (check_assignable,
+    or a batch's memo of it). No write."""
     esc = Escalation(
         created_by=actor,
         status=Status.OPEN,
@@ -171,12 +192,8 @@ def create_escalation(*, actor: User, data: dict[str, Any], assign_to_actor: boo
     esc.priority = esc.priority or Priority.STANDARD
     errors: dict[str, list[str]] = {}
     _validate_record(esc, now, cfg, errors)
-    collect(errors, "assignee", lambda: _check_assignable(esc.assignee))
-    raise_if(errors)
-    before = dict.fromkeys(AUDITED_FIELDS)
-    with transaction.atomic():
-        esc.version = 0  # save_with_event bumps it to 1
-        return save_with_event(esc, actor, AuditAction.CREATED, before, "", now)
+    collect(errors, "assignee", lambda: assignable(esc.assignee))
+    return esc, errors
 
 
 def edit_escalation(*, actor: User, escalation_id: int, version: int | None, data: dict[str, Any]) -> Escalation:
@@ -199,7 +216,8 @@ def edit_escalation(*, actor: User, escalation_id: int, version: int | None, dat
     return change(actor, Action.EDIT, escalation_id, version, AuditAction.EDITED, mutate)
 
 
-def _check_assignable(user: User | None) -> None:
+def check_assignable(user: User | None) -> None:
+    """Refuse a user who is not an active moderator or lead (one query; none for nobody)."""
     if user is not None and not (user.is_active and user.groups.filter(name__in=(MODERATOR, LEAD)).exists()):
         raise ValidationError({"assignee": f"{user.get_username()} is not an active moderator or lead."})
 
@@ -212,7 +230,7 @@ def assign_escalation(*, actor: User, escalation_id: int, version: int | None, a
             raise ValidationError(
                 f"{esc.key} is {esc.get_status_display().lower()}; only active escalations are assigned."
             )
-        _check_assignable(assignee)
+        check_assignable(assignee)
         esc.assignee = assignee
         return ""
 
@@ -231,7 +249,7 @@ def take_escalation(*, actor: User, escalation_id: int, version: int | None) -> 
         if esc.assignee is not None:
             who = "you" if esc.assignee_id == actor.pk else esc.assignee.get_username()
             raise ValidationError(f"{esc.key} is already assigned to {who}.")
-        _check_assignable(actor)
+        check_assignable(actor)
         esc.assignee = actor
         return ""
 

@@ -100,9 +100,10 @@ def hold_q(value: str, now: datetime) -> Q:
 
 
 def escalation_detail(pk: int, user: RequestUser | None = None) -> Escalation:
-    """One escalation with its people joined in; with `user`, DoesNotExist unless they may read it."""
+    """One escalation with its people (and its authority triage) joined in; with `user`,
+    DoesNotExist unless they may read it."""
     queryset = Escalation.objects.select_related(
-        "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by"
+        "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by", "authority_triage"
     )
     if user is not None:
         queryset = visible_to(user, queryset)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import event_outbox, rulebook, validation
+from escalations.core import authority_register, event_outbox, rulebook, validation
 from escalations.core.display import shown
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
@@ -166,6 +166,10 @@ def save_with_event(
     cfg = rulebook.config_for(esc, repin=repin, links=links)
     apply_policy(esc, cfg)
     changes = diff(before, snapshot(esc))
+    if esc.pk is not None and ("knowledge_at" in changes or "priority" in changes):
+        # The authorities' deadlines count from knowledge too (and are shorter when urgent); a new
+        # escalation owes none yet.
+        authority_register.refresh_deadlines(esc, cfg)
     if not changes and action == AuditAction.EDITED:
         return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1

@@ -12,7 +12,8 @@ legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests.
 coop: Coop's verification keys and the report IDs it sent (its preservation endpoint).
-rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by."""
+rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by.
+authorities: the authority register (each escalation's obligations to each authority) and its triage."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -31,6 +32,11 @@ from escalations.models.audit_chain import (
     ChainHead,
     ChainLog,
     RedactionRequest,
+)
+from escalations.models.authorities import (
+    AuthorityObligation,
+    AuthorityTriage,
+    ObligationState,
 )
 from escalations.models.coop import (
     CoopPublicKey,
@@ -124,6 +130,8 @@ __all__ = [
     "AuditEvent",
     "AuditEventQuerySet",
     "AuditVerification",
+    "AuthorityObligation",
+    "AuthorityTriage",
     "BreachReason",
     "Certainty",
     "ChainHead",
@@ -155,6 +163,7 @@ __all__ = [
     "Limit",
     "Notification",
     "Obligation",
+    "ObligationState",
     "PagerDutyIncident",
     "PreservationExtension",
     "PreservationRuleKind",

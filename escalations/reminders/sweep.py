@@ -41,6 +41,7 @@ from escalations.core import audit_verify, event_outbox
 from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import (
+    AuthorityObligation,
     Channel,
     Delivery,
     DeliveryAction,
@@ -51,8 +52,8 @@ from escalations.models import (
     Reminder,
     SweepHeartbeat,
 )
+from escalations.reminders import authority_reminders, endpoints, event_delivery
 from escalations.reminders import channels as notify
-from escalations.reminders import endpoints, event_delivery
 from escalations.reminders.watchdog import HEARTBEAT
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> 
         for escalation in batch:
             _schedule_one(escalation, now, cfg, leads, stats)
     schedule_legal_due(now, cfg, stats, leads)
+    schedule_authority_due(now, cfg, stats, leads)
 
 
 def _schedule_one(
@@ -214,6 +216,39 @@ def _recorded_near(escalation: Escalation, due: list[tuple[Any, datetime]]) -> l
     return list(
         Reminder.objects.filter(near, escalation=escalation, cancelled_at__isnull=True).values_list("kind", "due_at")
     )
+
+
+# --- the authority register's filings -------------------------------------------------------------
+
+
+def schedule_authority_due(
+    now: datetime, cfg: policy.PolicyConfig, stats: SweepStats, leads: list[Any] | None = None
+) -> None:
+    """Record the due-soon and overdue reminders of every unfiled obligation to an authority whose
+    moment came, once each, and move each obligation's `next_reminder_at` on."""
+    for _ in range(10_000):  # bounded: each pass advances every obligation it read
+        batch = authority_reminders.due_batch(now)
+        if not batch:
+            return
+        for obligation in batch:
+            kinds, upcoming = authority_reminders.owed(obligation, cfg, now)
+            with transaction.atomic():
+                for kind, due_at in kinds:
+                    reminder, created = Reminder.objects.get_or_create(
+                        escalation_id=obligation.escalation_id, kind=kind, due_at=due_at
+                    )
+                    if not created:
+                        continue  # another authority of the escalation due at the same moment
+                    if leads is None:
+                        leads = _active_leads()
+                    stats.reminders_created += 1
+                    Delivery.objects.bulk_create(
+                        deliveries_for(reminder, obligation.escalation, kind, leads, now), ignore_conflicts=True
+                    )
+                # Conditional, as for escalations: a filing meanwhile has cleared it, and stands.
+                AuthorityObligation.objects.filter(
+                    pk=obligation.pk, next_reminder_at=obligation.next_reminder_at
+                ).update(next_reminder_at=upcoming)
 
 
 # --- legal requests' response dates ---------------------------------------------------------------
@@ -412,6 +447,8 @@ def _cancel_overtaken(
             reason = policy.why_legal_overtaken(
                 reminder.kind, reminder.due_at, legal.get(reminder.escalation_id, []), cfg, now
             )
+        elif reminder.kind in authority_reminders.KINDS:
+            reason = authority_reminders.why_overtaken(reminder, cfg, now)
         else:
             reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
         if reason is None:
@@ -439,6 +476,18 @@ def _item_of(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
             kind=reminder.kind,
             kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
             deadline_at=deadline or reminder.due_at,
+            test=reminder.escalation.is_test,
+            reminder_id=reminder.pk,
+        )
+    if reminder.kind in authority_reminders.KINDS:
+        names, deadline = authority_reminders.about(reminder, cfg)
+        return notify.Item(
+            key=reminder.escalation.key,
+            escalation_id=reminder.escalation_id,
+            kind=reminder.kind,
+            kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
+            deadline_at=deadline or reminder.due_at,
+            urgent=reminder.escalation.priority == policy.URGENT,
             test=reminder.escalation.is_test,
             reminder_id=reminder.pk,
         )

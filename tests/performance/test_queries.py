@@ -25,7 +25,8 @@ ROWS = 100
 # the rows; detail: the escalation (people joined), its timeline (actors joined), delivery attempts,
 # cancelled reminders, and what follows the report (legal requests, extensions, destination reports,
 # evidence items and related escalations: one query each, whatever their number); the rules and the
-# rule versions it was judged by (two); and one access-log row (need-to-know). notifications: the
+# rule versions it was judged by (two); its authority register (one, the triage joined to the
+# escalation); and one access-log row (need-to-know). notifications: the
 # paginator's count and the rows
 # (escalations joined). The session is written at most once a minute (escalations/idle_session.py),
 # so not by these requests: the clock stands still in this module (tests/accounts/test_idle_sessions.py counts
@@ -34,7 +35,7 @@ MAX_QUERIES = {
     "list": 5,
     "list-filtered": 5,
     "mine": 3,
-    "detail": 11 + 1 + 2,
+    "detail": 11 + 1 + 2 + 1,
     "notifications": 4,
 }
 

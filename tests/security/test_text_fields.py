@@ -156,6 +156,7 @@ EXEMPT: dict[str, str] = {
     "escalations.Destination.code": "seeded by a migration; no page or admin edits destinations",
     "escalations.Destination.name": "seeded by a migration; no page or admin edits destinations",
     "escalations.Destination.preservation_rule": CHOICE,
+    "escalations.AuthorityObligation.state": CHOICE,
     "escalations.Destination.report_id_pattern": "seeded by a migration; no page or admin edits destinations",
     "escalations.Destination.report_id_hint": "seeded by a migration; no page or admin edits destinations",
     "escalations.Destination.notes": "seeded by a migration; no page or admin edits destinations",

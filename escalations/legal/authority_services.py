@@ -18,8 +18,9 @@ from escalations.core.display import shown
 from escalations.core.people import User
 from escalations.core.permissions import Action
 from escalations.core.write_frame import change
-from escalations.legal.services import refresh_destination_targets, refresh_holds
+from escalations.legal.services import MAX_ID, refresh_destination_targets, refresh_holds
 from escalations.models import AuditAction, AuthorityObligation, Escalation, ObligationState, Status
+from escalations.policy import authorities as authority_policy
 
 
 def answer_triage(
@@ -29,9 +30,14 @@ def answer_triage(
     False, or None for "not answered"); a question left out keeps its answer. The register follows:
     see authority_register.apply_triage. Moderators and leads, on an open or reported escalation;
     audited as "Authorities triaged" with every answer and obligation that changed."""
-    unknown = sorted(set(answers) - set(authority_register.TRIAGE_FIELDS))
-    if unknown:
-        raise ValidationError({name: [f"{name} is not a triage question."] for name in unknown})
+    errors = {
+        name: [f"{name} is not a triage question."] for name in set(answers) - set(authority_register.TRIAGE_FIELDS)
+    }
+    for name, question in authority_policy.TRIAGE_QUESTIONS.items():
+        if name in answers and not any(answers[name] is value for value in (True, False, None)):
+            errors[name] = [f"{question} answer yes, no, or leave it unanswered."]
+    if errors:
+        raise ValidationError(errors)
 
     def mutate(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> str:
         if esc.status not in (Status.OPEN, Status.REPORTED):
@@ -70,6 +76,9 @@ def acknowledge_obligation(
             .select_related("authority", "report")
             .filter(escalation=esc, authority_id=authority_id)
             .first()
+            # An id beyond any row's range names nothing (and must not reach the database).
+            if isinstance(authority_id, int) and 0 < authority_id <= MAX_ID
+            else None
         )
         errors: dict[str, list[str]] = {}
         if obligation is None:

@@ -57,7 +57,7 @@ class AuthorityChoiceField(forms.ModelChoiceField):
 
 
 class AcknowledgeForm(VersionedForm):
-    obligation = AuthorityChoiceField(
+    authority = AuthorityChoiceField(
         label="Authority",
         queryset=AuthorityObligation.objects.none(),
         empty_label="Choose the authority…",
@@ -69,7 +69,7 @@ class AcknowledgeForm(VersionedForm):
 
     def __init__(self, *args: Any, escalation_id: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        field = self.fields["obligation"]
+        field = self.fields["authority"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = AuthorityObligation.objects.filter(
             escalation_id=escalation_id, state=ObligationState.FILED

@@ -62,7 +62,7 @@ class AcknowledgeView(EscalationActionView):
             actor=self.request.user,
             escalation_id=self.escalation.pk,
             version=data["version"],
-            authority_id=data["obligation"].authority_id,
+            authority_id=data["authority"].authority_id,
             acknowledged_at=data["acknowledged_at"],
         )
         return self.escalation

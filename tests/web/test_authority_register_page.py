@@ -73,9 +73,13 @@ def test_filing_with_a_bad_reference_names_the_field_and_the_format_then_acknowl
     obligation = AuthorityObligation.objects.get(escalation=esc)
     form = client.get(f"/escalations/{esc.pk}/authorities/acknowledge/")
     assert "National Crime Agency (United Kingdom) (reference NCA-123456)" in form.content.decode()
+    early = {"version": fresh(esc).version, "authority": obligation.pk, "acknowledged_at": typed(T0 - 2 * HOUR)}
+    response = client.post(f"/escalations/{esc.pk}/authorities/acknowledge/", early)
+    assert_field_error(response, "acknowledged_at", "can't be before the filing")
+    assert AuthorityObligation.objects.get(pk=obligation.pk).state == ObligationState.FILED
     response = client.post(
         f"/escalations/{esc.pk}/authorities/acknowledge/",
-        {"version": fresh(esc).version, "obligation": obligation.pk, "acknowledged_at": typed(T0)},
+        {"version": fresh(esc).version, "authority": obligation.pk, "acknowledged_at": typed(T0)},
     )
     assert response.status_code == 302, response.context["form"].errors
     assert "acknowledged 2026-06-01 12:00 UTC" in section(client.get(f"/escalations/{esc.pk}/"), "authorities")

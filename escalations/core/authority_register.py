@@ -54,6 +54,7 @@ def set_deadline(obligation: AuthorityObligation, escalation: Escalation, cfg: P
         cfg=cfg,
     )
     obligation.due_at = due.due_at
+    obligation.live = escalation.is_active and not escalation.is_test
     obligation.rule_id = due.rule.id if due.rule is not None else None
     # The sweep looks at it from its due-soon moment while it is unfiled (it records each reminder
     # once, whatever moment it is asked to look again).
@@ -68,6 +69,14 @@ def refresh_deadlines(escalation: Escalation, cfg: PolicyConfig) -> None:
         set_deadline(obligation, escalation, cfg)
         if (obligation.due_at, obligation.rule_id) != (due_at, rule_id):
             obligation.save(update_fields=["due_at", "rule", "next_reminder_at"])
+
+
+def follow_status(escalation: Escalation) -> None:
+    """The escalation was dismissed, closed or reopened: its obligations count on the dashboard only
+    while it is active. One UPDATE."""
+    AuthorityObligation.objects.filter(escalation=escalation).update(
+        live=escalation.is_active and not escalation.is_test
+    )
 
 
 def record_filing(escalation: Escalation, report: DestinationReport) -> AuthorityObligation:

@@ -170,6 +170,8 @@ def save_with_event(
         # The authorities' deadlines count from knowledge too (and are shorter when urgent); a new
         # escalation owes none yet.
         authority_register.refresh_deadlines(esc, cfg)
+    if esc.pk is not None and "status" in changes:
+        authority_register.follow_status(esc)
     if not changes and action == AuditAction.EDITED:
         return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1

@@ -76,6 +76,7 @@ def register_destination_reports(apps, schema_editor):
                     authority_id=destination.pk,
                     report_id=report.pk,
                     state="filed" if filed else "due",
+                    live=esc.status in ACTIVE and not esc.is_test,
                     due_at=due.due_at,
                     rule_id=due.rule.id if due.rule else None,
                     # Only what is still owed on live escalations is reminded of; the sweep then
@@ -233,6 +234,7 @@ class Migration(migrations.Migration):
                 ),
                 ("due_at", models.DateTimeField(blank=True, null=True)),
                 ("next_reminder_at", models.DateTimeField(blank=True, null=True)),
+                ("live", models.BooleanField(default=True)),
                 ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (
@@ -282,7 +284,7 @@ class Migration(migrations.Migration):
                 "ordering": ["authority__name", "pk"],
                 "indexes": [
                     models.Index(
-                        condition=models.Q(("due_at__isnull", False), ("state", "due")),
+                        condition=models.Q(("due_at__isnull", False), ("live", True), ("state", "due")),
                         fields=["due_at", "authority"],
                         name="obligation_due_by_authority",
                     ),

@@ -38,6 +38,9 @@ class AuthorityObligation(models.Model):
     # When the sweep next looks at it (due soon, then overdue; empty once filed or reminded of both):
     # the reminders' own column, so a sweep reads only what came due (as Escalation.next_reminder_at).
     next_reminder_at = models.DateTimeField(null=True, blank=True)
+    # Whether it counts on the dashboard: its escalation is open or reported and not a test record
+    # (the services keep it so when the status changes), so the figure reads this table alone.
+    live = models.BooleanField(default=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -54,7 +57,7 @@ class AuthorityObligation(models.Model):
             models.Index(
                 fields=["due_at", "authority"],
                 name="obligation_due_by_authority",
-                condition=models.Q(state="due", due_at__isnull=False),
+                condition=models.Q(state="due", due_at__isnull=False, live=True),
             ),
             models.Index(
                 fields=["next_reminder_at"],

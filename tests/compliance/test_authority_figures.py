@@ -63,6 +63,9 @@ def test_overdue_by_authority_counts_only_live_unfiled_obligations_past_their_de
         "Police (Canada)",
     ]
     assert AuthorityObligation.objects.count() == 8
+    # Reopened, it counts again.
+    services.reopen_escalation(actor=lead, escalation_id=dismissed.pk, version=None, reason="Review was wrong")
+    assert figures(deadline + SECOND)["National Crime Agency (United Kingdom)"] == 2
 
 
 def test_one_query_whatever_the_rows_and_the_dashboard_shows_it(

@@ -1,10 +1,11 @@
 """Migration 0031 forwards (and back) on real-shaped data: a few hundred escalations logged under
 0030 with destination reports to several authorities, reported and not, with odd report IDs (spaces,
 accents, 100 characters, a time without an ID, an ID without a time), open, reported, closed and
-dismissed, some known before the UK's Act took effect. Every destination report becomes exactly one
-obligation (Filed where its time and ID were recorded), no destination report changes, each deadline
-is what the policy computes under the seeded rules, and only live, unfiled ones wait for a reminder.
-Run in a database of its own (a subprocess), since it migrates from an earlier state."""
+dismissed, test records among them, some known before the UK's Act took effect. Every destination
+report becomes exactly one obligation (Filed where its time and ID were recorded), no destination
+report changes, each deadline is what the policy computes under the seeded rules, only live ones
+count on the dashboard and only live, unfiled ones wait for a reminder. Run in a database of its own
+(a subprocess), since it migrates from an earlier state."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ for i in range(300):
         platform_reference=f"ticket-{i}", incident_type="child_pornography", knowledge_at=knowledge, created_by=mod,
         priority="urgent" if i % 9 == 0 else "standard", urgent_reason="child at risk" if i % 9 == 0 else "",
         reported_at=reported, cybertipline_report_id=str(160_000_000 + i) if reported else None,
-        status=status, report_due_at=knowledge,
+        status=status, report_due_at=knowledge, is_test=i % 17 == 0,
     )
     esc.save()
     for j, dest in enumerate(destinations[: 1 + i % len(destinations)]):
@@ -86,6 +87,8 @@ for o in AuthorityObligation.objects.select_related("report", "escalation", "aut
     )
     if (o.due_at, o.rule_id) != (due.due_at, due.rule.id if due.rule else None):
         problems.append(("deadline", o.pk, o.due_at, due.due_at))
+    if o.live != (esc.status in ("open", "reported") and not esc.is_test):
+        problems.append(("live", o.pk))
     wants_reminder = not filed and esc.status in ("open", "reported") and due.soon_at is not None
     if o.next_reminder_at != (due.soon_at if wants_reminder else None):
         problems.append(("reminder", o.pk))

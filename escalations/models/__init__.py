@@ -12,7 +12,8 @@ legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests.
 coop: Coop's verification keys and the report IDs it sent (its preservation endpoint).
-rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by."""
+rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by.
+ncmec_report: NCMEC's report annotations (one row each, for the filters) and submission states."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -66,6 +67,12 @@ from escalations.models.legal import (
     PreservationExtension,
     PreservationRuleKind,
 )
+from escalations.models.ncmec_report import (
+    NCMEC_ELEMENTS,
+    EscalationAnnotation,
+    ReportAnnotation,
+    SubmissionState,
+)
 from escalations.models.people import (
     Team,
     UserProfile,
@@ -113,6 +120,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ENDPOINT_CHANNELS",
     "KEY_PREFIX",
+    "NCMEC_ELEMENTS",
     "PRESERVATION_KINDS",
     "REDACTION_KEY_PREFIX",
     "AccessKind",
@@ -139,6 +147,7 @@ __all__ = [
     "Destination",
     "DestinationReport",
     "Escalation",
+    "EscalationAnnotation",
     "EscalationRule",
     "Event",
     "EventDelivery",
@@ -163,6 +172,7 @@ __all__ = [
     "RedactionRequest",
     "Regime",
     "Reminder",
+    "ReportAnnotation",
     "Rule",
     "RuleStatus",
     "SavedView",
@@ -171,6 +181,7 @@ __all__ = [
     "ScimToken",
     "ServiceToken",
     "Status",
+    "SubmissionState",
     "SweepHeartbeat",
     "Team",
     "TokenScope",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from django.utils import timezone
 from escalations.core import services
 from escalations.legal import services as legal_services
 from escalations.models import AuditAction, Destination, Escalation, EscalationAnnotation
-from tests.web.test_escalation_pages import assert_field_error, form_data, page, row_keys, typed
+from tests.web.test_escalation_pages import assert_field_error, field_block, form_data, page, row_keys, typed
 from tests.web.test_legal_pages import section
 
 
@@ -58,6 +59,12 @@ def test_a_moderator_tags_sextortion_the_list_filters_by_it_and_the_dashboard_co
     assert re.search(r"Report annotations</dt><dd[^>]*>.*Minor-to-minor interaction.*Sextortion", detail)
     created = tagged.audit_events.get(action=AuditAction.CREATED)
     assert created.changes["ncmec_annotations"] == [None, "minor_to_minor_interaction,sextortion"]
+
+    # The edit form shows what was saved: one legend for the group, each chosen box ticked.
+    block = field_block(client.get(f"/escalations/{tagged.pk}/edit/"), "ncmec_annotations")
+    assert "<legend>Report annotations</legend>" in block
+    ticked = re.findall(r'<input type="checkbox" name="ncmec_annotations" value="(\w+)"[^>]*checked', block)
+    assert ticked == ["sextortion", "minor_to_minor_interaction"]
 
     listed = client.get("/escalations/?annotation=sextortion")
     assert row_keys(listed) == [tagged.key]
@@ -197,3 +204,17 @@ def test_exports_carry_annotations_prior_report_and_state_after_the_existing_col
     assert rows[0][-3:] == ["Report annotations", "Prior CyberTipline report ID", "Submission state at NCMEC"]
     assert rows[0][:2] == ["Key", "Status"]  # the existing columns keep their positions
     assert rows[1][-3:] == ["CSAM solicitation; Sextortion", "4564000", "Finished"]
+
+
+def test_the_evidence_pack_records_annotations_prior_report_and_state(
+    auditor: Any, client_for: Any, make_escalation: Any
+) -> None:
+    esc = make_escalation(
+        ncmec_annotations=["sadistic_online_exploitation"],
+        prior_report_id="4564000",
+        reported_at=timezone.now() - timedelta(minutes=5),
+    )
+    response = client_for(auditor).get(f"/escalations/{esc.pk}/evidence-pack/?format=json")
+    record = json.loads(response.content)["pack"]["escalation"]
+    assert record["ncmec_annotations"] == ["sadistic_online_exploitation"]
+    assert (record["prior_report_id"], record["ncmec_submission_state"]) == ("4564000", "finished")

@@ -60,3 +60,29 @@ def test_bad_values_answer_400_naming_the_field_and_write_nothing(lead: Any) -> 
     assert refused.status_code == 400
     assert "can't go from Not opened through NCMEC's API" in refused.json()["ncmec_submission_state"][0]
     assert Escalation.objects.get(pk=made["id"]).version == 1
+
+
+def test_bulk_tags_and_opens_like_a_single_create(lead: Any) -> None:
+    client = token_client(make_token(lead))
+    knowledge = timezone.now() - timedelta(hours=2)
+    items = [
+        {
+            "platform_reference": f"bulk-{i}",
+            "incident_type": "online_enticement",
+            "knowledge_at": knowledge.isoformat(),
+            "ncmec_annotations": ["sextortion"] if i % 2 else [],
+            "ncmec_opened_at": (knowledge + timedelta(minutes=30)).isoformat(),
+        }
+        for i in range(4)
+    ]
+    answer = post(client, "/api/v1/escalations/bulk/", items)
+    assert answer.status_code == 201, answer.content
+    assert [item["ncmec_submission_state"] for item in answer.json()] == ["opened"] * 4
+    listed = client.get("/api/v1/escalations/?annotation=sextortion").json()["results"]
+    assert sorted(item["platform_reference"] for item in listed) == ["bulk-1", "bulk-3"]
+    created = Escalation.objects.get(platform_reference="bulk-1").audit_events.get(action=AuditAction.CREATED)
+    assert created.changes["ncmec_annotations"] == [None, "sextortion"]
+
+    refused = post(client, "/api/v1/escalations/bulk/", [{**items[0], "ncmec_annotations": ["nudity"]}])
+    assert refused.status_code == 400
+    assert "nudity" in str(refused.json())

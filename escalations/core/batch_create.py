@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from escalations.core import event_outbox, rulebook
+from escalations.core import event_outbox, ncmec_report, rulebook
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
 from escalations.core.services import check_assignable, check_new
@@ -109,10 +109,12 @@ def _save(actor: User, escalations: list[Escalation], cfg: Any, now: Any) -> lis
     empty = dict.fromkeys(AUDITED_FIELDS)
     changes = []
     for esc in escalations:
+        ncmec_report.settle(esc)
         apply_policy(esc, cfg)
         esc.version = 1
         changes.append(diff(empty, snapshot(esc)))
     Escalation.objects.bulk_create(escalations)
+    ncmec_report.create_rows(escalations)
     EscalationRule.objects.bulk_create(
         EscalationRule(escalation=esc, rule_id=rule_id, deadline=deadline, judged_at=now)
         for esc in escalations

@@ -22,7 +22,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import validation
+from escalations.core import ncmec_report, validation
 from escalations.core.display import shown
 from escalations.core.holds import open_requests_error
 from escalations.core.people import User
@@ -41,7 +41,8 @@ from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation
 # What logging an escalation asks for: the same on the page, in the API, in bulk and in the import.
 INTAKE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
 # What a person may change of the logged facts, in the order the forms show it: the intake, plus the
-# reported account (links related escalations) and NCMEC's unfinished-report timer.
+# reported account (links related escalations), NCMEC's report annotations, the earlier report a
+# follow-up names, and the report's state at NCMEC with its unfinished-report timer.
 EDITABLE_FIELDS = (
     "platform_reference",
     "account_reference",
@@ -50,6 +51,9 @@ EDITABLE_FIELDS = (
     "urgent_reason",
     "knowledge_at",
     "notes",
+    "ncmec_annotations",
+    "prior_report_id",
+    "ncmec_submission_state",
     "ncmec_opened_at",
     "ncmec_last_change_at",
 )
@@ -192,6 +196,7 @@ def check_new(
     esc.priority = esc.priority or Priority.STANDARD
     errors: dict[str, list[str]] = {}
     _validate_record(esc, now, cfg, errors)
+    ncmec_report.check(esc, "", now, errors)
     collect(errors, "assignee", lambda: assignable(esc.assignee))
     return esc, errors
 
@@ -205,11 +210,13 @@ def edit_escalation(*, actor: User, escalation_id: int, version: int | None, dat
             raise ValidationError(f"{esc.key} is already reported; only a lead can change its facts now.")
         if esc.status not in (Status.OPEN, Status.REPORTED):
             raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it before editing.")
+        stored_state = esc.ncmec_submission_state
         for name in EDITABLE_FIELDS:
             if name in data:
                 setattr(esc, name, data[name])
         errors: dict[str, list[str]] = {}
         _validate_record(esc, now, cfg, errors)
+        ncmec_report.check(esc, stored_state, now, errors)
         raise_if(errors)
         return ""
 

@@ -13,7 +13,8 @@ event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests.
 coop: Coop's verification keys and the report IDs it sent (its preservation endpoint).
 rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by.
-authorities: the authority register (each escalation's obligations to each authority) and its triage."""
+authorities: the authority register (each escalation's obligations to each authority) and its triage.
+ncmec_report: NCMEC's report annotations (one row each, for the filters) and submission states."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -72,6 +73,12 @@ from escalations.models.legal import (
     PreservationExtension,
     PreservationRuleKind,
 )
+from escalations.models.ncmec_report import (
+    NCMEC_ELEMENTS,
+    EscalationAnnotation,
+    ReportAnnotation,
+    SubmissionState,
+)
 from escalations.models.people import (
     Team,
     UserProfile,
@@ -119,6 +126,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ENDPOINT_CHANNELS",
     "KEY_PREFIX",
+    "NCMEC_ELEMENTS",
     "PRESERVATION_KINDS",
     "REDACTION_KEY_PREFIX",
     "AccessKind",
@@ -147,6 +155,7 @@ __all__ = [
     "Destination",
     "DestinationReport",
     "Escalation",
+    "EscalationAnnotation",
     "EscalationRule",
     "Event",
     "EventDelivery",
@@ -172,6 +181,7 @@ __all__ = [
     "RedactionRequest",
     "Regime",
     "Reminder",
+    "ReportAnnotation",
     "Rule",
     "RuleStatus",
     "SavedView",
@@ -180,6 +190,7 @@ __all__ = [
     "ScimToken",
     "ServiceToken",
     "Status",
+    "SubmissionState",
     "SweepHeartbeat",
     "Team",
     "TokenScope",

@@ -62,6 +62,14 @@ def _nearest_rank(values: list[int], percent: int) -> int | None:
     return ordered[math.ceil(percent * len(ordered) / 100) - 1]
 
 
+def _check_stats(stats: dashboard.ReportStats, group: list[Escalation]) -> None:
+    seconds = [e.report_seconds for e in group if e.report_seconds is not None]
+    assert stats.reports.value == len(group), stats.label
+    assert stats.within.value == sum(1 for e in group if e.reported_on_time), stats.label
+    assert stats.median.seconds == _nearest_rank(seconds, 50), stats.label
+    assert stats.p90.seconds == _nearest_rank(seconds, 90), stats.label
+
+
 def _check_against_rows(data: dashboard.Dashboard, period: dashboard.Period, now: datetime) -> None:
     rows = list(Escalation.objects.filter(is_test=False))
     soon = policy.PolicyConfig.from_settings().preservation_ending_soon
@@ -89,26 +97,29 @@ def _check_against_rows(data: dashboard.Dashboard, period: dashboard.Period, now
         (f.standard, [e for e in in_period if e.priority == Priority.STANDARD]),
         (f.urgent, [e for e in in_period if e.priority == Priority.URGENT]),
     ):
-        seconds = [e.report_seconds for e in group if e.report_seconds is not None]
-        assert stats.reports.value == len(group)
-        assert stats.within.value == sum(1 for e in group if e.reported_on_time)
-        assert stats.median.seconds == _nearest_rank(seconds, 50)
-        assert stats.p90.seconds == _nearest_rank(seconds, 90)
+        _check_stats(stats, group)
     late = [e for e in in_period if e.reported_on_time is False]
     assert f.breaches.value == len(late)
     assert {r.reason: r.figure.value for r in f.breach_reasons} == {
         reason: sum(1 for e in late if e.breach_reason == reason) for reason in {e.breach_reason for e in late}
     }
     for person in data.moderators:
-        mine = [e for e in in_period if e.assignee_id == person.user_id]
-        assert person.stats.reports.value == len(mine), person.name
-        if person.user_id is not None:
-            assert person.open_now.value == sum(1 for e in open_rows if e.assignee_id == person.user_id)
+        _check_stats(person.stats, [e for e in in_period if e.assignee_id == person.user_id])
+        assert person.open_now.value == sum(1 for e in open_rows if e.assignee_id == person.user_id), person.name
     for weekly in data.weekly:
         end = weekly.week_start + timedelta(weeks=1)
-        assert weekly.stats.reports.value == sum(
-            1 for e in in_period if e.reported_at is not None and weekly.week_start <= e.reported_at < end
+        _check_stats(
+            weekly.stats,
+            [e for e in in_period if e.reported_at is not None and weekly.week_start <= e.reported_at < end],
         )
+    assert [item.escalation.pk for item in f.breach_list] == [
+        e.pk for e in sorted(late, key=lambda e: (e.reported_at, e.pk), reverse=True)
+    ][: dashboard.BREACH_LIST_LIMIT]
+    overdue = [e for e, s in zip(open_rows, states, strict=True) if s == policy.DeadlineState.OVERDUE]
+    assert {item.escalation.pk for item in c.most_overdue} <= {e.pk for e in overdue}
+    assert len(c.most_overdue) == min(len(overdue), dashboard.MOST_OVERDUE_LIMIT)
+    active = [e for e in rows if e.status in (Status.OPEN, Status.REPORTED) and e.assignee_id is not None]
+    assert c.needs_reassignment == sum(1 for e in active if not e.assignee.is_active)
     for point in data.backlog:
         waiting = [
             e
@@ -142,6 +153,9 @@ def test_every_figure_equals_a_direct_count_over_random_escalations(
     people = [moderator, *(make_user(f"m{seed}{i}", "moderator") for i in range(3))]
     _random_escalations(seed, make_escalation, people, lead, 60)
     _boundary_escalations(make_escalation, moderator)
+    # A leaver (deactivated by an admin or over SCIM) still holding escalations.
+    people[-1].is_active = False
+    people[-1].save(update_fields=["is_active"])
     for days in (7, 30, 90):
         period = dashboard.Period.last_days(days, NOW, UTC)
         _check_against_rows(dashboard.build(period, NOW, 24.0), period, NOW)

@@ -37,6 +37,9 @@ STALE_SECONDS = 600
 # The beat counts a period again while someone looked at it within this time.
 VIEWED_SECONDS = 3600
 REGISTRY_KEY = "dashboard:period:viewed"
+# While one visit counts a stale part, the others show it (with its time) instead of all counting at
+# once; a count that takes longer than this lets another visit try.
+COUNTING_LOCK_SECONDS = 60
 TEMPLATE = "compliance/_dashboard_period.html"
 
 
@@ -105,12 +108,20 @@ def _register(period: dashboard.Period) -> None:
 
 def part(period: dashboard.Period, now: datetime) -> PeriodPart:
     """The period's part as last counted: from the cache when counted less than STALE_SECONDS ago
-    (the beat counts it every minute), otherwise counted now."""
-    cached: PeriodPart | None = cache.get(cache_key(period))
+    (the beat counts it every minute), otherwise counted now (unless another visit is counting it:
+    then the stale one, with its time)."""
+    key = cache_key(period)
+    cached: PeriodPart | None = cache.get(key)
     _register(period)
     if cached is not None and now - timedelta(seconds=STALE_SECONDS) < cached.computed_at <= now:
         return cached
-    return count(period, now)
+    counting = key + ":counting"
+    if cached is not None and cached.computed_at <= now and not cache.add(counting, 1, COUNTING_LOCK_SECONDS):
+        return cached
+    try:
+        return count(period, now)
+    finally:
+        cache.delete(counting)
 
 
 def refresh_viewed(now: datetime | None = None) -> int:

@@ -245,9 +245,13 @@ def test_a_visit_shows_the_part_the_beat_counted_and_counts_it_only_once_stale(
     assert stale.period_as_of == before.period_as_of == NOW
     assert stale.figures.overall.reports.value == 0
     assert "counted at 12:00:00 UTC" in page
-    # Older than that, the visit counts it itself.
+    # Older than that, the visit counts it itself, unless another visit is counting it already.
     later = NOW + timedelta(seconds=dashboard_period.STALE_SECONDS)
     clock.move_to(later)
+    counting = dashboard_period.cache_key(dashboard.Period.last_days(30, NOW, UTC)) + ":counting"
+    assert cache.add(counting, 1, 60)
+    assert _page(client)[0].period_as_of == NOW
+    cache.delete(counting)
     fresh, _ = _page(client)
     assert (fresh.period_as_of, fresh.figures.overall.reports.value) == (later, 1)
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.generic import TemplateView
 
-from escalations.compliance import access_log, dashboard, dashboard_period
+from escalations.compliance import access_log, annotation_counts, authority_figures, dashboard, dashboard_period
 from escalations.compliance.dashboard_charts import build_charts
 from escalations.core.permissions import Action, can
 from escalations.legal import selectors as legal_selectors
@@ -62,6 +62,8 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             target_hours=target_hours,
             urgent_target_hours=float(settings.URGENT_REPORT_TARGET_HOURS),
             releases_awaiting=releases,
+            authority_overdue=authority_figures.overdue_by_authority(now),
+            annotation_counts=annotation_counts.open_by_annotation(),
             may_approve=can(self.request.user, Action.RELEASE),
         )
         return context

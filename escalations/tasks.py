@@ -11,3 +11,11 @@ def sweep_reminders() -> dict[str, int]:
     from dataclasses import asdict
 
     return asdict(reminders.sweep())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_dashboard() -> int:
+    """Count the dashboard's period part again for every period a lead looked at lately."""
+    from escalations.compliance import dashboard_period
+
+    return dashboard_period.refresh_viewed()

@@ -495,7 +495,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": REMINDER_SWEEP_SECONDS,
         # A tick that waited longer than one interval is superseded by the next one.
         "options": {"expires": REMINDER_SWEEP_SECONDS},
-    }
+    },
+    # The dashboard's period figures, counted for every lead once a minute instead of during a visit
+    # (escalations/compliance/dashboard_period.py).
+    "refresh-dashboard": {
+        "task": "escalations.tasks.refresh_dashboard",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -378,11 +377,12 @@ NEEDS_REASSIGNMENT = Q(status__in=ACTIVE_STATUSES, assignee__is_active=False)
 
 
 def now_counts(now: datetime) -> dict[str, int]:
-    """Open escalations by deadline state, in all and unassigned; preservation not confirmed; holds
-    ending within 30 days and ended. "Open" is status open (not reported). Three queries, each over
-    one partial index (esc_open_now, esc_unconfirmed_now, esc_reported_holds): the open escalations,
-    the reports awaiting confirmation and the holds up to 30 days ahead, never the whole table; and
-    the active escalations of deactivated people (through the assignee index)."""
+    """Open escalations by deadline state, in all and unassigned; preservation not confirmed; the
+    active escalations of deactivated people. "Open" is status open (not reported). Three queries,
+    each over a partial index whose size follows the live work, never the table (esc_open_now,
+    esc_unconfirmed_now, and the assignee index for the few deactivated people). The holds are
+    counted with the period (holds_counts): the reported escalations whose hold ends within the
+    next weeks grow with the table."""
     counts: dict[str, int] = (
         records()
         .filter(IS_OPEN)
@@ -395,10 +395,18 @@ def now_counts(now: datetime) -> dict[str, int]:
     counts["unconfirmed"] = records().filter(status=Status.REPORTED, preservation_confirmed_at__isnull=True).count()
     # Few people are ever deactivated: their escalations are read through the assignee index.
     counts["needs_reassignment"] = records().filter(NEEDS_REASSIGNMENT).count()
+    return counts
+
+
+def holds_counts(now: datetime) -> dict[str, int]:
+    """Reported escalations whose preservation hold ends within the "ending soon" window, and whose
+    hold has ended (awaiting a lead's decision): one query over one range of esc_reported_holds.
+    At a million escalations that range holds about 90,000 rows (the last weeks of a year of
+    reports), so it is counted once a minute with the period, not at every visit."""
     ending, ended = hold_q("ending", now), hold_q("ended", now)
     # Ending or ended: the holds that end by the last moment "ending" counts (one range of the index).
     either = hold_q("ended", now + PolicyConfig.from_settings().preservation_ending_soon)
-    counts.update(
+    counts: dict[str, int] = (
         records()
         .filter(either)
         .aggregate(holds_ending=Count("pk", filter=ending), holds_ended=Count("pk", filter=ended))
@@ -732,8 +740,8 @@ class Dashboard:
     backlog: list[BacklogPoint]
     holds: list[WeekCount]
     target_hours: float = field(default=24.0)
-    # When the period's figures (figures, moderators, weekly, backlog, holds) were counted: at most
-    # SNAPSHOT_SECONDS before `now`. The figures of now (current, holds) are counted at `now`.
+    # When the period's figures (figures, moderators, weekly, backlog, holds, and the holds ending or
+    # ended under Now) were counted; the other figures of now are counted at `now`.
     period_as_of: datetime | None = None
 
     def linked_figures(self) -> Iterable[Figure]:
@@ -752,8 +760,9 @@ class Dashboard:
 
 @dataclass(frozen=True)
 class PeriodSnapshot:
-    """The figures of a period, counted at `computed_at` (what grows with the rows of the period:
-    the report times and their percentiles, the breaches, the people, the weeks, the backlog)."""
+    """The figures that grow with the table, counted at `computed_at`: the period's report times and
+    their percentiles, the breaches, the people, the weeks, the backlog, and the holds (per week, and
+    ending or ended: `holds_now`)."""
 
     computed_at: datetime
     figures: PeriodFigures
@@ -761,15 +770,7 @@ class PeriodSnapshot:
     weekly: list[WeekStats]
     backlog: list[BacklogPoint]
     holds: list[WeekCount]
-
-
-# The period's figures are counted at most once a minute per period and time zone, and shared by
-# every lead through the cache (Redis in production): reading them costs one cache read whatever the
-# size of the table. The figures of now are counted at every request from bounded sets (open
-# escalations, holds ending or ended) through their indexes, so an overdue count is never stale.
-SNAPSHOT_SECONDS = 60
-# A refresh that takes longer than this lets another request try again.
-REFRESH_LOCK_SECONDS = 30
+    holds_now: dict[str, int] = field(default_factory=dict)
 
 
 def needs_reassignment(limit: int = NEEDS_REASSIGNMENT_LIMIT) -> list[Escalation]:
@@ -777,16 +778,14 @@ def needs_reassignment(limit: int = NEEDS_REASSIGNMENT_LIMIT) -> list[Escalation
     return list(records().filter(NEEDS_REASSIGNMENT).select_related("assignee").order_by(*NEXT_ACTION_ORDER)[:limit])
 
 
-def snapshot_key(period: Period) -> str:
-    return f"dashboard:period:{period.start.isoformat()}:{period.end.isoformat()}:{period.tz}"
-
-
-def count_period(period: Period, now: datetime, open_unassigned: int) -> PeriodSnapshot:
+def count_period(period: Period, now: datetime) -> PeriodSnapshot:
     """The period's figures counted now: four queries (report times, breaches by reason, the latest
-    breaches, the people) and the counts of the backlog and of the holds ending per week (one more)."""
+    breaches, the people), the counts of the backlog and of the holds ending per week (one more), the
+    holds ending or ended (one) and the open unassigned escalations of the people's table (one)."""
     ends, weeks = backlog_ends(period, now), holds_weeks(now)
     backlog, holds = count_sets(backlog_counts(ends), holds_ending_counts(now, weeks))
     times = period_report_times(period)
+    open_unassigned = records().filter(IS_OPEN, assignee__isnull=True).count()
     return PeriodSnapshot(
         computed_at=now,
         figures=period_figures(period, times),
@@ -794,47 +793,28 @@ def count_period(period: Period, now: datetime, open_unassigned: int) -> PeriodS
         weekly=weekly_report_times(period, times[BY_WEEK], now),
         backlog=backlog_series(ends, backlog),
         holds=holds_ending_series(weeks, holds),
+        holds_now=holds_counts(now),
     )
 
 
-def period_snapshot(period: Period, now: datetime, open_unassigned: int) -> PeriodSnapshot:
-    """The period's figures as counted at most SNAPSHOT_SECONDS ago (counted now when they are older,
-    missing, or from the future of a clock set back). While one request counts them again, the
-    others keep showing the previous snapshot with its time, instead of all counting at once."""
-    key = snapshot_key(period)
-    cached: PeriodSnapshot | None = cache.get(key)
-    if cached is not None and now - timedelta(seconds=SNAPSHOT_SECONDS) < cached.computed_at <= now:
-        return cached
-    lock = key + ":refreshing"
-    if cached is not None and cached.computed_at <= now and not cache.add(lock, 1, REFRESH_LOCK_SECONDS):
-        return cached
-    try:
-        snapshot = count_period(period, now, open_unassigned)
-        # Kept longer than it is fresh, so that a request that finds it stale while another
-        # refreshes it has something to show.
-        cache.set(key, snapshot, SNAPSHOT_SECONDS * 10)
-    finally:
-        cache.delete(lock)
-    return snapshot
-
-
-def build(period: Period, now: datetime, target_hours: float, fresh: bool = False) -> Dashboard:
-    """All of the dashboard's figures. Counted now, whatever the size of the table: the counts of now
-    (four queries over indexes, now_counts) and the most overdue (one). The period's figures
-    and the holds chart come from period_snapshot (one cache read; `fresh`: counted now, as the
-    tests that compare them with the rows do). One more query while a deactivated person still holds
-    active escalations: the list of them."""
-    current = now_figures(now, now_counts(now))
+def current_figures(now: datetime, holds_now: dict[str, int]) -> NowFigures:
+    """The figures of now, counted at `now` (now_counts, the most overdue, and the list of those to
+    reassign while there are any), with the holds ending or ended as the period's snapshot counted
+    them (`holds_now`)."""
+    current = now_figures(now, {**now_counts(now), **holds_now})
     if current.needs_reassignment:
         current.needs_reassignment_list.extend(needs_reassignment())
-    if fresh:
-        snapshot = count_period(period, now, current.open_unassigned)
-    else:
-        snapshot = period_snapshot(period, now, current.open_unassigned)
+    return current
+
+
+def build(period: Period, now: datetime, target_hours: float, snapshot: PeriodSnapshot | None = None) -> Dashboard:
+    """All of the dashboard's figures: those of now counted at `now`, the period's from `snapshot`
+    (counted now when None)."""
+    snapshot = snapshot or count_period(period, now)
     return Dashboard(
         now=now,
         period=period,
-        current=current,
+        current=current_figures(now, snapshot.holds_now),
         figures=snapshot.figures,
         moderators=snapshot.moderators,
         weekly=snapshot.weekly,

@@ -37,7 +37,7 @@ PERIOD = "?start=2025-03-03&end=2025-03-19"
 # the people. The authority register's filings overdue by authority (1). 14, and 3 for the session
 # save of every request (SAVEPOINT, UPDATE, RELEASE in a test's transaction).
 MAX_QUERIES = 14 + 3
-# The same page while the period's figures are fresh in the cache (dashboard.SNAPSHOT_SECONDS).
+# The same page while the period's part is in the cache (escalations/compliance/dashboard_period.py).
 CACHED_QUERIES = 9 + 3
 
 

@@ -791,8 +791,10 @@ def test_the_celery_task_runs_the_sweep(clock, mod, make_escalation, mailoutbox,
     assert watchdog.last_sweep() == T0
 
 
-def test_the_beat_schedule_runs_the_sweep_every_minute(settings):
-    (entry,) = settings.CELERY_BEAT_SCHEDULE.values()
+def test_the_beat_schedule_runs_the_sweep_and_the_dashboards_count_every_minute(settings):
+    entry, dashboard = settings.CELERY_BEAT_SCHEDULE.values()
+    assert dashboard["task"] == tasks.refresh_dashboard.name == "escalations.tasks.refresh_dashboard"
+    assert dashboard["schedule"] == 60
     assert entry["task"] == tasks.sweep_reminders.name == "escalations.tasks.sweep_reminders"
     assert entry["schedule"] == 60
     assert tasks.sweep_reminders.acks_late

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -19,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations.compliance import exports
+from escalations.compliance.utc_text import UtcText
 from escalations.core import selectors
 from escalations.models import Escalation, Priority, Status
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
@@ -346,3 +348,21 @@ def test_an_export_makes_as_many_queries_for_30_rows_as_for_3(
     for _ in range(27):
         make_escalation(knowledge_at=timezone.now() - timedelta(hours=2))
     assert queries() == few
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2025, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, 0, 1, tzinfo=ZoneInfo("Europe/London")),
+        datetime(1999, 7, 4, 9, 5, 3, tzinfo=ZoneInfo("America/Los_Angeles")),
+    ],
+)
+def test_times_written_by_the_database_are_the_times_python_writes(moment: datetime, make_escalation: Any) -> None:
+    esc = make_escalation()
+    Escalation.objects.filter(pk=esc.pk).update(knowledge_at=moment)
+    stored, text = Escalation.objects.filter(pk=esc.pk).values_list("knowledge_at", UtcText("knowledge_at")).get()
+
+    assert text == exports.iso_utc(stored) == _before_iso_utc(moment)

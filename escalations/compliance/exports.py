@@ -21,6 +21,7 @@ import csv
 import heapq
 import io
 import tempfile
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,7 +41,7 @@ from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
 from escalations.compliance import access_log
-from escalations.compliance.utc_text import UtcText
+from escalations.compliance.utc_text import UtcMoment, UtcText
 from escalations.core import redaction_text, selectors, services, validation
 from escalations.core.display import FIELD_LABELS
 from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
@@ -347,11 +348,11 @@ class Column:
     header: str
     value: Callable[[Any], Any]
     kind: str = TEXT
-    # A TIME column's cell from the row's times as text (utc_text.UtcText, export_rows(utc_text=True)).
+    # A TIME column's cell from the row's times as text (utc_text.UtcText, csv_export_rows()).
     utc_text: Callable[[Any], str | None] | None = None
 
     def csv(self) -> Callable[[Any], Any]:
-        """The cell as csv_cell() would make it, from a row of export_rows(utc_text=True) (None and
+        """The cell as csv_cell() would make it, from a row of csv_export_rows() (None and
         numbers are left to csv.writer, which writes them as csv_cell does)."""
         value = self.value
         if self.utc_text is not None:
@@ -371,19 +372,58 @@ def _utc_name(field: str) -> str:
     return f"export_{field}_utc"
 
 
-def export_rows(queryset: QuerySet[Escalation], utc_text: bool = False) -> Iterator[Any]:
+def export_rows(queryset: QuerySet[Escalation]) -> Iterator[Any]:
     """Every row of `queryset`, in its order, as named tuples of EXPORT_FIELDS, read CHUNK_SIZE at a
-    time from one cursor; with `utc_text`, each of TIME_FIELDS also as its CSV text."""
+    time from one cursor."""
+    values = queryset.annotate(**_names()).values_list(*EXPORT_FIELDS, named=True)
+    return values.iterator(chunk_size=CHUNK_SIZE)
+
+
+def _names() -> dict[str, Any]:
     username = get_user_model().USERNAME_FIELD
-    names: dict[str, Any] = {
+    return {
         ASSIGNEE_NAME: F(f"assignee__{username}"),
         CONFIRMED_BY_NAME: F(f"preservation_confirmed_by__{username}"),
     }
-    if utc_text:
-        names.update({_utc_name(field): UtcText(field) for field in TIME_FIELDS})
-    texts = [_utc_name(field) for field in TIME_FIELDS] if utc_text else []
-    values = queryset.annotate(**names).values_list(*EXPORT_FIELDS, *texts, named=True)
-    return values.iterator(chunk_size=CHUNK_SIZE)
+
+
+# What a CSV row holds: no time to write as a datetime (the database writes them as text), and as
+# datetimes only the times that outcome(), preservation_outcome() and the deadline state compare.
+MOMENT_FIELDS = (
+    "report_due_at",
+    "reported_at",
+    "knowledge_unconfirmed_since",
+    "preservation_confirmed_at",
+    "preservation_confirm_due_at",
+    "next_deadline_at",
+    "next_deadline_soon_at",
+)
+_OTHER_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in {*TIME_FIELDS, *MOMENT_FIELDS})
+CsvRow = namedtuple("CsvRow", (*_OTHER_FIELDS, *MOMENT_FIELDS, *(_utc_name(field) for field in TIME_FIELDS)))  # type: ignore[misc]
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A UtcMoment as read back: an aware UTC datetime."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def csv_export_rows(queryset: QuerySet[Escalation]) -> Iterator[Any]:
+    """export_rows() for CSV: CsvRow named tuples, each time of TIME_FIELDS as its CSV text
+    (UtcText) and each of MOMENT_FIELDS as a datetime read through UtcMoment."""
+    names = _names()
+    names.update({_moment_name(field): UtcMoment(field) for field in MOMENT_FIELDS})
+    names.update({_utc_name(field): UtcText(field) for field in TIME_FIELDS})
+    values = queryset.annotate(**names).values_list(
+        *_OTHER_FIELDS, *(_moment_name(field) for field in MOMENT_FIELDS), *(_utc_name(field) for field in TIME_FIELDS)
+    )
+    start, end = len(_OTHER_FIELDS), len(_OTHER_FIELDS) + len(MOMENT_FIELDS)
+    make = CsvRow._make
+    for row in values.iterator(chunk_size=CHUNK_SIZE):
+        yield make((*row[:start], *map(aware, row[start:end]), *row[end:]))
+
+
+def _moment_name(field: str) -> str:
+    return f"export_{field}_moment"
 
 
 def _label_of(choices: type[TextChoices]) -> Callable[[str], str]:
@@ -530,7 +570,7 @@ def export_queryset(
             yield [cell(esc) for cell in cells]
 
     def csv_rows() -> Iterator[Row]:
-        for esc in export_rows(queryset, utc_text=True):
+        for esc in csv_export_rows(queryset):
             yield [cell(esc) for cell in csv_cells]
 
     return send_export(

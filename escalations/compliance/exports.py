@@ -1,8 +1,11 @@
 """Exports: CSV and XLSX of the escalation tables (the django-tables2 `?_export=` convention), the
 compliance report and one escalation's audit trail.
 
-- CSV streams: a header row, then the rows of `queryset.iterator(chunk_size=CHUNK_SIZE)` written by
-  csv.writer as they are read, so memory stays flat however many rows there are.
+- CSV streams: a header row, then the rows as they are read from one server-side cursor
+  (`iterator(chunk_size=CHUNK_SIZE)`), CSV_LINES_PER_CHUNK at a time written by csv.writer into a
+  buffer, so memory stays flat however many rows there are. An escalation table's rows are plain
+  values, never model instances (csv_export_rows: the joins and the times' text made by the
+  database), so an export of every row costs what reading and writing them costs.
 - XLSX is written by xlsxwriter in constant-memory mode (each row is flushed to a temporary file as
   it is written) into an anonymous temporary file, which FileResponse then sends in blocks; the file
   is gone once the response is closed.

@@ -1,8 +1,11 @@
 """Exports: CSV and XLSX of the escalation tables (the django-tables2 `?_export=` convention), the
 compliance report and one escalation's audit trail.
 
-- CSV streams: a header row, then the rows of `queryset.iterator(chunk_size=CHUNK_SIZE)` written by
-  csv.writer as they are read, so memory stays flat however many rows there are.
+- CSV streams: a header row, then the rows as they are read from one server-side cursor
+  (`iterator(chunk_size=CHUNK_SIZE)`), CSV_LINES_PER_CHUNK at a time written by csv.writer into a
+  buffer, so memory stays flat however many rows there are. An escalation table's rows are plain
+  values, never model instances (csv_export_rows: the joins and the times' text made by the
+  database), so an export of every row costs what reading and writing them costs.
 - XLSX is written by xlsxwriter in constant-memory mode (each row is flushed to a temporary file as
   it is written) into an anonymous temporary file, which FileResponse then sends in blocks; the file
   is gone once the response is closed.
@@ -19,16 +22,21 @@ from __future__ import annotations
 
 import csv
 import heapq
+import io
 import tempfile
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 import xlsxwriter
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, TextChoices
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -36,11 +44,13 @@ from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
 from escalations.compliance import access_log
+from escalations.compliance.utc_text import UtcMoment, UtcText
 from escalations.core import ncmec_report, redaction_text, selectors, services, validation
 from escalations.core.display import FIELD_LABELS
 from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
 from escalations.core.permissions import Action, can, require
 from escalations.models import (
+    ACTIVE_STATUSES,
     AuditAction,
     AuditEvent,
     BreachReason,
@@ -51,6 +61,7 @@ from escalations.models import (
     Reminder,
     Status,
     SubmissionState,
+    format_key,
 )
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
@@ -77,10 +88,27 @@ def iso_utc(value: datetime | None) -> str:
     """`2025-01-31T09:30:00Z`: whole seconds, always UTC, whatever zone the viewer uses."""
     if value is None:
         return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat() is twice as fast as strftime() and, to the second, the same text (a year has four
+    # digits from 1000 on): it runs for every time of every row of an export.
+    return value.astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"
+
+
+def guarded(text: str) -> str:
+    """Typed text as a CSV cell: a leading apostrophe where a spreadsheet opening the file would run
+    it as a formula (CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def text_cell(value: Any) -> str:
+    """csv_cell() with one call fewer for text, the most frequent cell."""
+    if type(value) is str:
+        return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+    return csv_cell(value)
 
 
 def csv_cell(value: Any) -> str:
+    if type(value) is str:
+        return guarded(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -89,11 +117,7 @@ def csv_cell(value: Any) -> str:
         return iso_utc(value)
     if isinstance(value, int | float | Decimal):
         return str(value)
-    text = str(value)
-    if text.startswith(_FORMULA_PREFIXES):
-        # A spreadsheet opening the file would run it as a formula (CSV injection).
-        return "'" + text
-    return text
+    return guarded(str(value))
 
 
 def hours(seconds: int | None) -> float | None:
@@ -118,24 +142,21 @@ def duration_text(seconds: int | None) -> str:
 # --- Responses -------------------------------------------------------------------------------------
 
 
-class _Echo:
-    """A file whose write() hands back what it was given: csv.writer formats, we stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_chunks(headers: Sequence[str], rows: Iterable[Row]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(headers)
-    chunk: list[str] = []
-    for row in rows:
-        chunk.append(writer.writerow([csv_cell(value) for value in row]))
-        if len(chunk) >= CSV_LINES_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
+def _csv_chunks(headers: Sequence[str], rows: Iterable[Row], cells_ready: bool = False) -> Iterator[str]:
+    """The header line, then CSV_LINES_PER_CHUNK lines at a time, written by csv.writer into a buffer
+    that is handed on and emptied. `cells_ready`: the rows' cells are already what the CSV holds
+    (csv_cell applied, or None and numbers, which csv.writer writes as csv_cell would)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    lines = rows if cells_ready else ([csv_cell(value) for value in row] for row in rows)
+    while True:
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(islice(lines, CSV_LINES_PER_CHUNK))
+        if not buffer.tell():
+            return
 
 
 def _private(response: HttpResponse | StreamingHttpResponse) -> None:
@@ -143,9 +164,11 @@ def _private(response: HttpResponse | StreamingHttpResponse) -> None:
     patch_cache_control(response, private=True, no_store=True)
 
 
-def csv_response(headers: Sequence[str], rows: Iterable[Row], filename: str) -> StreamingHttpResponse:
+def csv_response(
+    headers: Sequence[str], rows: Iterable[Row], filename: str, cells_ready: bool = False
+) -> StreamingHttpResponse:
     """Stream `rows` (an iterator: it is consumed while the response is sent) as a CSV download."""
-    response = StreamingHttpResponse(_csv_chunks(headers, rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(_csv_chunks(headers, rows, cells_ready), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename)
     _private(response)
     return response
@@ -238,10 +261,12 @@ def send_export(
     title: str,
     escalation: Escalation | None = None,
     summary: Sequence[Row] | None = None,
+    csv_rows: Callable[[], Iterable[Row]] | None = None,
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """Record the export (an audit event), then send it. `rows` is called only after the event is
     written, and its iterator is read while the response goes out. `summary` is the XLSX's summary
-    sheet (CSV has one table only)."""
+    sheet (CSV has one table only). `csv_rows`, when given, makes the CSV instead of `rows`: the same
+    rows with their cells already as the CSV holds them."""
     if fmt not in FORMATS:
         return bad_request(f"Unknown export format {fmt[:20]!r}: use csv or xlsx.")
     if fmt == XLSX and count > XLSX_MAX_ROWS:
@@ -257,20 +282,165 @@ def send_export(
     stamp = timezone.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     filename = f"{export}-{stamp}.{fmt}"
     if fmt == CSV:
+        if csv_rows is not None:
+            return csv_response(headers, csv_rows(), filename, cells_ready=True)
         return csv_response(headers, rows(), filename)
     return xlsx_response(headers, rows(), filename, title, summary)
 
 
 # --- Escalation tables -----------------------------------------------------------------------------
+#
+# An escalation export reads plain values, not model instances: `.values_list(*EXPORT_FIELDS)` with
+# the two people's names joined in SQL, through a server-side cursor (iterator(chunk_size)), one named
+# tuple per row whose attributes carry the model's field names. Building a model instance (and two
+# users) per row cost most of an export's time. outcome() and preservation_outcome() read those
+# attributes, so they serve a page's model instances and an export's rows alike.
+
+# The assignee's and the confirming lead's usernames, joined in SQL.
+ASSIGNEE_NAME = "export_assignee_name"
+CONFIRMED_BY_NAME = "export_confirmed_by_name"
+EXPORT_FIELDS = (
+    "id",
+    "status",
+    "priority",
+    "urgent_reason",
+    "incident_type",
+    "platform_reference",
+    "knowledge_at",
+    "report_due_at",
+    "reported_at",
+    "cybertipline_report_id",
+    "report_seconds",
+    "reported_on_time",
+    "knowledge_unconfirmed_since",
+    "breach_reason",
+    "breach_note",
+    "preservation_confirmed_at",
+    "preservation_confirm_due_at",
+    "preserve_until",
+    "status_reason",
+    "next_action",
+    "next_action_due_at",
+    "next_deadline_at",
+    "next_deadline_soon_at",
+    "ncmec_annotations",
+    "prior_report_id",
+    "ncmec_submission_state",
+    ASSIGNEE_NAME,
+    CONFIRMED_BY_NAME,
+)
+# The times an export writes.
+TIME_FIELDS = (
+    "next_deadline_at",
+    "knowledge_at",
+    "report_due_at",
+    "reported_at",
+    "preservation_confirmed_at",
+    "preservation_confirm_due_at",
+    "preserve_until",
+    "next_action_due_at",
+)
+
+
+# What a column holds, which says how CSV writes it without asking each value its type.
+TEXT = "text"  # typed text (or a value not in a field's choices): guarded against formulas
+TIME = "time"  # a datetime or None: ISO 8601 UTC
+PLAIN = "plain"  # words, keys and numbers of our own making, or None: written as they are
 
 
 @dataclass(frozen=True)
 class Column:
+    """A header and how one exported row (a named tuple of EXPORT_FIELDS) fills it."""
+
     header: str
-    value: Callable[[Escalation], Any]
+    value: Callable[[Any], Any]
+    kind: str = TEXT
+    # A TIME column's cell from the row's times as text (utc_text.UtcText, csv_export_rows()).
+    utc_text: Callable[[Any], str | None] | None = None
+
+    def csv(self) -> Callable[[Any], Any]:
+        """The cell as csv_cell() would make it, from a row of csv_export_rows() (None and
+        numbers are left to csv.writer, which writes them as csv_cell does)."""
+        value = self.value
+        if self.utc_text is not None:
+            return self.utc_text
+        if self.kind == TIME:
+            return lambda row: iso_utc(value(row))
+        if self.kind == TEXT:
+            return lambda row: text_cell(value(row))
+        return value
 
 
-def _state_label(esc: Escalation, now: datetime) -> str:
+def _time(header: str, field: str) -> Column:
+    return Column(header, attrgetter(field), TIME, attrgetter(_utc_name(field)))
+
+
+def _utc_name(field: str) -> str:
+    return f"export_{field}_utc"
+
+
+def export_rows(queryset: QuerySet[Escalation]) -> Iterator[Any]:
+    """Every row of `queryset`, in its order, as named tuples of EXPORT_FIELDS, read CHUNK_SIZE at a
+    time from one cursor."""
+    values = queryset.annotate(**_names()).values_list(*EXPORT_FIELDS, named=True)
+    return values.iterator(chunk_size=CHUNK_SIZE)
+
+
+def _names() -> dict[str, Any]:
+    username = get_user_model().USERNAME_FIELD
+    return {
+        ASSIGNEE_NAME: F(f"assignee__{username}"),
+        CONFIRMED_BY_NAME: F(f"preservation_confirmed_by__{username}"),
+    }
+
+
+# What a CSV row holds: no time to write as a datetime (the database writes them as text), and as
+# datetimes only the times that outcome(), preservation_outcome() and the deadline state compare.
+MOMENT_FIELDS = (
+    "report_due_at",
+    "reported_at",
+    "knowledge_unconfirmed_since",
+    "preservation_confirmed_at",
+    "preservation_confirm_due_at",
+    "next_deadline_at",
+    "next_deadline_soon_at",
+)
+_OTHER_FIELDS = tuple(name for name in EXPORT_FIELDS if name not in {*TIME_FIELDS, *MOMENT_FIELDS})
+CsvRow = namedtuple("CsvRow", (*_OTHER_FIELDS, *MOMENT_FIELDS, *(_utc_name(field) for field in TIME_FIELDS)))  # type: ignore[misc]
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A UtcMoment as read back: an aware UTC datetime."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def csv_export_rows(queryset: QuerySet[Escalation]) -> Iterator[Any]:
+    """export_rows() for CSV: CsvRow named tuples, each time of TIME_FIELDS as its CSV text
+    (UtcText) and each of MOMENT_FIELDS as a datetime read through UtcMoment."""
+    names = _names()
+    names.update({_moment_name(field): UtcMoment(field) for field in MOMENT_FIELDS})
+    names.update({_utc_name(field): UtcText(field) for field in TIME_FIELDS})
+    values = queryset.annotate(**names).values_list(
+        *_OTHER_FIELDS, *(_moment_name(field) for field in MOMENT_FIELDS), *(_utc_name(field) for field in TIME_FIELDS)
+    )
+    start, end = len(_OTHER_FIELDS), len(_OTHER_FIELDS) + len(MOMENT_FIELDS)
+    make = CsvRow._make
+    for row in values.iterator(chunk_size=CHUNK_SIZE):
+        yield make((*row[:start], *map(aware, row[start:end]), *row[end:]))
+
+
+def _moment_name(field: str) -> str:
+    return f"export_{field}_moment"
+
+
+def _label_of(choices: type[TextChoices]) -> Callable[[str], str]:
+    """get_FOO_display() on a plain value: the label (in the active language), or the value itself
+    when it is no choice."""
+    labels = {value: str(label) for value, label in choices.choices}
+    return lambda value: labels.get(value, value)
+
+
+def _state_label(esc: Any, now: datetime) -> str:
     state = state_from_columns(esc.status, esc.next_deadline_at, esc.next_deadline_soon_at, now)
     return STATE_LABELS[state]
 
@@ -279,8 +449,8 @@ def _username(user: User | None) -> str:
     return user.get_username() if user is not None else ""
 
 
-def outcome(esc: Escalation, now: datetime) -> str:
-    """The compliance outcome of one escalation's report at `now`."""
+def outcome(esc: Any, now: datetime) -> str:
+    """The compliance outcome of one escalation's report at `now` (an Escalation or an export row)."""
     if esc.status == Status.DISMISSED:
         return "Dismissed"
     if esc.reported_at is not None:
@@ -301,9 +471,10 @@ NOT_CONFIRMED_OVERDUE = "Not confirmed, overdue"
 NOT_CONFIRMED_WITHIN = "Not confirmed, within target"
 
 
-def preservation_outcome(esc: Escalation, now: datetime) -> str:
+def preservation_outcome(esc: Any, now: datetime) -> str:
     """Whether the preservation of a reported escalation was confirmed by its target: late or never
-    is a finding an auditor asks about. Empty before the report (nothing to preserve yet)."""
+    is a finding an auditor asks about. Empty before the report (nothing to preserve yet). An
+    Escalation or an export row."""
     due = esc.preservation_confirm_due_at
     if esc.reported_at is None or due is None or esc.status == Status.DISMISSED:
         return ""
@@ -314,71 +485,91 @@ def preservation_outcome(esc: Escalation, now: datetime) -> str:
     return NOT_CONFIRMED_OVERDUE if now > due else NOT_CONFIRMED_WITHIN
 
 
+def _active(row: Any) -> bool:
+    return row.status in ACTIVE_STATUSES
+
+
 def escalation_columns(now: datetime) -> list[Column]:
     """What a row of an escalation table exports: the table's columns and the compliance facts."""
+    status, priority, incident = _label_of(Status), _label_of(Priority), _label_of(IncidentType)
+    breach = _label_of(BreachReason)
     return [
-        Column("Key", lambda e: e.key),
-        Column("Status", lambda e: e.get_status_display()),
-        Column("Deadline state", lambda e: _state_label(e, now)),
-        Column("Next deadline (UTC)", lambda e: e.next_deadline_at if e.is_active else None),
-        Column("Priority", lambda e: e.get_priority_display()),
-        Column("Urgent reason", lambda e: e.urgent_reason),
-        Column("Incident type", lambda e: e.get_incident_type_display()),
-        Column("Platform reference", lambda e: e.platform_reference),
-        Column("Assignee", lambda e: _username(e.assignee)),
-        Column("Knowledge obtained (UTC)", lambda e: e.knowledge_at),
-        Column("Report target (UTC)", lambda e: e.report_due_at),
-        Column("Reported at (UTC)", lambda e: e.reported_at),
-        Column("CyberTipline report ID", lambda e: e.cybertipline_report_id),
-        Column("Time to report (hours)", lambda e: hours(e.report_seconds)),
-        Column("Outcome", lambda e: outcome(e, now)),
-        Column("Breach reason", lambda e: e.get_breach_reason_display() if e.breach_reason else ""),
-        Column("Breach note", lambda e: e.breach_note),
-        Column("Preservation confirmed at (UTC)", lambda e: e.preservation_confirmed_at),
-        Column("Preservation confirmed by", lambda e: _username(e.preservation_confirmed_by)),
-        Column("Preserve until (UTC)", lambda e: e.preserve_until),
-        Column("Status reason", lambda e: e.status_reason),
+        Column("Key", lambda e: format_key(e.id), PLAIN),
+        Column("Status", lambda e: status(e.status)),
+        Column("Deadline state", lambda e: _state_label(e, now), PLAIN),
+        Column(
+            "Next deadline (UTC)",
+            lambda e: e.next_deadline_at if _active(e) else None,
+            TIME,
+            lambda e: getattr(e, _utc_name("next_deadline_at")) if _active(e) else None,
+        ),
+        Column("Priority", lambda e: priority(e.priority)),
+        Column("Urgent reason", attrgetter("urgent_reason")),
+        Column("Incident type", lambda e: incident(e.incident_type)),
+        Column("Platform reference", attrgetter("platform_reference")),
+        Column("Assignee", lambda e: getattr(e, ASSIGNEE_NAME) or ""),
+        _time("Knowledge obtained (UTC)", "knowledge_at"),
+        _time("Report target (UTC)", "report_due_at"),
+        _time("Reported at (UTC)", "reported_at"),
+        Column("CyberTipline report ID", attrgetter("cybertipline_report_id")),
+        Column("Time to report (hours)", lambda e: hours(e.report_seconds), PLAIN),
+        Column("Outcome", lambda e: outcome(e, now), PLAIN),
+        Column("Breach reason", lambda e: breach(e.breach_reason) if e.breach_reason else ""),
+        Column("Breach note", attrgetter("breach_note")),
+        _time("Preservation confirmed at (UTC)", "preservation_confirmed_at"),
+        Column("Preservation confirmed by", lambda e: getattr(e, CONFIRMED_BY_NAME) or ""),
+        _time("Preserve until (UTC)", "preserve_until"),
+        Column("Status reason", attrgetter("status_reason")),
         # What the queues sort by: the deadline to act on first (an urgent report before any chore).
-        Column("Next action", lambda e: action_label(e.next_action) if e.is_active else ""),
-        Column("Next action due (UTC)", lambda e: e.next_action_due_at if e.is_active else None),
+        Column("Next action", lambda e: action_label(e.next_action) if _active(e) else "", PLAIN),
+        Column(
+            "Next action due (UTC)",
+            lambda e: e.next_action_due_at if _active(e) else None,
+            TIME,
+            lambda e: getattr(e, _utc_name("next_action_due_at")) if _active(e) else None,
+        ),
         # Appended last, so that every column before keeps its position for readers of older exports.
-        *NCMEC_REPORT_COLUMNS,
+        *ncmec_report_columns(),
     ]
 
 
 # What the CyberTipline report carries beside the incident: stored columns, no query of their own.
-NCMEC_REPORT_COLUMNS = [
-    Column("Report annotations", lambda e: ncmec_report.labels(e.ncmec_annotations)),
-    Column("Prior CyberTipline report ID", lambda e: e.prior_report_id),
-    Column(
-        "Submission state at NCMEC",
-        lambda e: e.get_ncmec_submission_state_display() if e.ncmec_submission_state else "",
-    ),
-]
+def ncmec_report_columns() -> list[Column]:
+    submission_state = _label_of(SubmissionState)
+    return [
+        Column("Report annotations", lambda e: ncmec_report.labels(e.ncmec_annotations)),
+        Column("Prior CyberTipline report ID", attrgetter("prior_report_id")),
+        Column(
+            "Submission state at NCMEC",
+            lambda e: submission_state(e.ncmec_submission_state) if e.ncmec_submission_state else "",
+        ),
+    ]
 
 
 def compliance_columns(now: datetime) -> list[Column]:
     """The compliance report: each escalation's clocks, outcome and breach reason."""
+    status, priority, incident = _label_of(Status), _label_of(Priority), _label_of(IncidentType)
+    breach = _label_of(BreachReason)
     return [
-        Column("Key", lambda e: e.key),
-        Column("Priority", lambda e: e.get_priority_display()),
-        Column("Incident type", lambda e: e.get_incident_type_display()),
-        Column("Status", lambda e: e.get_status_display()),
-        Column("Assignee", lambda e: _username(e.assignee)),
-        Column("Knowledge obtained (UTC)", lambda e: e.knowledge_at),
-        Column("Report target (UTC)", lambda e: e.report_due_at),
-        Column("Reported at (UTC)", lambda e: e.reported_at),
-        Column("Time to report (hours)", lambda e: hours(e.report_seconds)),
-        Column("CyberTipline report ID", lambda e: e.cybertipline_report_id),
-        Column("Preservation confirmed at (UTC)", lambda e: e.preservation_confirmed_at),
-        Column("Preservation confirmation due (UTC)", lambda e: e.preservation_confirm_due_at),
-        Column("Preservation confirmation", lambda e: preservation_outcome(e, now)),
-        Column("Preserve until (UTC)", lambda e: e.preserve_until),
-        Column("Outcome", lambda e: outcome(e, now)),
-        Column("Breach reason", lambda e: e.get_breach_reason_display() if e.breach_reason else ""),
-        Column("Breach note", lambda e: e.breach_note),
-        Column("Status reason", lambda e: e.status_reason),
-        *NCMEC_REPORT_COLUMNS,
+        Column("Key", lambda e: format_key(e.id), PLAIN),
+        Column("Priority", lambda e: priority(e.priority)),
+        Column("Incident type", lambda e: incident(e.incident_type)),
+        Column("Status", lambda e: status(e.status)),
+        Column("Assignee", lambda e: getattr(e, ASSIGNEE_NAME) or ""),
+        _time("Knowledge obtained (UTC)", "knowledge_at"),
+        _time("Report target (UTC)", "report_due_at"),
+        _time("Reported at (UTC)", "reported_at"),
+        Column("Time to report (hours)", lambda e: hours(e.report_seconds), PLAIN),
+        Column("CyberTipline report ID", attrgetter("cybertipline_report_id")),
+        _time("Preservation confirmed at (UTC)", "preservation_confirmed_at"),
+        _time("Preservation confirmation due (UTC)", "preservation_confirm_due_at"),
+        Column("Preservation confirmation", lambda e: preservation_outcome(e, now), PLAIN),
+        _time("Preserve until (UTC)", "preserve_until"),
+        Column("Outcome", lambda e: outcome(e, now), PLAIN),
+        Column("Breach reason", lambda e: breach(e.breach_reason) if e.breach_reason else ""),
+        Column("Breach note", attrgetter("breach_note")),
+        Column("Status reason", attrgetter("status_reason")),
+        *ncmec_report_columns(),
     ]
 
 
@@ -394,11 +585,16 @@ def export_queryset(
     summary: Sequence[Row] | None = None,
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """Export every row of `queryset` (its order kept), one `columns` row per escalation."""
-    queryset = queryset.select_related("assignee", "preservation_confirmed_by")
+    cells = [column.value for column in columns]
+    csv_cells = [column.csv() for column in columns]
 
     def rows() -> Iterator[Row]:
-        for esc in queryset.iterator(chunk_size=CHUNK_SIZE):
-            yield [column.value(esc) for column in columns]
+        for esc in export_rows(queryset):
+            yield [cell(esc) for cell in cells]
+
+    def csv_rows() -> Iterator[Row]:
+        for esc in csv_export_rows(queryset):
+            yield [cell(esc) for cell in csv_cells]
 
     return send_export(
         request,
@@ -410,6 +606,7 @@ def export_queryset(
         query=query,
         title=title,
         summary=summary,
+        csv_rows=csv_rows,
     )
 
 

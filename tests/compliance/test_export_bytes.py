@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from escalations.compliance import exports
 from escalations.compliance.utc_text import UtcText
-from escalations.core import selectors
+from escalations.core import ncmec_report, selectors
 from escalations.models import Escalation, Priority, Status
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
@@ -117,6 +117,7 @@ def _before_table(now: datetime) -> list[Cell]:
         ("Status reason", lambda e: e.status_reason),
         ("Next action", lambda e: action_label(e.next_action) if e.is_active else ""),
         ("Next action due (UTC)", lambda e: e.next_action_due_at if e.is_active else None),
+        *_before_ncmec_report(),
     ]
 
 
@@ -140,6 +141,18 @@ def _before_compliance(now: datetime) -> list[Cell]:
         ("Breach reason", lambda e: e.get_breach_reason_display() if e.breach_reason else ""),
         ("Breach note", lambda e: e.breach_note),
         ("Status reason", lambda e: e.status_reason),
+        *_before_ncmec_report(),
+    ]
+
+
+def _before_ncmec_report() -> list[Cell]:
+    return [
+        ("Report annotations", lambda e: ncmec_report.labels(e.ncmec_annotations)),
+        ("Prior CyberTipline report ID", lambda e: e.prior_report_id),
+        (
+            "Submission state at NCMEC",
+            lambda e: e.get_ncmec_submission_state_display() if e.ncmec_submission_state else "",
+        ),
     ]
 
 
@@ -259,6 +272,15 @@ def _varied(make_escalation: Any, make_user: Any, lead: Any) -> list[Escalation]
         {"platform_reference": "-acct", "status_reason": "plain"},
         {"platform_reference": 'a,b "c"\nd', "breach_note": "Ünïcødé ✓ 中文"},
         {"priority": Priority.URGENT, "urgent_reason": HOSTILE},
+        # NCMEC's report details: annotations, a follow-up's prior report, each submission state.
+        {"ncmec_annotations": "sextortion,spam", "ncmec_submission_state": "opened"},
+        {
+            "ncmec_annotations": "csam_solicitation",
+            "prior_report_id": "=9000001",
+            "ncmec_submission_state": "retracted",
+        },
+        {"prior_report_id": "9000002", "ncmec_submission_state": "deleted_unfinished"},
+        {"ncmec_submission_state": "no-such-state"},
     ]
     made = []
     for index, shape in enumerate(shapes):

@@ -46,7 +46,8 @@ TARGET_SECONDS = 120.0
 QUIET_SECONDS = 5.0
 TIMEOUT_SECONDS = 900.0
 # One line of a message per reminder (escalations/reminders/channels.py Item.line).
-ITEM_LINE = re.compile(r"^(?:TEST )?(?:URGENT )?(ESC-\d+): ", re.MULTILINE)
+# (its Acknowledge link's line, "ESC-000001: https://...", is not one).
+ITEM_LINE = re.compile(r"^(?:TEST )?(?:URGENT )?(ESC-\d+): .*\(deadline ", re.MULTILINE)
 
 
 def log(message: str) -> None:

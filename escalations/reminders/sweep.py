@@ -627,9 +627,11 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
         _log_claim_done(taken)
 
 
-# In-app messages written (and recorded) per transaction, emails sent per renewal of their claims.
+# In-app messages written (and recorded) per transaction; emails sent per renewal of their claims and
+# recorded after each such chunk (a worker killed mid-chunk sends at most this many again, under the
+# same Message-IDs, once the lease runs out: the known gap of any sender between "accepted" and our record).
 IN_APP_CHUNK = 100
-EMAIL_CHUNK = 50
+EMAIL_CHUNK = 10
 
 
 def _chunks(messages: list[list[Delivery]], size: int) -> list[list[list[Delivery]]]:

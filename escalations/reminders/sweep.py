@@ -469,14 +469,14 @@ def _legal_requests_about(reminder: Reminder, cfg: policy.PolicyConfig) -> list[
 # --- phase 2: deliver ------------------------------------------------------------------------------
 
 
-# The order deliveries are claimed and sent in: an urgent escalation's first (after an outage they
-# must not wait behind thousands of others), then by due moment, then as recorded (one escalation's
-# "due soon" before its "overdue", recorded in that order at the same moment).
-CLAIM_ORDER = (
-    Case(When(reminder__escalation__priority=policy.URGENT, then=Value(0)), default=Value(1)),
-    "next_attempt_at",
-    "pk",
-)
+def _claim_order() -> tuple[Any, ...]:
+    """The order deliveries are claimed and sent in: an urgent escalation's first (after an outage they
+    must not wait behind thousands of others), then by due moment, then as recorded (one escalation's
+    "due soon" before its "overdue", recorded in that order at the same moment). Urgency is a
+    correlated subquery, not a join: it is evaluated for due rows only, so a sweep with nothing due
+    reads the pending index alone, whatever the size of the escalation table."""
+    urgent = Exists(Reminder.objects.filter(pk=OuterRef("reminder_id"), escalation__priority=policy.URGENT))
+    return (urgent.desc(), "next_attempt_at", "pk")
 
 
 def _claim(now: datetime) -> list[Delivery]:
@@ -491,7 +491,7 @@ def _claim(now: datetime) -> list[Delivery]:
         ids = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pending)
-            .order_by(*CLAIM_ORDER)
+            .order_by(*_claim_order())
             .values_list("pk", flat=True)[: settings.REMINDER_SWEEP_BATCH]
         )
         if not ids:
@@ -508,7 +508,7 @@ def _claim(now: datetime) -> list[Delivery]:
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True)
         .select_related("reminder__escalation", "recipient__profile", "endpoint", "incident")
-        .order_by(*CLAIM_ORDER)
+        .order_by(*_claim_order())
     )
 
 

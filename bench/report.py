@@ -22,6 +22,8 @@ SWEEP_GROWTH = 1.5
 EXPORT_MB = 200.0
 MAX_QUERIES = 12
 TIMES = "\N{MULTIPLICATION SIGN}"
+# The catch-up's target is about this many reminders due at once (bench/catchup.py).
+CATCHUP_REMINDERS = 10_000
 
 # (key in results["pages"], label): the pages that count for the query target first.
 PAGES = [
@@ -391,7 +393,7 @@ def catchup_section(run: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| {result['escalations']:,} reminders due at once, every one delivered in-app and by email within "
         f"{result['target_seconds']:g} s of one worker's start | **{result['seconds']:,.1f} s** | "
-        f"{_verdict(result['met'])} |",
+        f"{_verdict(result['met']) if result['escalations'] >= CATCHUP_REMINDERS else 'not judged: a smaller run'} |",
         "",
         f"- Emails accepted by the SMTP sink: **{result['emails']:,}** ({result['email_message_ids']:,} Message-IDs, "
         f"{result['same_id_resends']} sent again under the same Message-ID), carrying {mail['items']:,} reminders: "

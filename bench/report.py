@@ -401,6 +401,8 @@ def catchup_section(run: dict[str, Any]) -> str:
         f"- In-app notifications: **{result['notifications']:,}**, carrying {app['items']:,} reminders: "
         f"lost {app['lost']}, doubled {app['doubled']}, unexpected {app['unexpected']}.",
         f"- Reminders recorded: {kinds}.",
+        f"- The worker's CPU time (user and system, its pool process included): "
+        f"{result.get('worker_cpu_seconds', '—')} s; PostgreSQL's is not counted.",
         f"- {result['people']:,} recipients; load average {result['load_before']} before, "
         f"{result['load_after']} after (1, 5, 15 min); measured {result['measured_at']}.",
     ]

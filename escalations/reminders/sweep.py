@@ -34,6 +34,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Exists, F, Min, OuterRef, Q, Value, When
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from escalations import policy
@@ -924,7 +925,7 @@ def _record_sent(batches: list[list[Delivery]], now: datetime, cancelled_too: bo
         mine = mine.filter(cancelled_at__isnull=True)
     with transaction.atomic():
         held = mine.update(attempts=F("attempts") + 1, claimed_until=None, claim_token="", sent_at=now, last_error="")
-        DeliveryAttempt.objects.bulk_create(
+        attempts = DeliveryAttempt.objects.bulk_create(
             [
                 DeliveryAttempt(
                     delivery=d, escalation_id=d.reminder.escalation_id, at=now, ok=True, error="", batch_size=len(batch)
@@ -933,6 +934,11 @@ def _record_sent(batches: list[list[Delivery]], now: datetime, cancelled_too: bo
                 for d in batch
             ]
         )
+        # bulk_create sends no signals: sent as save() would (the metrics count attempts by them).
+        for attempt in attempts:
+            post_save.send(
+                sender=DeliveryAttempt, instance=attempt, created=True, update_fields=None, raw=False, using=mine.db
+            )
         transaction.on_commit(
             lambda: log.info(
                 "reminder deliveries recorded",

@@ -26,7 +26,9 @@ def log(message: str) -> None:
 SWEEP_ROUNDS = 3
 
 
-def run_child(cfg: Config, url: str, rows: int, generate: bool, mode: str = "all") -> dict[str, Any]:
+def run_child(
+    cfg: Config, url: str, rows: int, generate: bool, mode: str = "all", writes: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "results.json"
         args = {
@@ -38,6 +40,8 @@ def run_child(cfg: Config, url: str, rows: int, generate: bool, mode: str = "all
             "sweep_repeat": cfg.sweep_repeat if mode == "all" else max(cfg.sweep_repeat // SWEEP_ROUNDS, 2),
             "export_repeat": cfg.export_repeat,
             "creates": cfg.creates,
+            "import_rows": list(cfg.import_rows) if writes else [],
+            "bulk_runs": cfg.bulk_runs if writes else 0,
             "out": str(out),
         }
         env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings"}
@@ -58,7 +62,7 @@ def main() -> None:
     for label, url, rows in cfg.sizes():
         generate = database.prepare(url, rows, cfg.seed, cfg.regenerate)
         log(f"{label}: {rows:,} rows in {url.rsplit('/', 1)[-1]} ({'generating' if generate else 'reusing'})")
-        results[label] = run_child(cfg, url, rows, generate)
+        results[label] = run_child(cfg, url, rows, generate, writes=label == "large")
     log(f"comparing the sweep at both sizes, {SWEEP_ROUNDS} alternating rounds")
     samples: dict[str, list[float]] = {label: [] for label, _, _ in cfg.sizes()}
     for _ in range(SWEEP_ROUNDS):

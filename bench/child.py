@@ -98,6 +98,12 @@ def main() -> None:
     results["export"] = export_runs(args["export_repeat"])
     log("measuring API creates")
     results["creates"] = measure.creates(args["creates"])
+    if args.get("bulk_runs"):
+        log(f"measuring the bulk endpoint ({args['bulk_runs']} calls of 1,000)")
+        results["bulk"] = measure.bulk(args["bulk_runs"])
+    if args.get("import_rows"):
+        log("measuring importescalations of " + ", ".join(f"{n:,}" for n in args["import_rows"]) + " rows")
+        results["imports"] = measure.imports(args["import_rows"])
     with open(args["out"], "w") as handle:
         json.dump(results, handle, indent=1, default=str)
 

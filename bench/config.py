@@ -21,6 +21,18 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _sizes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of row counts; "0" measures none."""
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    try:
+        sizes = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"{name} must be row counts separated by commas (got {raw!r})") from None
+    return tuple(size for size in sizes if size > 0)
+
+
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
@@ -42,6 +54,10 @@ class Config:
     sweep_repeat: int
     export_repeat: int
     creates: int
+    # The writes, measured on the large database: importescalations of files of these sizes (their
+    # peak memory shows whether it grows with the file), and bulk API calls of 1,000 escalations.
+    import_rows: tuple[int, ...]
+    bulk_runs: int
     seed: int
     output_dir: Path
     json_path: Path
@@ -64,6 +80,8 @@ class Config:
             sweep_repeat=_int("BENCH_SWEEP_REPEAT", 30, minimum=2),
             export_repeat=_int("BENCH_EXPORT_REPEAT", 3),
             creates=_int("BENCH_CREATES", 200, minimum=2),
+            import_rows=_sizes("BENCH_IMPORT_ROWS", (20_000, 100_000)),
+            bulk_runs=_int("BENCH_BULK_RUNS", 5, minimum=2),
             seed=_int("BENCH_SEED", 8, minimum=0),
             output_dir=output_dir,
             json_path=json_path,

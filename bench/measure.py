@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import cProfile
 import itertools
+import json
 import pstats
+import subprocess
+import sys
 import sysconfig
 import time
 import uuid
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -299,3 +302,71 @@ def creates(count: int) -> dict[str, Any]:
         samples.append((time.perf_counter() - one) * 1000)
     elapsed = time.perf_counter() - started
     return {"count": count, "per_second": round(count / elapsed, 1), **summary(samples), **counted}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def bulk(runs: int, size: int = 1000) -> dict[str, Any]:
+    """`runs` POSTs of `size` escalations to /api/v1/escalations/bulk/ with a write-scoped service
+    token, each inside a transaction rolled back afterwards (the endpoint's own transaction becomes a
+    savepoint), so that the data set stays as generated: every check and insert, without the commit."""
+    lead = get_user_model().objects.filter(groups__name=LEAD, is_active=True).order_by("username").first()
+    token = service_token(lead, TokenScope.WRITE)
+    client = Client()
+    run = uuid.uuid4().hex[:8]
+    knowledge = (timezone.now() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def post(i: int) -> None:
+        body = [
+            {
+                "platform_reference": f"bulk-{run}-{i}-{n}",
+                "incident_type": "child_pornography",
+                "priority": "standard",
+                "knowledge_at": knowledge,
+            }
+            for n in range(size)
+        ]
+        try:
+            with transaction.atomic():
+                response = client.post(
+                    "/api/v1/escalations/bulk/",
+                    body,
+                    content_type="application/json",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 201:
+                    raise RuntimeError(f"bulk answered {response.status_code}: {response.content[:300]!r}")
+                raise _RolledBack
+        except _RolledBack:
+            pass
+
+    post(-1)
+    keys = itertools.count(-2, -1)
+    counted = _queries(lambda: post(next(keys)), runs=1)
+    samples = []
+    for i in range(runs):
+        one = time.perf_counter()
+        post(i)
+        samples.append((time.perf_counter() - one) * 1000)
+    stats = summary(samples)
+    counted["slowest_sql"] = counted["slowest_sql"][:400]
+    return {"size": size, "rows_per_second": round(size / (stats["median_ms"] / 1000), 1), **stats, **counted}
+
+
+def imports(sizes: list[int]) -> list[dict[str, Any]]:
+    """`importescalations --dry-run` of a file of each size, each in a fresh child process
+    (bench.import_memory), for its time and its peak memory."""
+    results = []
+    for rows in sizes:
+        done = subprocess.run(  # noqa: S603 - our own module, with our own interpreter
+            [sys.executable, "-m", "bench.import_memory", str(rows)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the import child failed ({done.returncode}): {done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["peak_rss_mb"] = round(result.pop("peak_rss_kb") / 1024, 1)
+        result["rss_before_mb"] = round(result.pop("rss_before_kb") / 1024, 1)
+        results.append(result)
+    return results

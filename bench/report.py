@@ -21,6 +21,10 @@ QUEUE_VS_ADMIN = 5.0
 SWEEP_GROWTH = 1.5
 EXPORT_MB = 200.0
 MAX_QUERIES = 12
+# Writes at a pipeline's speed: escalations per second through the bulk endpoint and the import, and
+# the import's peak memory at the largest file at most this many times its peak at the smallest.
+WRITES_PER_SECOND = 2000
+IMPORT_FLAT = 1.15
 TIMES = "\N{MULTIPLICATION SIGN}"
 # The catch-up's target is about this many reminders due at once (bench/catchup.py).
 CATCHUP_REMINDERS = 10_000
@@ -104,7 +108,46 @@ def evaluate(run: dict[str, Any]) -> dict[str, Any]:
         "over_queries": over,
         "queries_ok": not over,
         "worst_queries": max((large["pages"][key]["queries"], key) for key, _ in PAGES),
+        **_writes_verdict(large),
     }
+
+
+def _writes_verdict(large: dict[str, Any]) -> dict[str, Any]:
+    """The writes' targets, where the run measured them (runs before they existed did not)."""
+    verdict: dict[str, Any] = {}
+    if large.get("bulk"):
+        verdict["bulk_ok"] = large["bulk"]["rows_per_second"] >= WRITES_PER_SECOND
+    imports = large.get("imports") or []
+    if imports:
+        slowest = min(run["per_second"] for run in imports)
+        verdict["import_ok"] = slowest >= WRITES_PER_SECOND
+        smallest, largest = imports[0], imports[-1]
+        verdict["import_growth"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"] if smallest["peak_rss_mb"] else 0.0
+        verdict["import_flat_ok"] = len(imports) > 1 and verdict["import_growth"] <= IMPORT_FLAT
+    return verdict
+
+
+def writes_targets(large: dict[str, Any], verdict: dict[str, Any]) -> list[str]:
+    rows = []
+    if "bulk_ok" in verdict:
+        bulk = large["bulk"]
+        rows.append(
+            f"| Bulk endpoint at least {WRITES_PER_SECOND:,} escalations/s | {bulk['size']:,} per call in "
+            f"{_ms(bulk['median_ms'])} (median): **{bulk['rows_per_second']:,.0f}/s** | "
+            f"{_verdict(verdict['bulk_ok'])} |"
+        )
+    if "import_ok" in verdict:
+        runs = ", ".join(f"{run['rows']:,} rows at **{run['per_second']:,.0f}/s**" for run in large["imports"])
+        rows.append(
+            f"| `importescalations` at least {WRITES_PER_SECOND:,} escalations/s | {runs} | "
+            f"{_verdict(verdict['import_ok'])} |"
+        )
+        peaks = ", ".join(f"{run['peak_rss_mb']:.0f} MB at {run['rows']:,} rows" for run in large["imports"])
+        rows.append(
+            f"| The import's memory flat in the file's size (largest at most {IMPORT_FLAT:g}{TIMES} smallest) | "
+            f"peak RSS {peaks}: **{verdict['import_growth']:.2f}{TIMES}** | {_verdict(verdict['import_flat_ok'])} |"
+        )
+    return rows
 
 
 def targets_table(run: dict[str, Any], verdict: dict[str, Any]) -> str:
@@ -128,6 +171,7 @@ def targets_table(run: dict[str, Any], verdict: dict[str, Any]) -> str:
         f"{export['rows']:,} rows in {_ms(export['median_ms'])} | {_verdict(verdict['export_ok'])} |",
         f"| At most {MAX_QUERIES} queries per page | most: {SHORT[worst_key]} **{worst_n}**; over the target: {over} | "
         f"{_verdict(verdict['queries_ok'])} |",
+        *writes_targets(large, verdict),
     ]
     return "\n".join(rows)
 
@@ -172,11 +216,30 @@ def figures_table(run: dict[str, Any]) -> str:
         f"{le['peak_rss_mb']:.0f} MB ({le['rss_before_mb']:.0f} MB before it started; at {_rows(small['rows'])}: "
         f"peak {se['peak_rss_mb']:.0f} MB). "
         f"Rows per second: {le['rows'] / (le['median_ms'] / 1000):,.0f}.",
+        *writes_figures(large),
         f"- **My queue** was measured for {large['pages']['my_queue']['user']}, the moderator with the median active "
         f"queue ({large['pages']['my_queue']['active_escalations']:,} active escalations; the largest moderator queue "
         f"holds {large['pages']['my_queue']['largest_moderator_queue']:,}). The page shows 50 rows.",
     ]
     return "\n".join(lines)
+
+
+def writes_figures(large: dict[str, Any]) -> list[str]:
+    lines = []
+    if large.get("bulk"):
+        bulk = large["bulk"]
+        lines.append(
+            f"- **Bulk endpoint** (`POST /api/v1/escalations/bulk/`, {bulk['size']:,} escalations a call, a write "
+            f"token, {_count(bulk['n'], 'call')}, each rolled back after it answered): {_pair(bulk)} a call, "
+            f"**{bulk['rows_per_second']:,.0f} escalations/s**, {bulk['queries']} queries a call."
+        )
+    for run in large.get("imports") or []:
+        lines.append(
+            f"- **Import** (`importescalations --dry-run`, {run['rows']:,} rows, {run['bytes'] / 1e6:,.1f} MB of "
+            f"CSV, a fresh process): {run['seconds']:,.1f} s, **{run['per_second']:,.0f} rows/s**, peak RSS "
+            f"**{run['peak_rss_mb']:.0f} MB** ({run['rss_before_mb']:.0f} MB before it started)."
+        )
+    return lines
 
 
 def _share(page: dict[str, Any]) -> str:

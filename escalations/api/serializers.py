@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from escalations import policy
+from escalations.core import ncmec_report
 from escalations.core.services import INTAKE_FIELDS
 from escalations.models import (
     AuditEvent,
@@ -21,6 +22,8 @@ from escalations.models import (
     EvidenceItem,
     LegalRequest,
     Reminder,
+    ReportAnnotation,
+    SubmissionState,
 )
 
 
@@ -33,6 +36,8 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
     # Empty unless the report was late: "" is a value the schema must allow besides the reasons.
     breach_reason = serializers.ChoiceField(choices=BreachReason.choices, allow_blank=True, read_only=True)
     deadline_state = serializers.SerializerMethodField()
+    ncmec_annotations = serializers.SerializerMethodField()
+    ncmec_submission_state = serializers.ChoiceField(choices=SubmissionState.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Escalation
@@ -42,6 +47,9 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
             "version",
             *INTAKE_FIELDS,
             "account_reference",
+            "ncmec_annotations",
+            "prior_report_id",
+            "ncmec_submission_state",
             "ncmec_opened_at",
             "ncmec_last_change_at",
             "is_test",
@@ -67,6 +75,10 @@ class EscalationSerializer(serializers.ModelSerializer[Escalation]):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ReportAnnotation.choices)))
+    def get_ncmec_annotations(self, obj: Escalation) -> list[str]:
+        return ncmec_report.codes(obj.ncmec_annotations)
 
     @extend_schema_field(
         serializers.ChoiceField(choices=[(state.value, state.label) for state in policy.DeadlineState])
@@ -137,6 +149,17 @@ class EscalationCreateInput(StrictInput):
     breach_note = serializers.CharField(required=False, allow_blank=True, default="")
     ncmec_opened_at = serializers.DateTimeField(required=False, allow_null=True)
     ncmec_last_change_at = serializers.DateTimeField(required=False, allow_null=True)
+    ncmec_annotations = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="NCMEC's report annotations (codes)."
+    )
+    prior_report_id = serializers.CharField(
+        required=False, allow_blank=True, help_text="The earlier CyberTipline report this one follows up."
+    )
+    ncmec_submission_state = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="opened, retracted, deleted_unfinished (finished: record the report).",
+    )
 
 
 class EscalationEditInput(VersionedInput):
@@ -149,6 +172,17 @@ class EscalationEditInput(VersionedInput):
     urgent_reason = serializers.CharField(required=False, allow_blank=True)
     knowledge_at = serializers.DateTimeField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True)
+    ncmec_annotations = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="NCMEC's report annotations (codes)."
+    )
+    prior_report_id = serializers.CharField(
+        required=False, allow_blank=True, help_text="The earlier CyberTipline report this one follows up."
+    )
+    ncmec_submission_state = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="opened, retracted, deleted_unfinished (finished: record the report).",
+    )
 
 
 class ReportInput(VersionedInput):

@@ -28,7 +28,7 @@ from escalations.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from escalations.api.idempotency import run_once
 from escalations.api.parsers import BulkJSONParser
 from escalations.compliance import access_log
-from escalations.core import selectors, services, write_frame
+from escalations.core import batch_create, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
@@ -111,16 +111,20 @@ def _create_one(actor: User, data: dict[str, Any]) -> Escalation:
     # person's is theirs, as on the page.
     escalation = services.create_escalation(actor=actor, data=fields, assign_to_actor=not write_frame.current_via())
     if data.get("reported_at") or data.get("cybertipline_report_id"):
-        escalation = services.record_report(
-            actor=actor,
-            escalation_id=escalation.pk,
-            version=escalation.version,
-            reported_at=data.get("reported_at"),
-            cybertipline_report_id=data.get("cybertipline_report_id"),
-            breach_reason=data.get("breach_reason", ""),
-            breach_note=data.get("breach_note", ""),
-        )
+        escalation = _record_brought_report(actor, escalation, data)
     return escalation
+
+
+def _record_brought_report(actor: User, escalation: Escalation, data: dict[str, Any]) -> Escalation:
+    return services.record_report(
+        actor=actor,
+        escalation_id=escalation.pk,
+        version=escalation.version,
+        reported_at=data.get("reported_at"),
+        cybertipline_report_id=data.get("cybertipline_report_id"),
+        breach_reason=data.get("breach_reason", ""),
+        breach_note=data.get("breach_note", ""),
+    )
 
 
 @extend_schema(tags=["escalations"])
@@ -462,24 +466,64 @@ class _Rollback(Exception):
 
 
 def bulk_create(request: Request, items: list[Any]) -> tuple[list[Escalation], dict[str, Any]]:
-    """Create every item or none; errors keyed by the item's index in the list."""
+    """Create every item or none; errors keyed by the item's index in the list. The intakes are
+    checked and written as one batch (batch_create); a report brought along is then recorded on its
+    escalation as a single create's is."""
+    require(request.user, Action.CREATE)  # before any assignee's name is looked up
+    # A pipeline's escalations wait for a moderator to take them, unless it names one (as _create_one).
+    via = acting_via(request)
     errors: dict[str, Any] = {}
+    intakes: list[dict[str, Any]] = []
+    reports: list[dict[str, Any]] = []
+    indexes: list[int] = []
+    users: dict[str, User | None] = {}
+    for index, item in enumerate(items):
+        parsed = s.EscalationCreateInput(data=item)
+        if not parsed.is_valid():
+            errors[str(index)] = field_errors(parsed.errors)
+            continue
+        data = dict(parsed.validated_data)
+        fields: dict[str, Any] = {name: data[name] for name in services.EDITABLE_FIELDS if name in data}
+        fields["is_test"] = data.get("is_test", False)
+        name = data.get("assignee")
+        if name:
+            try:
+                if name not in users:
+                    users[name] = _user(name)
+            except ValidationError as exc:
+                errors[str(index)] = validation_body(exc)
+                continue
+            fields["assignee"] = users[name]
+        intakes.append(fields)
+        reports.append(data)
+        indexes.append(index)
+    if errors:
+        # All or nothing: what could not be read already refuses the batch; say what else is wrong.
+        checked = batch_create.check_escalations(actor=request.user, items=intakes, assign_to_actor=not via)
+        errors.update({str(indexes[i]): validation_body(exc) for i, exc in checked.items()})
+        return [], dict(sorted(errors.items(), key=lambda pair: int(pair[0])))
     created: list[Escalation] = []
     try:
-        with write_frame.acting_via(acting_via(request)), transaction.atomic():
-            for index, item in enumerate(items):
-                parsed = s.EscalationCreateInput(data=item)
-                if not parsed.is_valid():
-                    errors[str(index)] = field_errors(parsed.errors)
-                    continue
-                try:
-                    with transaction.atomic():
-                        created.append(_create_one(request.user, dict(parsed.validated_data)))
-                except ValidationError as exc:
-                    errors[str(index)] = validation_body(exc)
+        with write_frame.acting_via(via), transaction.atomic():
+            result = batch_create.create_escalations(
+                actor=request.user, items=intakes, assign_to_actor=not via, all_or_nothing=True
+            )
+            if result.errors:
+                errors.update({str(indexes[i]): validation_body(exc) for i, exc in result.errors.items()})
+                raise _Rollback
+            for position, escalation in sorted(result.created.items()):
+                data = reports[position]
+                if data.get("reported_at") or data.get("cybertipline_report_id"):
+                    try:
+                        with transaction.atomic():
+                            escalation = _record_brought_report(request.user, escalation, data)
+                    except ValidationError as exc:
+                        errors[str(indexes[position])] = validation_body(exc)
+                created.append(escalation)
             if errors:
                 raise _Rollback
     except _Rollback:
-        return [], errors
+        return [], dict(sorted(errors.items(), key=lambda pair: int(pair[0])))
     ids = [escalation.pk for escalation in created]
-    return list(selectors.escalations().filter(pk__in=ids).order_by("pk")), {}
+    # created_by too: the answer names each escalation's creator (one query, not one per item).
+    return list(selectors.escalations().select_related("created_by").filter(pk__in=ids).order_by("pk")), {}

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from escalations import policy
-from escalations.core import rule_selectors
+from escalations.core import ncmec_report, rule_selectors
 from escalations.core.people import User
 from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation
 from escalations.models.audit_chain import AuditVerification
@@ -62,6 +62,9 @@ def _record(esc: Escalation) -> dict[str, Any]:
         "released_at": _at(esc.released_at),
         "ncmec_opened_at": _at(esc.ncmec_opened_at),
         "ncmec_last_change_at": _at(esc.ncmec_last_change_at),
+        "ncmec_submission_state": esc.ncmec_submission_state,
+        "ncmec_annotations": ncmec_report.codes(esc.ncmec_annotations),
+        "prior_report_id": esc.prior_report_id,
         "notes": esc.notes,
         "assignee": _name(esc.assignee),
         "created_by": _name(esc.created_by),

@@ -36,7 +36,7 @@ from django.utils.http import content_disposition_header
 from django_tables2 import RequestConfig
 
 from escalations.compliance import access_log
-from escalations.core import redaction_text, selectors, services, validation
+from escalations.core import ncmec_report, redaction_text, selectors, services, validation
 from escalations.core.display import FIELD_LABELS
 from escalations.core.people import AuthenticatedHttpRequest, User, signed_in
 from escalations.core.permissions import Action, can, require
@@ -50,6 +50,7 @@ from escalations.models import (
     Priority,
     Reminder,
     Status,
+    SubmissionState,
 )
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
@@ -340,7 +341,20 @@ def escalation_columns(now: datetime) -> list[Column]:
         # What the queues sort by: the deadline to act on first (an urgent report before any chore).
         Column("Next action", lambda e: action_label(e.next_action) if e.is_active else ""),
         Column("Next action due (UTC)", lambda e: e.next_action_due_at if e.is_active else None),
+        # Appended last, so that every column before keeps its position for readers of older exports.
+        *NCMEC_REPORT_COLUMNS,
     ]
+
+
+# What the CyberTipline report carries beside the incident: stored columns, no query of their own.
+NCMEC_REPORT_COLUMNS = [
+    Column("Report annotations", lambda e: ncmec_report.labels(e.ncmec_annotations)),
+    Column("Prior CyberTipline report ID", lambda e: e.prior_report_id),
+    Column(
+        "Submission state at NCMEC",
+        lambda e: e.get_ncmec_submission_state_display() if e.ncmec_submission_state else "",
+    ),
+]
 
 
 def compliance_columns(now: datetime) -> list[Column]:
@@ -364,6 +378,7 @@ def compliance_columns(now: datetime) -> list[Column]:
         Column("Breach reason", lambda e: e.get_breach_reason_display() if e.breach_reason else ""),
         Column("Breach note", lambda e: e.breach_note),
         Column("Status reason", lambda e: e.status_reason),
+        *NCMEC_REPORT_COLUMNS,
     ]
 
 
@@ -575,6 +590,7 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "priority": dict(Priority.choices),
     "status": dict(Status.choices),
     "breach_reason": dict(BreachReason.choices),
+    "ncmec_submission_state": dict(SubmissionState.choices),
 }
 _DATETIME_FIELDS = {
     "knowledge_at",
@@ -594,6 +610,8 @@ def _audit_cell(field: str, value: Any) -> Any:
             return iso_utc(datetime.fromisoformat(value))
         except ValueError:
             return value
+    if field == "ncmec_annotations":
+        return ncmec_report.labels(str(value))
     return _CHOICE_LABELS.get(field, {}).get(value, value)
 
 

@@ -45,4 +45,7 @@ FIELD_LABELS = {
     "ncmec_last_change_at": "NCMEC report last changed",
     "knowledge_unconfirmed_since": "Knowledge time unconfirmed since (Coop)",
     "is_test": "Test record",
+    "ncmec_annotations": "Report annotations",
+    "prior_report_id": "Prior CyberTipline report ID",
+    "ncmec_submission_state": "Submission state at NCMEC",
 }

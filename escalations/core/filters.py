@@ -15,12 +15,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django_filters.widgets import DateRangeWidget
 
-from escalations.core import search
+from escalations.core import ncmec_report, search
 from escalations.core.fast_select import FastSelect, FastSelectMixin
 from escalations.core.people import User
 from escalations.core.permissions import LEAD, MODERATOR
 from escalations.core.selectors import deadline_state_q, hold_q
-from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.models import (
+    BreachReason,
+    Destination,
+    DestinationReport,
+    Escalation,
+    IncidentType,
+    Priority,
+    ReportAnnotation,
+    Status,
+)
 from escalations.policy import STATE_LABELS
 
 ANY = "Any"
@@ -41,6 +50,11 @@ def _assignable_users(request: HttpRequest | None) -> QuerySet[User]:
     holds_work = Exists(Escalation.objects.filter(assignee=OuterRef("pk")))
     in_role = Exists(User.groups.through.objects.filter(user=OuterRef("pk"), group__name__in=(MODERATOR, LEAD)))
     return User.objects.filter(in_role | holds_work).order_by("username")
+
+
+def _authority_choices() -> list[tuple[str, str]]:
+    """The destinations an escalation can be reported to (one query, when the filter is drawn)."""
+    return list(Destination.objects.order_by("name").values_list("code", "name"))
 
 
 class EscalationFilter(django_filters.FilterSet):
@@ -84,6 +98,20 @@ class EscalationFilter(django_filters.FilterSet):
         method="filter_hold",
         empty_label=ANY,
     )
+    annotation = django_filters.ChoiceFilter(
+        widget=FastSelect,
+        label="Report annotation",
+        choices=ReportAnnotation.choices,
+        method="filter_annotation",
+        empty_label=ANY,
+    )
+    authority = django_filters.ChoiceFilter(
+        widget=FastSelect,
+        label="Reported to",
+        choices=_authority_choices,
+        method="filter_authority",
+        empty_label=ANY,
+    )
     knowledge_at = django_filters.DateFromToRangeFilter(
         label="Knowledge obtained (from, to)", widget=DateRangeWidget(attrs={"type": "date"})
     )
@@ -105,9 +133,35 @@ class EscalationFilter(django_filters.FilterSet):
             "breach_reason",
             "preservation_confirmed",
             "hold",
+            "annotation",
+            "authority",
             "knowledge_at",
             "reported_at",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read the destinations once per list, however often the form reads its choices (to check a
+        # value, then to draw the menu).
+        read: list[tuple[str, str]] = []
+
+        def authority_choices() -> list[tuple[str, str]]:
+            if not read:
+                read.extend(_authority_choices())
+            return read
+
+        self.filters["authority"].extra["choices"] = authority_choices
+
+    def filter_annotation(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        return queryset.filter(ncmec_report.annotated_q(value))
+
+    def filter_authority(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
+        """Escalations owed to the authority whose code is `value`: every one for the default
+        destination (NCMEC: the escalation itself is its report), else those with a report to it.
+        The one place that knows how an escalation names its authorities."""
+        owed_by_default = Exists(Destination.objects.filter(code=value, is_default=True))
+        reported_to = Exists(DestinationReport.objects.filter(escalation=OuterRef("pk"), destination__code=value))
+        return queryset.filter(owed_by_default | reported_to)
 
     def filter_hold(self, queryset: QuerySet[Escalation], name: str, value: str) -> QuerySet[Escalation]:
         return queryset.filter(hold_q(value, timezone.now()))

@@ -42,6 +42,9 @@ LOCKED_KEYS = (
     "released_by",
     "ncmec_opened_at",
     "ncmec_last_change_at",
+    "ncmec_annotations",
+    "prior_report_id",
+    "ncmec_submission_state",
     # Other events' choices, moments and counts, and a redaction's bookkeeping.
     "kind",
     "scope",

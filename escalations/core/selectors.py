@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from escalations.core import ncmec_report
 from escalations.core.people import RequestUser, User
 from escalations.core.permissions import AUDITOR, LEAD, MODERATOR, roles_of
 from escalations.models import (
@@ -100,9 +101,16 @@ def hold_q(value: str, now: datetime) -> Q:
 
 
 def escalation_detail(pk: int, user: RequestUser | None = None) -> Escalation:
-    """One escalation with its people joined in; with `user`, DoesNotExist unless they may read it."""
+    """One escalation with its people (and its authority triage) joined in; with `user`,
+    DoesNotExist unless they may read it."""
     queryset = Escalation.objects.select_related(
-        "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by"
+        "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by", "authority_triage"
+    )
+    visible = visible_q(user) if user is not None else Q()
+    # The earlier escalation a follow-up names, and the first follow-up of this one, in the same query.
+    queryset = queryset.annotate(
+        prior_escalation_id=ncmec_report.prior_escalation_id(visible),
+        follow_up_escalation_id=ncmec_report.follow_up_escalation_id(visible),
     )
     if user is not None:
         queryset = visible_to(user, queryset)

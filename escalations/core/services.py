@@ -12,6 +12,7 @@ Each function raises:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import validation
+from escalations.core import ncmec_report, validation
 from escalations.core.display import shown
 from escalations.core.holds import open_requests_error
 from escalations.core.people import User
@@ -40,7 +41,8 @@ from escalations.models import AuditAction, AuditEvent, BreachReason, Escalation
 # What logging an escalation asks for: the same on the page, in the API, in bulk and in the import.
 INTAKE_FIELDS = ("platform_reference", "incident_type", "priority", "urgent_reason", "knowledge_at", "notes")
 # What a person may change of the logged facts, in the order the forms show it: the intake, plus the
-# reported account (links related escalations) and NCMEC's unfinished-report timer.
+# reported account (links related escalations), NCMEC's report annotations, the earlier report a
+# follow-up names, and the report's state at NCMEC with its unfinished-report timer.
 EDITABLE_FIELDS = (
     "platform_reference",
     "account_reference",
@@ -49,6 +51,9 @@ EDITABLE_FIELDS = (
     "urgent_reason",
     "knowledge_at",
     "notes",
+    "ncmec_annotations",
+    "prior_report_id",
+    "ncmec_submission_state",
     "ncmec_opened_at",
     "ncmec_last_change_at",
 )
@@ -157,10 +162,30 @@ def _check_ncmec_times(esc: Escalation, now: datetime, cfg: policy.PolicyConfig,
 def create_escalation(*, actor: User, data: dict[str, Any], assign_to_actor: bool = True) -> Escalation:
     """Log a new escalation. `data` holds the EDITABLE_FIELDS, plus `assignee` (a user; when none is
     named, the actor, a person who logs what they saw; or nobody with `assign_to_actor=False`, for a
-    pipeline: its escalations wait for a moderator to take them). Times are aware datetimes."""
+    pipeline: its escalations wait for a moderator to take them). Times are aware datetimes.
+    Many at once: escalations.core.batch_create, which checks each with the same `check_new`."""
     require(actor, Action.CREATE)
     cfg = policy.PolicyConfig.from_settings()
     now = timezone.now()
+    esc, errors = check_new(actor, data, assign_to_actor, now, cfg, check_assignable)
+    raise_if(errors)
+    before = dict.fromkeys(AUDITED_FIELDS)
+    with transaction.atomic():
+        esc.version = 0  # save_with_event bumps it to 1
+        return save_with_event(esc, actor, AuditAction.CREATED, before, "", now)
+
+
+def check_new(
+    actor: User,
+    data: dict[str, Any],
+    assign_to_actor: bool,
+    now: datetime,
+    cfg: policy.PolicyConfig,
+    assignable: Callable[[User | None], None],
+) -> tuple[Escalation, dict[str, list[str]]]:
+    """The unsaved escalation `data` describes, cleaned, and every error found in it by field (empty
+    when it may be saved). `assignable` raises when its user may not be assigned (check_assignable,
+    or a batch's memo of it). No write."""
     esc = Escalation(
         created_by=actor,
         status=Status.OPEN,
@@ -171,12 +196,9 @@ def create_escalation(*, actor: User, data: dict[str, Any], assign_to_actor: boo
     esc.priority = esc.priority or Priority.STANDARD
     errors: dict[str, list[str]] = {}
     _validate_record(esc, now, cfg, errors)
-    collect(errors, "assignee", lambda: _check_assignable(esc.assignee))
-    raise_if(errors)
-    before = dict.fromkeys(AUDITED_FIELDS)
-    with transaction.atomic():
-        esc.version = 0  # save_with_event bumps it to 1
-        return save_with_event(esc, actor, AuditAction.CREATED, before, "", now)
+    ncmec_report.check(esc, "", now, errors)
+    collect(errors, "assignee", lambda: assignable(esc.assignee))
+    return esc, errors
 
 
 def edit_escalation(*, actor: User, escalation_id: int, version: int | None, data: dict[str, Any]) -> Escalation:
@@ -188,18 +210,21 @@ def edit_escalation(*, actor: User, escalation_id: int, version: int | None, dat
             raise ValidationError(f"{esc.key} is already reported; only a lead can change its facts now.")
         if esc.status not in (Status.OPEN, Status.REPORTED):
             raise ValidationError(f"{esc.key} is {esc.get_status_display().lower()}; reopen it before editing.")
+        stored_state = esc.ncmec_submission_state
         for name in EDITABLE_FIELDS:
             if name in data:
                 setattr(esc, name, data[name])
         errors: dict[str, list[str]] = {}
         _validate_record(esc, now, cfg, errors)
+        ncmec_report.check(esc, stored_state, now, errors)
         raise_if(errors)
         return ""
 
     return change(actor, Action.EDIT, escalation_id, version, AuditAction.EDITED, mutate)
 
 
-def _check_assignable(user: User | None) -> None:
+def check_assignable(user: User | None) -> None:
+    """Refuse a user who is not an active moderator or lead (one query; none for nobody)."""
     if user is not None and not (user.is_active and user.groups.filter(name__in=(MODERATOR, LEAD)).exists()):
         raise ValidationError({"assignee": f"{user.get_username()} is not an active moderator or lead."})
 
@@ -212,7 +237,7 @@ def assign_escalation(*, actor: User, escalation_id: int, version: int | None, a
             raise ValidationError(
                 f"{esc.key} is {esc.get_status_display().lower()}; only active escalations are assigned."
             )
-        _check_assignable(assignee)
+        check_assignable(assignee)
         esc.assignee = assignee
         return ""
 
@@ -231,7 +256,7 @@ def take_escalation(*, actor: User, escalation_id: int, version: int | None) -> 
         if esc.assignee is not None:
             who = "you" if esc.assignee_id == actor.pk else esc.assignee.get_username()
             raise ValidationError(f"{esc.key} is already assigned to {who}.")
-        _check_assignable(actor)
+        check_assignable(actor)
         esc.assignee = actor
         return ""
 

@@ -125,18 +125,18 @@ def check_reported_at(reported_at: datetime | None, knowledge_at: datetime, now:
         )
 
 
-def clean_report_id(value: str | int | None) -> str:
+def clean_report_id(value: str | int | None, label: str = "CyberTipline report ID") -> str:
     text = str(value if value is not None else "").strip()
     if not text:
-        raise ValidationError("CyberTipline report ID is required: the number NCMEC returned.")
+        raise ValidationError(f"{label} is required: the number NCMEC returned.")
     if not text.isascii() or not text.isdigit():
-        raise ValidationError("CyberTipline report ID must be digits only (for example 4564654), no letters or spaces.")
+        raise ValidationError(f"{label} must be digits only (for example 4564654), no letters or spaces.")
     if len(text) > REPORT_ID_MAX_DIGITS:
-        raise ValidationError(f"CyberTipline report ID is too long: at most {REPORT_ID_MAX_DIGITS} digits.")
+        raise ValidationError(f"{label} is too long: at most {REPORT_ID_MAX_DIGITS} digits.")
     # NCMEC's ID is a number: "0045" and "45" are the same report, so store the canonical digits.
     canonical = str(int(text))
     if canonical == "0":
-        raise ValidationError("CyberTipline report ID can't be 0; enter the number NCMEC returned.")
+        raise ValidationError(f"{label} can't be 0; enter the number NCMEC returned.")
     return canonical
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import event_outbox, rulebook, validation
+from escalations.core import authority_register, event_outbox, ncmec_report, rulebook, validation
 from escalations.core.display import shown
 from escalations.core.people import User
 from escalations.core.permissions import Action, require
@@ -55,6 +55,9 @@ AUDITED_FIELDS = (
     "ncmec_opened_at",
     "ncmec_last_change_at",
     "knowledge_unconfirmed_since",
+    "ncmec_annotations",
+    "prior_report_id",
+    "ncmec_submission_state",
 )
 
 
@@ -164,12 +167,21 @@ def save_with_event(
     judged it, and write the audit event (naming any rule version that changed)."""
     links = rulebook.links_of(esc)
     cfg = rulebook.config_for(esc, repin=repin, links=links)
+    ncmec_report.settle(esc)
     apply_policy(esc, cfg)
     changes = diff(before, snapshot(esc))
+    if esc.pk is not None and ("knowledge_at" in changes or "priority" in changes):
+        # The authorities' deadlines count from knowledge too (and are shorter when urgent); a new
+        # escalation owes none yet.
+        authority_register.refresh_deadlines(esc, cfg)
+    if esc.pk is not None and "status" in changes:
+        authority_register.follow_status(esc)
     if not changes and action == AuditAction.EDITED:
         return esc  # nothing changed: no new version, no empty audit event
     esc.version += 1
     esc.save()
+    if "ncmec_annotations" in changes:
+        ncmec_report.sync_rows(esc)
     rule_changes = rulebook.record_judgement(esc, cfg, now, links)
     if repin:
         # A re-evaluation's event names the rule versions it swapped; otherwise the links record

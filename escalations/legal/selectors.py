@@ -80,7 +80,12 @@ def after_report(
         destination_reports=reports,
         ncmec_deletion_at=ncmec_deletion_at(escalation.ncmec_opened_at, escalation.ncmec_last_change_at),
         ncmec_state=ncmec_unfinished_state(
-            escalation.ncmec_opened_at, escalation.ncmec_last_change_at, escalation.reported_at, now, cfg
+            escalation.ncmec_opened_at,
+            escalation.ncmec_last_change_at,
+            escalation.reported_at,
+            now,
+            cfg,
+            escalation.ncmec_submission_state,
         ),
         related=related_escalations(
             escalation.platform_reference, escalation.account_reference, escalation.pk, user=user

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations import policy
-from escalations.core import validation
+from escalations.core import authority_register, validation
 from escalations.core.display import shown
 from escalations.core.holds import holds_for, legal_response_due_for, open_requests_error
 from escalations.core.people import User
@@ -44,7 +44,7 @@ MAX_EXTENSION = timedelta(days=10 * 366)
 MAX_ID = 2**63 - 1  # the largest primary key SQLite and PostgreSQL's bigint can hold
 
 
-def _refresh_destination_targets(escalation: Escalation) -> None:
+def refresh_destination_targets(escalation: Escalation) -> None:
     """The strictest (shortest) report targets among the escalation's destinations; None where none
     of them sets one (the platform's own targets apply). One query."""
     targets = list(
@@ -56,7 +56,7 @@ def _refresh_destination_targets(escalation: Escalation) -> None:
     escalation.destination_urgent_target_hours = min((u for _, u in targets if u is not None), default=None)
 
 
-def _refresh_holds(escalation: Escalation) -> None:
+def refresh_holds(escalation: Escalation) -> None:
     holds = holds_for(escalation)
     escalation.preservation_hold_until = max((until for _, until in holds), default=None)
     escalation.legal_response_due_at = legal_response_due_for(escalation)
@@ -67,7 +67,7 @@ def _touch_escalations(escalations: Iterable[Escalation], actor: User, reason: s
     for escalation in escalations:
         locked = Escalation.objects.select_for_update(of=("self",)).get(pk=escalation.pk)
         before = snapshot(locked)
-        _refresh_holds(locked)
+        refresh_holds(locked)
         save_with_event(locked, actor, AuditAction.LEGAL_REQUEST, before, reason, now)
 
 
@@ -234,7 +234,7 @@ def extend_preservation(
         raise_if(errors)
         assert until is not None
         PreservationExtension.objects.create(escalation=esc, until=until, reason=clean, created_by=actor)
-        _refresh_holds(esc)
+        refresh_holds(esc)
         esc.release_requested_at = esc.release_requested_by = None
         return f"Kept until {shown(until)}: {clean}"
 
@@ -498,8 +498,10 @@ def report_to_destination(
         report.report_id = clean_id
         report.save()
         saved.append(report)
-        _refresh_destination_targets(esc)
-        _refresh_holds(esc)
+        # The register follows the filing in the same transaction: Due until filed, then Filed.
+        authority_register.record_filing(esc, report)
+        refresh_destination_targets(esc)
+        refresh_holds(esc)
         if reported_at is None:
             text = f"To be reported to {destination.name}"
         else:

@@ -12,7 +12,9 @@ legal: law-enforcement requests, extensions, evidence items and destinations.
 event_stream: outbound events, their endpoints, deliveries and attempts.
 audit_chain: the chains' heads, integrity checks and redaction requests.
 coop: Coop's verification keys and the report IDs it sent (its preservation endpoint).
-rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by."""
+rules: the law as dated, cited, versioned rule rows, and the versions each escalation was judged by.
+authorities: the authority register (each escalation's obligations to each authority) and its triage.
+ncmec_report: NCMEC's report annotations (one row each, for the filters) and submission states."""
 
 from escalations.models.access_log import (
     AccessKind,
@@ -31,6 +33,11 @@ from escalations.models.audit_chain import (
     ChainHead,
     ChainLog,
     RedactionRequest,
+)
+from escalations.models.authorities import (
+    AuthorityObligation,
+    AuthorityTriage,
+    ObligationState,
 )
 from escalations.models.coop import (
     CoopPublicKey,
@@ -65,6 +72,12 @@ from escalations.models.legal import (
     LegalRequestStatus,
     PreservationExtension,
     PreservationRuleKind,
+)
+from escalations.models.ncmec_report import (
+    NCMEC_ELEMENTS,
+    EscalationAnnotation,
+    ReportAnnotation,
+    SubmissionState,
 )
 from escalations.models.people import (
     Team,
@@ -113,6 +126,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ENDPOINT_CHANNELS",
     "KEY_PREFIX",
+    "NCMEC_ELEMENTS",
     "PRESERVATION_KINDS",
     "REDACTION_KEY_PREFIX",
     "AccessKind",
@@ -124,6 +138,8 @@ __all__ = [
     "AuditEvent",
     "AuditEventQuerySet",
     "AuditVerification",
+    "AuthorityObligation",
+    "AuthorityTriage",
     "BreachReason",
     "Certainty",
     "ChainHead",
@@ -139,6 +155,7 @@ __all__ = [
     "Destination",
     "DestinationReport",
     "Escalation",
+    "EscalationAnnotation",
     "EscalationRule",
     "Event",
     "EventDelivery",
@@ -155,6 +172,7 @@ __all__ = [
     "Limit",
     "Notification",
     "Obligation",
+    "ObligationState",
     "PagerDutyIncident",
     "PreservationExtension",
     "PreservationRuleKind",
@@ -163,6 +181,7 @@ __all__ = [
     "RedactionRequest",
     "Regime",
     "Reminder",
+    "ReportAnnotation",
     "Rule",
     "RuleStatus",
     "SavedView",
@@ -171,6 +190,7 @@ __all__ = [
     "ScimToken",
     "ServiceToken",
     "Status",
+    "SubmissionState",
     "SweepHeartbeat",
     "Team",
     "TokenScope",

@@ -33,6 +33,9 @@ class AuditAction(models.TextChoices):
     RELEASED = "released", "Release approved"
     EVIDENCE_ADDED = "evidence_added", "Evidence item recorded"
     DESTINATION_REPORTED = "destination_reported", "Reported to a destination"
+    # The authority register: which authorities apply (the triage), and an authority's acknowledgement.
+    AUTHORITY_TRIAGED = "authority_triaged", "Authorities triaged"
+    AUTHORITY_ACKNOWLEDGED = "authority_acknowledged", "Acknowledged by an authority"
     EXPORTED = "exported", "Exported"
     RULES_REEVALUATED = "rules_reevaluated", "Re-evaluated under the current rules"
     RULE_CHANGED = "rule_changed", "Rule changed (new version)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from escalations.models.ncmec_report import SubmissionState
 from escalations.policy.actions import ACTION_CHOICES, RANK_NONE
 
 
@@ -117,6 +118,16 @@ class Escalation(models.Model):
         max_length=2048,
         blank=True,
         help_text="Where the platform's evidence store keeps it (a reference, never content).",
+    )
+
+    # NCMEC's report annotations, the codes of ReportAnnotation sorted and joined by commas: the
+    # audited, displayed record; EscalationAnnotation rows index it (escalations.models.ncmec_report).
+    ncmec_annotations = models.CharField(max_length=160, blank=True, default="")
+    # The earlier CyberTipline report this one follows up (NCMEC's priorCTReports), digits only.
+    prior_report_id = models.CharField(max_length=20, blank=True, default="", db_index=True)
+    # Where the report stands at NCMEC (escalations.policy.ncmec_submission).
+    ncmec_submission_state = models.CharField(
+        max_length=20, choices=SubmissionState.choices, blank=True, default=SubmissionState.NOT_OPENED
     )
 
     # Set when the escalation was made from Coop's report, which says when it was filed but not when

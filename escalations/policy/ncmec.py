@@ -11,6 +11,7 @@ from escalations.policy.base import (
     PolicyConfig,
     as_utc,
 )
+from escalations.policy.ncmec_submission import COUNTDOWN_STOPPED, FINISHED
 
 NCMEC_UNFINISHED_LIFETIME = timedelta(hours=24)
 
@@ -33,15 +34,18 @@ def ncmec_unfinished_state(
     reported_at: datetime | None,
     now: datetime,
     cfg: PolicyConfig,
+    submission_state: str = "",
 ) -> DeadlineState:
-    """Not applicable (no report opened at NCMEC), met (the report was recorded, so it was finished),
-    on track, due soon (within the warning before deletion), or overdue: from the deletion time on,
-    NCMEC may have deleted it (at the very moment we already assume it has)."""
+    """Not applicable (no report opened at NCMEC, or it was retracted or deleted), met (finished: the
+    report was recorded), on track, due soon (within the warning before deletion), or overdue: from
+    the deletion time on, NCMEC may have deleted it (at the very moment we already assume it has)."""
     deletion = ncmec_deletion_at(opened_at, last_change_at)
     if deletion is None:
         return DeadlineState.NOT_APPLICABLE
-    if reported_at is not None:
+    if reported_at is not None or submission_state == FINISHED:
         return DeadlineState.MET
+    if submission_state in COUNTDOWN_STOPPED:
+        return DeadlineState.NOT_APPLICABLE
     now = as_utc(now)
     if now >= deletion:
         return DeadlineState.OVERDUE
@@ -51,4 +55,8 @@ def ncmec_unfinished_state(
 
 
 def ncmec_deletion_of(esc: EscalationFacts) -> datetime | None:
+    """The deletion moment while the countdown runs: none once the report was finished, retracted or
+    deleted (then nothing is owed to the timer: no reminder, no "Finish NCMEC report")."""
+    if getattr(esc, "ncmec_submission_state", "") in COUNTDOWN_STOPPED:
+        return None
     return ncmec_deletion_at(getattr(esc, "ncmec_opened_at", None), getattr(esc, "ncmec_last_change_at", None))

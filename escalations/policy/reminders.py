@@ -39,6 +39,9 @@ class ReminderKind(enum.StrEnum):
     # Escalation steps (escalation_steps.py): a reminder nobody acknowledged, sent further.
     ESCALATED_TO_LEADS = "escalated_to_leads"
     ESCALATED_TO_PAGERDUTY = "escalated_to_pagerduty"
+    # The authority register: a filing with an authority besides NCMEC (policy/authorities.py).
+    AUTHORITY_DUE_SOON = "authority_due_soon"
+    AUTHORITY_OVERDUE = "authority_overdue"
 
 
 REMINDER_LABELS = {
@@ -55,6 +58,8 @@ REMINDER_LABELS = {
     ReminderKind.KNOWLEDGE_UNCONFIRMED: "Reported via Coop: confirm when knowledge was obtained",
     ReminderKind.ESCALATED_TO_LEADS: "Escalated to every lead: overdue and nobody acknowledged it",
     ReminderKind.ESCALATED_TO_PAGERDUTY: "Escalated to the teams' PagerDuty: overdue and nobody acknowledged it",
+    ReminderKind.AUTHORITY_DUE_SOON: "Report to an authority due soon",
+    ReminderKind.AUTHORITY_OVERDUE: "Report to an authority overdue",
 }
 # The reminder table\'s choices: the same kinds and labels, as Django wants them.
 REMINDER_CHOICES = [(kind.value, REMINDER_LABELS[kind]) for kind in ReminderKind]
@@ -76,6 +81,7 @@ REMINDER_KINDS_FOR_LEADS = frozenset(
         ReminderKind.NCMEC_UNFINISHED,
         # Coop's report made the escalation, so nobody may have it yet: a lead assigns it.
         ReminderKind.KNOWLEDGE_UNCONFIRMED,
+        ReminderKind.AUTHORITY_OVERDUE,
     }
 )
 

@@ -42,6 +42,7 @@ from escalations.core import audit_verify, event_outbox
 from escalations.core.people import User
 from escalations.core.permissions import LEAD
 from escalations.models import (
+    AuthorityObligation,
     Channel,
     Delivery,
     DeliveryAction,
@@ -53,8 +54,8 @@ from escalations.models import (
     Reminder,
     SweepHeartbeat,
 )
+from escalations.reminders import authority_reminders, endpoints, event_delivery
 from escalations.reminders import channels as notify
-from escalations.reminders import endpoints, event_delivery
 from escalations.reminders.watchdog import HEARTBEAT
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> 
             for escalation in batch:
                 _schedule_one(escalation, now, cfg, leads, stats)
     schedule_legal_due(now, cfg, stats, leads)
+    schedule_authority_due(now, cfg, stats, leads)
 
 
 def _schedule_batch(
@@ -320,6 +322,39 @@ def _recorded_near(escalation: Escalation, due: list[tuple[Any, datetime]]) -> l
     return list(
         Reminder.objects.filter(near, escalation=escalation, cancelled_at__isnull=True).values_list("kind", "due_at")
     )
+
+
+# --- the authority register's filings -------------------------------------------------------------
+
+
+def schedule_authority_due(
+    now: datetime, cfg: policy.PolicyConfig, stats: SweepStats, leads: list[Any] | None = None
+) -> None:
+    """Record the due-soon and overdue reminders of every unfiled obligation to an authority whose
+    moment came, once each, and move each obligation's `next_reminder_at` on."""
+    for _ in range(10_000):  # bounded: each pass advances every obligation it read
+        batch = authority_reminders.due_batch(now)
+        if not batch:
+            return
+        for obligation in batch:
+            kinds, upcoming = authority_reminders.owed(obligation, cfg, now)
+            with transaction.atomic():
+                for kind, due_at in kinds:
+                    reminder, created = Reminder.objects.get_or_create(
+                        escalation_id=obligation.escalation_id, kind=kind, due_at=due_at
+                    )
+                    if not created:
+                        continue  # another authority of the escalation due at the same moment
+                    if leads is None:
+                        leads = _active_leads()
+                    stats.reminders_created += 1
+                    Delivery.objects.bulk_create(
+                        deliveries_for(reminder, obligation.escalation, kind, leads, now), ignore_conflicts=True
+                    )
+                # Conditional, as for escalations: a filing meanwhile has cleared it, and stands.
+                AuthorityObligation.objects.filter(
+                    pk=obligation.pk, next_reminder_at=obligation.next_reminder_at
+                ).update(next_reminder_at=upcoming)
 
 
 # --- legal requests' response dates ---------------------------------------------------------------
@@ -530,6 +565,8 @@ def _cancel_overtaken(
             reason = policy.why_legal_overtaken(
                 reminder.kind, reminder.due_at, legal.get(reminder.escalation_id, []), cfg, now
             )
+        elif reminder.kind in authority_reminders.KINDS:
+            reason = authority_reminders.why_overtaken(reminder, cfg, now)
         else:
             reason = policy.why_overtaken(reminder.kind, reminder.due_at, reminder.escalation, cfg, now)
         if reason is None:
@@ -578,6 +615,18 @@ def _item_of(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
             kind=reminder.kind,
             kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
             deadline_at=deadline or reminder.due_at,
+            test=reminder.escalation.is_test,
+            reminder_id=reminder.pk,
+        )
+    if reminder.kind in authority_reminders.KINDS:
+        names, deadline = authority_reminders.about(reminder, cfg)
+        return notify.Item(
+            key=reminder.escalation.key,
+            escalation_id=reminder.escalation_id,
+            kind=reminder.kind,
+            kind_label=f"{policy.REMINDER_LABELS[policy.ReminderKind(reminder.kind)]}: {names}",
+            deadline_at=deadline or reminder.due_at,
+            urgent=reminder.escalation.priority == policy.URGENT,
             test=reminder.escalation.is_test,
             reminder_id=reminder.pk,
         )
@@ -716,6 +765,11 @@ def _deliver_emails(
             webhooks.record_finished()
 
 
+def _order_keys(batch: list[Delivery]) -> set[tuple[int | None, int | None, int]]:
+    """(endpoint, person, escalation) for each delivery of a message: messages sharing one are sent in turn."""
+    return {(d.endpoint_id, None if d.endpoint_id else d.recipient_id, d.reminder.escalation_id) for d in batch}
+
+
 # Posted from the webhook threads: the person's webhook, and Slack, Teams and PagerDuty endpoints.
 HTTP_CHANNELS = frozenset({Channel.WEBHOOK, *endpoints.ENDPOINT_CHANNELS})
 
@@ -821,8 +875,18 @@ class _WebhookDispatch:
         self._waiting.extend(batches)
 
     def start_more(self) -> None:
+        # Messages about one escalation to one receiver go one after another, in the order claimed:
+        # posted side by side, a slow first post would let PagerDuty hear "overdue" before "due soon".
+        busy = {key for batch in self._posting.values() for key in _order_keys(batch)}
+        held: deque[list[Delivery]] = deque()
         while self._waiting and len(self._posting) < self._limit:
             batch = self._waiting.popleft()
+            keys = _order_keys(batch)
+            blocked = bool(keys & busy)
+            busy |= keys  # a held message also holds back later ones about its escalations
+            if blocked:
+                held.append(batch)
+                continue
             ref = batch[0].batch_ref or message_ref(batch)
             try:
                 batch = renew_claim(batch, self._now, ref)
@@ -843,6 +907,7 @@ class _WebhookDispatch:
                 _record_failure(batch, self._now, self._stats, exc)
                 continue
             self._posting[future] = batch
+        self._waiting.extendleft(reversed(held))
 
     def record_finished(self, *, wait: bool = False) -> None:
         """Record the posts that have ended (waiting for one when `wait`), then start more."""

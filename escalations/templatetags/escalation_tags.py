@@ -13,8 +13,9 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from escalations import policy
+from escalations.core import ncmec_report
 from escalations.core.display import FIELD_LABELS, shown
-from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status
+from escalations.models import BreachReason, Escalation, IncidentType, Priority, Status, SubmissionState, format_key
 
 register = template.Library()
 
@@ -38,6 +39,7 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "priority": dict(Priority.choices),
     "status": dict(Status.choices),
     "breach_reason": dict(BreachReason.choices),
+    "ncmec_submission_state": dict(SubmissionState.choices),
 }
 
 
@@ -71,6 +73,17 @@ def linked_keys(text: str) -> SafeString:
 
 
 @register.filter
+def annotation_labels(stored: str) -> list[str]:
+    """NCMEC's report annotations of the stored column, in words, one item each."""
+    return [ncmec_report.LABELS.get(code, code) for code in ncmec_report.codes(stored)]
+
+
+@register.filter
+def escalation_key(pk: int) -> str:
+    return format_key(pk)
+
+
+@register.filter
 def field_label(name: str) -> str:
     return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
 
@@ -84,6 +97,8 @@ def audit_value(field: str, value: Any) -> str:
             return shown(datetime.fromisoformat(value))
         except ValueError:
             return value
+    if field == "ncmec_annotations":
+        return ncmec_report.labels(str(value))
     return _CHOICE_LABELS.get(field, {}).get(value, str(value))
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from escalations.compliance import access_log, charts, dashboard
+from escalations.compliance import access_log, annotation_counts, authority_figures, charts, dashboard
 from escalations.core.permissions import Action, can
 from escalations.legal import selectors as legal_selectors
 from escalations.web.base import RoleRequiredMixin
@@ -53,6 +53,8 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             urgent_target_hours=float(settings.URGENT_REPORT_TARGET_HOURS),
             charts=build_charts(data),
             releases_awaiting=releases,
+            authority_overdue=authority_figures.overdue_by_authority(now),
+            annotation_counts=annotation_counts.open_by_annotation(),
             may_approve=can(self.request.user, Action.RELEASE),
         )
         return context

@@ -20,6 +20,8 @@ from escalations.models import (
     BreachReason,
     IncidentType,
     Priority,
+    ReportAnnotation,
+    SubmissionState,
 )
 from escalations.web.form_fields import (
     InRangeLocalDateTimeField,
@@ -27,6 +29,17 @@ from escalations.web.form_fields import (
     VersionedForm,
     name_required_fields,
 )
+
+
+class AnnotationsField(forms.MultipleChoiceField):
+    """NCMEC's report annotations as checkboxes; the stored value is the codes joined by commas."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return [code for code in value.split(",") if code]
+        return value
 
 
 class EscalationForm(forms.Form):
@@ -73,6 +86,20 @@ class EscalationForm(forms.Form):
         help_text="Context for colleagues. Describe; never paste or link the material.",
     )
 
+    ncmec_annotations = AnnotationsField(
+        label="Report annotations",
+        required=False,
+        choices=ReportAnnotation.choices,
+        help_text="NCMEC's annotations for the report, as many as apply.",
+    )
+    prior_report_id = forms.CharField(
+        label="Prior CyberTipline report ID",
+        required=False,
+        max_length=40,
+        help_text="Optional: the earlier report this one follows up (digits only), as NCMEC's priorCTReports.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         name_required_fields(self)
@@ -95,6 +122,13 @@ class CreateEscalationForm(EscalationForm):
 
 
 class EditEscalationForm(EscalationForm, VersionedForm):
+    ncmec_submission_state = forms.ChoiceField(
+        label="Submission state at NCMEC",
+        required=False,
+        choices=SubmissionState.choices,
+        help_text="Opened: the deletion countdown runs. Finished comes with recording the report. Retracted or "
+        "deleted by NCMEC unfinished (only once the countdown ran out) stop it.",
+    )
     ncmec_opened_at = InRangeLocalDateTimeField(
         label="NCMEC report opened",
         required=False,

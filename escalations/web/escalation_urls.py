@@ -3,8 +3,8 @@ its page and every action on it (the legal ones and redaction included), and its
 
 from django.urls import path
 
-from escalations.web import escalation_views as views
 from escalations.web import (
+    authority_views,
     evidence_pack_views,
     export_views,
     knowledge_views,
@@ -14,6 +14,7 @@ from escalations.web import (
     rules_views,
     take_views,
 )
+from escalations.web import escalation_views as views
 
 app_name = "escalations"
 urlpatterns = [
@@ -38,6 +39,8 @@ urlpatterns = [
     path("<int:pk>/release/approve/", legal_views.ApproveReleaseView.as_view(), name="release_approve"),
     path("<int:pk>/evidence/", legal_views.EvidenceItemView.as_view(), name="evidence"),
     path("<int:pk>/destinations/", legal_views.DestinationReportView.as_view(), name="destinations"),
+    path("<int:pk>/authorities/triage/", authority_views.TriageView.as_view(), name="authority_triage"),
+    path("<int:pk>/authorities/acknowledge/", authority_views.AcknowledgeView.as_view(), name="authority_acknowledge"),
     path("<int:pk>/evidence-pack/", evidence_pack_views.escalation_evidence_pack, name="evidence_pack"),
     path("<int:pk>/audit.csv", export_views.audit_trail_csv, name="audit_csv"),
     path("<int:pk>/reevaluate/", rules_views.ReevaluateRulesView.as_view(), name="reevaluate"),

@@ -24,14 +24,15 @@ from escalations.core import availability, rule_selectors, selectors, services, 
 from escalations.core.filters import EscalationFilter, list_url
 from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import Action, can, require
+from escalations.legal import authority_selectors, authority_services
 from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
+from escalations.web.authority_forms import CreateWithTriageForm, triage_answers
 from escalations.web.base import BoundedLazyPaginator, RoleRequiredMixin, add_service_errors, get_escalation
 from escalations.web.escalation_forms import (
     AmendBreachForm,
     AssignForm,
     CloseForm,
-    CreateEscalationForm,
     EditEscalationForm,
     PreservationForm,
     ReasonForm,
@@ -204,7 +205,7 @@ class EscalationCreateView(RoleRequiredMixin, FormView):
     request: AuthenticatedHttpRequest
 
     action = Action.CREATE
-    form_class = CreateEscalationForm
+    form_class = CreateWithTriageForm
     template_name = "escalations/form.html"
     extra_context = {"title": "Log an escalation", "submit_label": "Log escalation"}
 
@@ -213,7 +214,9 @@ class EscalationCreateView(RoleRequiredMixin, FormView):
 
     def form_valid(self, form: Form) -> HttpResponse:
         try:
-            escalation = services.create_escalation(actor=self.request.user, data=form.cleaned_data)
+            escalation = authority_services.create_with_triage(
+                actor=self.request.user, data=form.cleaned_data, answers=triage_answers(form.cleaned_data)
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
             return self.form_invalid(form)
@@ -297,6 +300,7 @@ class EscalationDetailView(RoleRequiredMixin, TemplateView):
             entries=entries,
             pending_acks=_pending_acks(escalation, user, entries),
             after_report=after_report,
+            register=authority_selectors.register(escalation, now, cfg),
             preservation_ended=escalation.preserve_until is not None and escalation.preserve_until <= now,
             # The two limits behind ncmec_deletion_at, from policy's own numbers: no deadline arithmetic here.
             ncmec_after_open=(

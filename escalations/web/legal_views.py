@@ -469,8 +469,9 @@ class DestinationReportView(EscalationActionView):
 
     def get_initial(self) -> dict[str, Any]:
         # No time filled in: empty time and report ID is how a person records "still to be reported"
-        # (a prefilled time would turn that into "Report ID is required").
-        return {"version": self.escalation.version}
+        # (a prefilled time would turn that into "Report ID is required"). The register's "File"
+        # link names the authority.
+        return {"version": self.escalation.version, "destination": self.request.GET.get("destination")}
 
     def perform(self, data: dict[str, Any]) -> Escalation:
         legal_services.report_to_destination(

@@ -115,6 +115,14 @@ PAGES: tuple[Page, ...] = (
     Page("preservation", "Confirm preservation", "escalations:preservation", WRITERS, args=("unconfirmed",)),
     Page("evidence", "Record an evidence item", "escalations:evidence", WRITERS, args=("rich",)),
     Page("destinations", "Report to a destination", "escalations:destinations", WRITERS, args=("rich",)),
+    Page("authority-triage", "Which authorities apply", "escalations:authority_triage", WRITERS, args=("rich",)),
+    Page(
+        "authority-acknowledge",
+        "An authority acknowledged a filing",
+        "escalations:authority_acknowledge",
+        WRITERS,
+        args=("rich",),
+    ),
     Page("assign", "Assign", "escalations:assign", LEADS, args=("open",)),
     Page("dismiss", "Dismiss", "escalations:dismiss", LEADS, args=("open",)),
     Page("breach", "Amend breach reason", "escalations:breach", LEADS, args=("late",)),
@@ -272,6 +280,13 @@ legal_services.report_to_destination(
     actor=moderator, escalation_id=rich.pk, version=rich.version,
     destination_id=Destination.objects.get(code="c3p").pk,
     reported_at=rich.reported_at + timedelta(hours=2), report_id="C3P-771204",
+)
+# Its triage: Canada (the Centre's report filed above, police still due) and the UK (the NCA due).
+from escalations.legal import authority_services
+rich.refresh_from_db()
+authority_services.answer_triage(
+    actor=moderator, escalation_id=rich.pk, version=rich.version,
+    answers={"uk_linked": True, "canada_connection": True, "australian_end_users": False},
 )
 requested = legal_services.request_release(
     actor=lead, escalation_id=ended[1].pk, version=ended[1].version,

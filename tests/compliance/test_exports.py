@@ -45,6 +45,9 @@ TABLE_HEADERS = [
     "Status reason",
     "Next action",
     "Next action due (UTC)",
+    "Report annotations",
+    "Prior CyberTipline report ID",
+    "Submission state at NCMEC",
 ]
 COMPLIANCE_HEADERS = [
     "Key",
@@ -65,6 +68,9 @@ COMPLIANCE_HEADERS = [
     "Breach reason",
     "Breach note",
     "Status reason",
+    "Report annotations",
+    "Prior CyberTipline report ID",
+    "Submission state at NCMEC",
 ]
 
 

@@ -335,6 +335,8 @@ def test_record_report_marks_reported_and_derives_preservation(clock, make_escal
         "status": ["open", "reported"],
         "preservation_confirm_due_at": [None, iso(reported + timedelta(hours=24))],
         "preserve_until": [None, "2026-03-10T11:30:00+00:00"],
+        # A recorded report was finished at NCMEC.
+        "ncmec_submission_state": ["", "finished"],
     }
 
 

@@ -83,6 +83,8 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         "BENCH_SWEEP_REPEAT": "2",
         "BENCH_EXPORT_REPEAT": "1",
         "BENCH_CREATES": "2",
+        "BENCH_IMPORT_ROWS": "50,100",
+        "BENCH_BULK_RUNS": "2",
         "BENCH_REGENERATE": "1",
         "BENCH_OUTPUT_DIR": str(tmp_path),
         "BENCH_JSON": str(results_path),
@@ -109,6 +111,18 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         assert result["sweep"]["rounds"] == 3 and result["sweep"]["n"] >= 6 and result["sweep"]["median_ms"] > 0
         assert result["export"]["rows"] >= rows and result["export"]["peak_rss_mb"] > 0
         assert result["creates"]["count"] == 2 and result["creates"]["per_second"] > 0
+    # The writes, on the large database only; rolled back, so its rows are as generated.
+    large = run["results"]["large"]
+    assert "bulk" not in run["results"]["small"] and "imports" not in run["results"]["small"]
+    assert large["bulk"]["n"] == 2 and large["bulk"]["rows_per_second"] > 0 and large["bulk"]["queries"] > 0
+    assert [
+        (i["rows"], "Dry run: " + f"{i['rows']} of {i['rows']} rows would import" in i["summary"])
+        for i in large["imports"]
+    ] == [
+        (50, True),
+        (100, True),
+    ]
+    assert all(i["peak_rss_mb"] > 0 for i in large["imports"])
 
     # The catch-up: every reminder once by email (to the sink) and once in-app, through a real worker.
     catchup = run["catchup"]
@@ -126,6 +140,9 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         "make bench",
         "](./benchmarks.svg)",
         "## Catch-up after an outage",
+        "Bulk endpoint at least 2,000 escalations/s",
+        "`importescalations` at least 2,000 escalations/s",
+        "memory flat in the file's size",
     ):
         assert words in document
     plot = (tmp_path / "benchmarks.svg").read_text()

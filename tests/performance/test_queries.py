@@ -21,20 +21,22 @@ ROWS = 100
 
 # The smallest ceilings that pass. Every page: the session, then one query for the user with their
 # roles, time zone, unread count and last sweep (escalations/request_context.py). Then
-# list: the rows (assignee joined), the filter's assignee choices and the user's saved views; mine:
+# list: the rows (assignee joined), the filter's assignee and authority (destination) choices and the
+# user's saved views; mine:
 # the rows; detail: the escalation (people joined), its timeline (actors joined), delivery attempts,
 # cancelled reminders, and what follows the report (legal requests, extensions, destination reports,
 # evidence items and related escalations: one query each, whatever their number); the rules and the
-# rule versions it was judged by (two); and one access-log row (need-to-know). notifications: the
+# rule versions it was judged by (two); its authority register (one, the triage joined to the
+# escalation); and one access-log row (need-to-know). notifications: the
 # paginator's count and the rows
 # (escalations joined). The session is written at most once a minute (escalations/idle_session.py),
 # so not by these requests: the clock stands still in this module (tests/accounts/test_idle_sessions.py counts
 # that write).
 MAX_QUERIES = {
-    "list": 5,
-    "list-filtered": 5,
+    "list": 6,
+    "list-filtered": 6,
     "mine": 3,
-    "detail": 11 + 1 + 2,
+    "detail": 11 + 1 + 2 + 1,
     "notifications": 4,
 }
 

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 from escalations import policy
 from escalations.core import services, write_frame
 from escalations.core.encoded_content import ENCODED_DATA_LIMIT, find_encoded_content
+from escalations.legal import authority_services
 from escalations.legal import services as legal_services
 from escalations.models import (
     AuditAction,
@@ -1211,6 +1212,23 @@ def _service_call(name: str, draw: Any, people: dict[str, Any]) -> tuple[Callabl
             "report_id": draw(st.one_of(st.from_regex(r"[A-Z0-9-]{1,20}", fullmatch=True), text)),
         }
         return (lambda: legal_services.report_to_destination(**common, **kwargs)), [esc.pk]
+    if name == "answer_triage":
+        answer = st.one_of(st.booleans(), st.none(), text, odd_ints())
+        answers = draw(
+            st.dictionaries(
+                st.one_of(st.sampled_from(["uk_linked", "canada_connection", "australian_end_users"]), plain_text()),
+                answer,
+                max_size=4,
+            )
+        )
+        return (lambda: authority_services.answer_triage(**common, answers=answers)), [esc.pk]
+    if name == "acknowledge_obligation":
+        pks = list(Destination.objects.values_list("pk", flat=True))
+        ack: dict[str, Any] = {
+            "authority_id": draw(st.one_of(st.sampled_from(pks), odd_ids())),
+            "acknowledged_at": draw(st.one_of(moment, st.none())),
+        }
+        return (lambda: authority_services.acknowledge_obligation(**common, **ack)), [esc.pk]
     if name == "create_legal_request":
         data = {
             "kind": draw(st.one_of(st.sampled_from(LegalRequestKind.values), text)),
@@ -1266,6 +1284,8 @@ SERVICES = [
     "approve_release",
     "add_evidence_item",
     "report_to_destination",
+    "answer_triage",
+    "acknowledge_obligation",
     "create_legal_request",
     "respond_legal_request",
     "close_legal_request",

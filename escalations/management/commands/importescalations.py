@@ -6,9 +6,12 @@ writes nothing; --partial imports the good rows and reports the others.
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import re
 import sys
+from array import array
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from escalations.core import services
+from escalations.core import batch_create, services
 from escalations.core.people import User
 from escalations.core.permissions import Action, can
 from escalations.models import KEY_PREFIX, BreachReason, IncidentType, Priority
@@ -36,11 +39,43 @@ COLUMNS = (
     "is_test",
 )
 REQUIRED = ("platform_reference", "incident_type", "knowledge_at")
+# The columns of what happened after the intake; a row without them is an intake alone, which
+# batch_create writes many at a time.
+HISTORY_COLUMNS = ("reported_at", "cybertipline_report_id", "preservation_location")
+# Rows read, checked and written at a time: memory holds one batch, whatever the file's size.
+BATCH_ROWS = 500
 ROLLED_BACK_KEY = re.compile(rf"{KEY_PREFIX}\d+")
 
 
 class _DryRunDone(Exception):
     pass
+
+
+class _Run:
+    """What an import has done so far: the rows that failed and which row made which escalation (to
+    name the row instead when the import is rolled back), in arrays that grow by 16 bytes a row."""
+
+    def __init__(self) -> None:
+        self.failures: list[tuple[int, list[str]]] = []
+        self._pks = array("q")
+        self._rows = array("q")
+
+    @property
+    def imported(self) -> int:
+        return len(self._pks)
+
+    def made(self, key: str, number: int) -> None:
+        self._pks.append(int(key.removeprefix(KEY_PREFIX)))
+        self._rows.append(number)
+
+    def row_of(self, key: str) -> str:
+        """Where an escalation this run made came from ("row N of this file"); any other key as it is."""
+        pk = int(key.removeprefix(KEY_PREFIX))
+        # Rows are imported in file order, so their keys increase.
+        at = bisect.bisect_left(self._pks, pk)
+        if at < len(self._pks) and self._pks[at] == pk:
+            return f"row {self._rows[at]} of this file"
+        return key
 
 
 def _choice(value: str, choices: Any, column: str) -> str:
@@ -96,10 +131,8 @@ def _parsed(errors: dict[str, list[str]], parse: Any) -> Any:
         return None
 
 
-def import_row(actor: User, row: dict[str, str], users: dict[str, User]) -> str:
-    """One row through the services; returns the new key. Raises ValidationError naming every
-    column in error: what could not be read, what the services refuse of the escalation, its report
-    and its preservation, each checked as far as the rest allows."""
+def _intake(row: dict[str, str], users: dict[str, User]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The create service's `data` of a row, and the errors of the columns that could not be read."""
     errors: dict[str, list[str]] = {}
     assignee_name = (row.get("assignee") or "").strip()
     if assignee_name and assignee_name not in users:
@@ -114,6 +147,20 @@ def import_row(actor: User, row: dict[str, str], users: dict[str, User]) -> str:
         "is_test": bool(_parsed(errors, lambda: _flag(row.get("is_test", ""), "is_test"))),
         "assignee": users.get(assignee_name),
     }
+    return data, errors
+
+
+def has_history(row: dict[str, str]) -> bool:
+    """Whether the row brings more than the intake (a report, a preservation), which import_row
+    records through their own services after the create."""
+    return any((row.get(column) or "").strip() for column in HISTORY_COLUMNS)
+
+
+def import_row(actor: User, row: dict[str, str], users: dict[str, User]) -> str:
+    """One row through the services; returns the new key. Raises ValidationError naming every
+    column in error: what could not be read, what the services refuse of the escalation, its report
+    and its preservation, each checked as far as the rest allows."""
+    data, errors = _intake(row, users)
     reported_at = _parsed(errors, lambda: _when(row.get("reported_at", ""), "reported_at"))
     try:
         escalation = services.create_escalation(actor=actor, data=data)
@@ -173,11 +220,13 @@ class Command(BaseCommand):
         if not can(actor, Action.CREATE):
             raise CommandError(f"{actor.get_username()} is not a moderator or lead, so can't log escalations.")
         path: Path = options["file"]
+        # A first pass reads the whole file (streamed, one row at a time) before anything is written:
+        # a file that can't be read, or has a bad header, writes nothing, and the progress knows its total.
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
                 header = [name.strip() for name in reader.fieldnames or []]
-                rows = list(reader)
+                total = sum(1 for _ in reader)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CommandError(f"Can't read {path}: {exc}") from exc
         missing = [name for name in REQUIRED if name not in header]
@@ -188,57 +237,89 @@ class Command(BaseCommand):
                 f"Columns: {', '.join(COLUMNS)}."
             )
         users = {user.get_username(): user for user in get_user_model().objects.filter(is_active=True)}
-        failures: list[tuple[int, list[str]]] = []
-        imported: list[str] = []
-        # Which row made which escalation, to name the row instead when the import is rolled back.
-        made_by_row: dict[str, int] = {}
+        run = _Run()
         try:
-            with transaction.atomic():
-                for number, row in enumerate(rows, start=2):  # row 1 is the header
-                    row = {(k or "").strip(): (v or "") for k, v in row.items()}
-                    try:
-                        with transaction.atomic():
-                            key = import_row(actor, row, users)
-                        imported.append(key)
-                        made_by_row[key] = number
-                    except ValidationError as exc:
-                        failures.append((number, _messages(exc)))
-                    except Exception as exc:  # a row must never take the report of the others with it
-                        failures.append((number, [f"{exc.__class__.__name__}: {exc}"]))
-                    self._progress(number - 1, len(rows))
-                if options["dry_run"] or (failures and not options["partial"]):
+            with transaction.atomic(), path.open(newline="", encoding="utf-8-sig") as handle:
+                numbered = enumerate(csv.DictReader(handle), start=2)  # row 1 is the header
+                while batch := list(itertools.islice(numbered, BATCH_ROWS)):
+                    rows = [(number, {(k or "").strip(): (v or "") for k, v in row.items()}) for number, row in batch]
+                    self._import_batch(actor, rows, users, run)
+                    self._progress(rows[-1][0] - 1, total)
+                if options["dry_run"] or (run.failures and not options["partial"]):
                     raise _DryRunDone
         except _DryRunDone:
             pass
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:  # the file changed since the first pass
+            raise CommandError(f"Can't read {path}: {exc}") from exc
         sys.stderr.write("\n")
+        failures = run.failures
         rolled_back = options["dry_run"] or (failures and not options["partial"])
         for number, messages in failures:
             for message in messages:
                 if rolled_back:
                     # An escalation this run made and then rolled back exists nowhere: name its row.
-                    message = ROLLED_BACK_KEY.sub(
-                        lambda m: (
-                            f"row {made_by_row[m.group(0)]} of this file" if m.group(0) in made_by_row else m.group(0)
-                        ),
-                        message,
-                    )
+                    message = ROLLED_BACK_KEY.sub(lambda m: run.row_of(m.group(0)), message)
                 self.stdout.write(f"row {number}: {message}")
-        good = len(rows) - len(failures)
+        good = total - len(failures)
         if options["dry_run"]:
-            summary = f"Dry run: {good} of {len(rows)} rows would import, {len(failures)} have errors. Nothing written."
+            summary = f"Dry run: {good} of {total} rows would import, {len(failures)} have errors. Nothing written."
         elif failures and not options["partial"]:
             summary = (
-                f"{len(failures)} of {len(rows)} rows have errors: nothing imported "
+                f"{len(failures)} of {total} rows have errors: nothing imported "
                 "(all or nothing; --partial imports the good rows)."
             )
         else:
-            summary = f"Imported {len(imported)} of {len(rows)} rows."
+            summary = f"Imported {run.imported} of {total} rows."
             if failures:
                 summary += f" {len(failures)} rows skipped."
         self.stdout.write(summary)
         if failures and (options["dry_run"] or not options["partial"]):
             # A non-zero exit, so that a script running the import notices.
             raise CommandError(f"{len(failures)} rows with errors.")
+
+    def _import_batch(
+        self, actor: User, rows: list[tuple[int, dict[str, str]]], users: dict[str, User], run: _Run
+    ) -> None:
+        """Rows in file order: each run of intakes alone as one batch, a row with history by itself."""
+        for has_more, group in itertools.groupby(rows, key=lambda numbered: has_history(numbered[1])):
+            if has_more:
+                for number, row in group:
+                    self._import_one(actor, number, row, users, run)
+            else:
+                self._import_intakes(actor, list(group), users, run)
+
+    def _import_one(self, actor: User, number: int, row: dict[str, str], users: dict[str, User], run: _Run) -> None:
+        try:
+            with transaction.atomic():
+                key = import_row(actor, row, users)
+            run.made(key, number)
+        except ValidationError as exc:
+            run.failures.append((number, _messages(exc)))
+        except Exception as exc:  # a row must never take the report of the others with it
+            run.failures.append((number, [f"{exc.__class__.__name__}: {exc}"]))
+
+    def _import_intakes(
+        self, actor: User, rows: list[tuple[int, dict[str, str]]], users: dict[str, User], run: _Run
+    ) -> None:
+        intakes = [_intake(row, users) for _, row in rows]
+        unread = {index for index, (_, errors) in enumerate(intakes) if errors}
+        try:
+            with transaction.atomic():
+                result = batch_create.create_escalations(
+                    actor=actor, items=[data for data, _ in intakes], refused=unread
+                )
+        except Exception:  # one row's fault: the rows one at a time find it and report it
+            for number, row in rows:
+                self._import_one(actor, number, row, users, run)
+            return
+        for index, (number, _) in enumerate(rows):
+            errors = intakes[index][1]
+            if index in result.errors:
+                _merge(errors, result.errors[index])
+            if errors:
+                run.failures.append((number, _messages(ValidationError(errors))))
+            else:
+                run.made(result.created[index].key, number)
 
     def _progress(self, done: int, total: int) -> None:
         width = 30

@@ -6,6 +6,7 @@ someone acknowledges in the tracker, resolved once the deadline is met; retried 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +67,26 @@ def test_a_teams_pagerduty_is_triggered_per_deadline_then_resolved_when_the_repo
     assert pagerduty.refused == []
     incident = PagerDutyIncident.objects.get()
     assert incident.resolve_reason == "The report was recorded."
+
+
+def test_one_incidents_events_reach_pagerduty_in_order_even_when_the_first_post_is_slow(
+    clock: Any, moderator: Any, lead: Any, pagerduty: Any, make_escalation: Any, monkeypatch: Any
+) -> None:
+    # Posts go out from several threads at once; two events about one deadline must still arrive in
+    # the order they were due, or PagerDuty shows the "due soon" text on an overdue incident.
+    team_with(moderator, by=lead, pagerduty=ROUTING_KEY)
+    make_escalation(knowledge_at=T0, priority=Priority.URGENT, urgent_reason="Live stream announced")
+    real_post = endpoints.post
+
+    def slow_due_soon(request: Any) -> None:
+        if b"report_due_soon" in request.body:
+            time.sleep(0.3)
+        real_post(request)
+
+    monkeypatch.setattr(endpoints, "post", slow_due_soon)
+    clock.move_to(TARGET)
+    sweep()
+    assert [event["payload"]["class"] for event in pagerduty.accepted] == ["report_due_soon", "report_overdue"]
 
 
 def test_acknowledging_in_the_tracker_acknowledges_the_incident_once(

@@ -28,6 +28,8 @@ MAX_QUERIES = 12
 WRITES_PER_SECOND = 2000
 IMPORT_FLAT = 1.15
 TIMES = "\N{MULTIPLICATION SIGN}"
+# The catch-up's target is about this many reminders due at once (bench/catchup.py).
+CATCHUP_REMINDERS = 10_000
 
 # (key in results["pages"], label): the pages that count for the query target first.
 PAGES = [
@@ -477,6 +479,34 @@ def machine_section(run: dict[str, Any]) -> str:
     )
 
 
+def catchup_section(run: dict[str, Any]) -> str:
+    """The catch-up after an outage (bench/catchup.py), against its target."""
+    result = run.get("catchup")
+    if not result:
+        return "Not measured in this run (`BENCH_CATCHUP=0`, or a run from before it existed)."
+    mail, app = result["email"], result["in_app"]
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in result["reminders"].items())
+    rows = [
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        f"| {result['escalations']:,} reminders due at once, every one delivered in-app and by email within "
+        f"{result['target_seconds']:g} s of one worker's start | **{result['seconds']:,.1f} s** | "
+        f"{_verdict(result['met']) if result['escalations'] >= CATCHUP_REMINDERS else 'not judged: a smaller run'} |",
+        "",
+        f"- Emails accepted by the SMTP sink: **{result['emails']:,}** ({result['email_message_ids']:,} Message-IDs, "
+        f"{result['same_id_resends']} sent again under the same Message-ID), carrying {mail['items']:,} reminders: "
+        f"lost {mail['lost']}, doubled {mail['doubled']}, unexpected {mail['unexpected']}.",
+        f"- In-app notifications: **{result['notifications']:,}**, carrying {app['items']:,} reminders: "
+        f"lost {app['lost']}, doubled {app['doubled']}, unexpected {app['unexpected']}.",
+        f"- Reminders recorded: {kinds}.",
+        f"- The worker's CPU time (user and system, its pool process included): "
+        f"{result.get('worker_cpu_seconds', '—')} s; PostgreSQL's is not counted.",
+        f"- {result['people']:,} recipients; load average {result['load_before']} before, "
+        f"{result['load_after']} after (1, 5, 15 min); measured {result['measured_at']}.",
+    ]
+    return "\n".join(rows)
+
+
 def command(cfg: Config) -> str:
     """The command that reproduces this run: `make bench` with the BENCH_ variables it was given."""
     names = sorted(name for name in os.environ if name.startswith("BENCH_") and name not in ("BENCH_JSON",))
@@ -526,6 +556,7 @@ def write(cfg: Config, run: dict[str, Any]) -> list[Path]:
         why=why_section(run, verdict),
         slow=slow_section(run),
         plans=plans_section(run),
+        catchup=catchup_section(run),
         dataset=dataset_section(run),
         machine=machine_section(run),
         command=run.get("command") or command(cfg),

@@ -137,6 +137,11 @@ def _subscribers(event_type: str) -> list[EventEndpoint]:
     return [endpoint for endpoint in EventEndpoint.objects.filter(active=True) if endpoint.wants(event_type)]
 
 
+def anyone_wants(event_type: str) -> bool:
+    """Whether any active endpoint takes this type: a caller about to record many can ask once."""
+    return bool(_subscribers(event_type))
+
+
 def record(
     esc: Escalation, event_type: str, occurred_at: datetime, *, extra: dict[str, Any] | None = None, dedup_key: str = ""
 ) -> Event | None:

@@ -8,12 +8,16 @@ import json
 import time
 import uuid
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -171,7 +175,8 @@ def test_message() -> Message:
     return Message(subject="[Escalations] Test notification", items=(), test=True)
 
 
-def send_email(user: User, message: Message) -> None:
+def email_for(user: User, message: Message) -> EmailMultiAlternatives:
+    """The email carrying `message` to `user` (text and HTML), its Message-ID named after the message."""
     if not user.email:
         raise DeliveryError("no email address on this account")
     context = {"message": message, "user": user}
@@ -183,22 +188,76 @@ def send_email(user: User, message: Message) -> None:
         headers={"Message-ID": message_id} if message_id else None,
     )
     email.attach_alternative(render_to_string("notifications/email.html", context), "text/html")
+    return email
+
+
+class MailSession:
+    """One connection to the mail server for many messages (a sweep's batch), opened at the first
+    message and again after a failure: a message the server refused, or a dropped connection, must
+    not take the next message down with it."""
+
+    def __init__(self) -> None:
+        self._connection: BaseEmailBackend | None = None
+
+    def connection(self) -> BaseEmailBackend:
+        if self._connection is None:
+            connection = get_connection()
+            connection.open()
+            self._connection = connection
+        return self._connection
+
+    def reset(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Already broken, maybe: the next message opens a new one either way.
+            with suppress(Exception):
+                connection.close()
+
+
+_mail_session: ContextVar[MailSession | None] = ContextVar("mail_session", default=None)
+
+
+@contextmanager
+def mail_session() -> Iterator[MailSession]:
+    """Every send_email inside goes over one connection, closed at the end."""
+    session = MailSession()
+    token = _mail_session.set(session)
     try:
+        yield session
+    finally:
+        _mail_session.reset(token)
+        session.reset()
+
+
+def send_email(user: User, message: Message) -> None:
+    """Send over the current mail_session's connection, or over a connection of its own."""
+    email = email_for(user, message)
+    session = _mail_session.get()
+    try:
+        if session is not None:
+            email.connection = session.connection()
         sent = email.send()
     except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
+        if session is not None:
+            session.reset()
         raise DeliveryError(f"email not accepted: {exc.__class__.__name__}: {exc}") from exc
     if sent != 1:
         raise DeliveryError("email not accepted by the mail backend")
 
 
-def send_in_app(user: User, message: Message, escalation_id: int | None = None) -> None:
-    Notification.objects.create(
+def in_app_notification(user: User, message: Message, escalation_id: int | None = None) -> Notification:
+    """The notification carrying `message` to `user`, not yet saved (a sweep saves many at once)."""
+    return Notification(
         user=user,
         escalation_id=escalation_id if len(message.items) == 1 else None,
         title=message.subject.removeprefix("[Escalations] "),
         body=message.text,
         created_at=timezone.now(),
     )
+
+
+def send_in_app(user: User, message: Message, escalation_id: int | None = None) -> None:
+    in_app_notification(user, message, escalation_id).save()
 
 
 @dataclass(frozen=True)

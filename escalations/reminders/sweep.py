@@ -33,7 +33,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Case, Exists, F, Min, OuterRef, Q, Value, When
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from escalations import policy
@@ -49,6 +50,7 @@ from escalations.models import (
     Escalation,
     LegalRequest,
     LegalRequestStatus,
+    Notification,
     Reminder,
     SweepHeartbeat,
 )
@@ -110,29 +112,46 @@ def channels_for(user: User) -> list[str]:
 
 
 def deliveries_for(
-    reminder: Reminder, escalation: Escalation, kind: str, leads: list[User], now: datetime
+    reminder: Reminder,
+    escalation: Escalation,
+    kind: str,
+    leads: list[User],
+    now: datetime,
+    *,
+    with_endpoints: bool = True,
 ) -> list[Delivery]:
     """Every delivery of a reminder: each recipient on each of their channels (their own Slack,
     Teams and PagerDuty included) and, when the escalation's owner is among them, the channels of
     every team the owner belongs to. A step to the teams' PagerDuty goes to those services only, or
-    to every lead when none of the owner's teams has one (a step never goes to nobody)."""
+    to every lead when none of the owner's teams has one (a step never goes to nobody).
+    `with_endpoints` False: the caller knows there is no active endpoint at all (no query for them)."""
     owner = escalation.assignee or escalation.created_by
     if kind in policy.REMINDER_KINDS_TEAM_PAGERDUTY_ONLY:
-        if endpoints.team_pagerduty_exists(owner):
+        if with_endpoints and endpoints.team_pagerduty_exists(owner):
             return endpoints.endpoint_deliveries(reminder, [], owner, now, team_kinds=[Channel.PAGERDUTY])
         people = list({lead.pk: lead for lead in leads}.values()) or recipients(escalation, kind, leads)
     else:
         people = recipients(escalation, kind, leads)
-    return deliveries_to(reminder, people, now, owner=owner if any(p.pk == owner.pk for p in people) else None)
+    return deliveries_to(
+        reminder,
+        people,
+        now,
+        owner=owner if any(p.pk == owner.pk for p in people) else None,
+        with_endpoints=with_endpoints,
+    )
 
 
-def deliveries_to(reminder: Reminder, people: list[User], now: datetime, owner: User | None = None) -> list[Delivery]:
+def deliveries_to(
+    reminder: Reminder, people: list[User], now: datetime, owner: User | None = None, *, with_endpoints: bool = True
+) -> list[Delivery]:
     """`people` on their channels; with `owner`, the channels of the owner's teams too."""
     rows = [
         Delivery(reminder=reminder, recipient=person, channel=channel, next_attempt_at=now)
         for person in people
         for channel in channels_for(person)
     ]
+    if not with_endpoints:
+        return rows
     return rows + endpoints.endpoint_deliveries(reminder, people, owner, now)
 
 
@@ -157,10 +176,97 @@ def schedule_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> 
             break
         if leads is None:
             leads = _active_leads()
-        for escalation in batch:
-            _schedule_one(escalation, now, cfg, leads, stats)
+        if not _schedule_batch([e.pk for e in batch], now, cfg, leads, stats):
+            for escalation in batch:
+                _schedule_one(escalation, now, cfg, leads, stats)
     schedule_legal_due(now, cfg, stats, leads)
     schedule_authority_due(now, cfg, stats, leads)
+
+
+def _schedule_batch(
+    ids: list[int], now: datetime, cfg: policy.PolicyConfig, leads: list[Any], stats: SweepStats
+) -> bool:
+    """_schedule_one for many escalations in one transaction and a handful of queries (after an
+    outage thousands are due at once). Their rows are locked first, so no other sweep records their
+    reminders meanwhile (one that finds them locked skips them); the few that a service holds at
+    that moment wait for the next pass. False when anything failed (nothing of it is kept): the
+    caller then takes them one at a time."""
+    created = SweepStats()
+    try:
+        with transaction.atomic():
+            locked = list(
+                Escalation.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk__in=ids, next_reminder_at__lte=now)
+                .select_related("assignee__profile", "created_by__profile")
+                .order_by("next_reminder_at", "pk")
+            )
+            if not locked:
+                # Another sweep holds them all: one at a time, as it then waits for that sweep.
+                return False
+            due = {e.pk: policy.due_reminders(e, cfg, now) for e in locked}
+            recorded = _recorded_for(due)
+            new: list[tuple[Escalation, Reminder]] = []
+            for escalation in locked:
+                near = recorded.get(escalation.pk, [])
+                for kind, due_at in due[escalation.pk]:
+                    if any(
+                        k == kind and policy.same_reminder(kind, at, due_at)
+                        for k, at, cancelled in near
+                        if not cancelled
+                    ):
+                        continue
+                    if any(k == kind and at == due_at for k, at, _ in near):
+                        continue  # the same moment, cancelled: get_or_create would find it
+                    new.append((escalation, Reminder(escalation=escalation, kind=kind, due_at=due_at)))
+            Reminder.objects.bulk_create([reminder for _, reminder in new])
+            # Slack, Teams and PagerDuty endpoints are few or none: without any, no query per reminder.
+            with_endpoints = endpoints.active().exists()
+            Delivery.objects.bulk_create(
+                [
+                    d
+                    for esc, reminder in new
+                    for d in deliveries_for(reminder, esc, reminder.kind, leads, now, with_endpoints=with_endpoints)
+                ],
+                ignore_conflicts=True,
+            )
+            missed = [(esc, r.kind) for esc, r in new if policy.ReminderKind(r.kind) in MISSED_DEADLINE_OF]
+            if missed and event_outbox.anyone_wants(event_outbox.EventType.DEADLINE_MISSED):
+                for esc, missed_kind in missed:
+                    _record_missed_deadline(esc, missed_kind, cfg, now)
+            created.reminders_created = len(new)
+            # The rows are locked: the values read are the values the update replaces.
+            Escalation.objects.filter(pk__in=[e.pk for e in locked]).update(
+                next_reminder_at=Case(
+                    *(When(pk=e.pk, then=Value(policy.next_reminder_at(e, cfg, now))) for e in locked),
+                    output_field=Escalation._meta.get_field("next_reminder_at"),
+                )
+            )
+    except Exception:
+        log.warning("recording a batch of due reminders failed; one escalation at a time instead", exc_info=True)
+        return False
+    stats.reminders_created += created.reminders_created
+    return True
+
+
+def _recorded_for(due: dict[int, list[tuple[Any, datetime]]]) -> dict[int, list[tuple[str, datetime, bool]]]:
+    """escalation id -> (kind, due_at, cancelled) of its reminders that could stand for those `due`
+    (a superset of what _recorded_near reads, cancelled ones included: policy.same_reminder decides).
+    One query."""
+    kinds = {str(kind) for moments in due.values() for kind, _ in moments}
+    if not kinds:
+        return {}
+    moments = [at for pairs in due.values() for kind, at in pairs if kind not in policy.REMINDER_KINDS_ONCE]
+    near = Q(kind__in=[k for k in kinds if k in policy.REMINDER_KINDS_ONCE])
+    if moments:
+        tolerance = policy.SAME_DEADLINE_TOLERANCE
+        near |= Q(due_at__gte=min(moments) - tolerance, due_at__lte=max(moments) + tolerance)
+    found: dict[int, list[tuple[str, datetime, bool]]] = defaultdict(list)
+    rows = Reminder.objects.filter(near, escalation_id__in=[pk for pk, pairs in due.items() if pairs], kind__in=kinds)
+    for escalation_id, kind, due_at, cancelled_at in rows.values_list(
+        "escalation_id", "kind", "due_at", "cancelled_at"
+    ):
+        found[escalation_id].append((kind, due_at, cancelled_at is not None))
+    return found
 
 
 def _schedule_one(
@@ -399,6 +505,16 @@ def _legal_requests_about(reminder: Reminder, cfg: policy.PolicyConfig) -> list[
 # --- phase 2: deliver ------------------------------------------------------------------------------
 
 
+def _claim_order() -> tuple[Any, ...]:
+    """The order deliveries are claimed and sent in: an urgent escalation's first (after an outage they
+    must not wait behind thousands of others), then by due moment, then as recorded (one escalation's
+    "due soon" before its "overdue", recorded in that order at the same moment). Urgency is a
+    correlated subquery, not a join: it is evaluated for due rows only, so a sweep with nothing due
+    reads the pending index alone, whatever the size of the escalation table."""
+    urgent = Exists(Reminder.objects.filter(pk=OuterRef("reminder_id"), escalation__priority=policy.URGENT))
+    return (urgent.desc(), "next_attempt_at", "pk")
+
+
 def _claim(now: datetime) -> list[Delivery]:
     """Take up to REMINDER_SWEEP_BATCH due deliveries for this sweep alone. On PostgreSQL the row
     locks skip what another sweep holds; on SQLite the IMMEDIATE transaction serializes sweeps."""
@@ -407,10 +523,11 @@ def _claim(now: datetime) -> list[Delivery]:
     )
     token = uuid.uuid4().hex
     with transaction.atomic():
+        # Only the deliveries are locked (`of`): a service editing the escalation never waits on a sweep.
         ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pending)
-            .order_by("next_attempt_at", "pk")
+            .order_by(*_claim_order())
             .values_list("pk", flat=True)[: settings.REMINDER_SWEEP_BATCH]
         )
         if not ids:
@@ -427,7 +544,7 @@ def _claim(now: datetime) -> list[Delivery]:
     return list(
         Delivery.objects.filter(pk__in=ids, claim_token=token, sent_at__isnull=True)
         .select_related("reminder__escalation", "recipient__profile", "endpoint", "incident")
-        .order_by("next_attempt_at", "pk")
+        .order_by(*_claim_order())
     )
 
 
@@ -435,6 +552,7 @@ def _cancel_overtaken(
     deliveries: list[Delivery], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats
 ) -> list[Delivery]:
     keep = []
+    overtaken: dict[int, tuple[Reminder, str]] = {}
     legal = legal_requests_on(
         {d.reminder.escalation_id for d in deliveries if d.reminder.kind in policy.LEGAL_REMINDER_KINDS}
     )
@@ -454,8 +572,29 @@ def _cancel_overtaken(
         if reason is None:
             keep.append(delivery)
             continue
-        stats.reminders_cancelled += _cancel(reminder, now, reason)
+        overtaken.setdefault(reminder.pk, (reminder, reason))
+    if overtaken:
+        stats.reminders_cancelled += _cancel_many(list(overtaken.values()), now)
     return keep
+
+
+def _cancel_many(cancels: list[tuple[Reminder, str]], now: datetime) -> int:
+    """_cancel for many reminders in one transaction, a query per distinct reason (after an outage,
+    thousands of "due soon" reminders are overtaken by "overdue" at once)."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for reminder, reason in cancels:
+        by_reason[reason[:200]].append(reminder.pk)
+    cancelled = 0
+    with transaction.atomic():
+        for reason, ids in by_reason.items():
+            cancelled += Reminder.objects.filter(pk__in=ids, cancelled_at__isnull=True, sent_at__isnull=True).update(
+                cancelled_at=now, cancel_reason=reason
+            )
+        # As in _cancel: an incident's acknowledge or resolve still goes.
+        Delivery.objects.filter(
+            reminder_id__in=[r.pk for r, _ in cancels], sent_at__isnull=True, action=DeliveryAction.NOTIFY
+        ).update(cancelled_at=now, claimed_until=None)
+    return cancelled
 
 
 def _item(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
@@ -509,10 +648,13 @@ def _item_of(delivery: Delivery, cfg: policy.PolicyConfig) -> notify.Item:
 def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
     for _ in range(1_000):  # bounded; each pass claims new rows or ends
         taken = _claim(now)
+        if not taken:
+            return
         claimed = _cancel_overtaken(taken, now, cfg, stats)
         if not claimed:
+            # Every one overtaken (after an outage, a whole claim can be): the next claim may not be.
             _log_claim_done(taken)
-            return
+            continue
         groups: dict[tuple[int, str, int | None, str], list[Delivery]] = defaultdict(list)
         for delivery in claimed:
             groups[(delivery.recipient_id, delivery.channel, delivery.endpoint_id, delivery.action)].append(delivery)
@@ -523,14 +665,104 @@ def deliver_due(now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> N
                 if group[0].channel in HTTP_CHANNELS:
                     webhooks.add(_batches(group, stats))
             webhooks.start_more()
-            for group in groups.values():
-                if group[0].channel not in HTTP_CHANNELS:
-                    for batch in _batches(group, stats):
-                        _deliver_batch(batch, now, cfg, stats)
-                        webhooks.record_finished()
+            # Each channel's messages in the order claimed (urgent first, then by due moment).
+            in_app = [b for g in groups.values() if g[0].channel == Channel.IN_APP for b in _batches(g, stats)]
+            emails = [b for g in groups.values() if g[0].channel == Channel.EMAIL for b in _batches(g, stats)]
+            for chunk in _chunks(in_app, IN_APP_CHUNK):
+                _deliver_in_app(chunk, now, cfg, stats)
+                webhooks.record_finished()
+            _deliver_emails(emails, now, cfg, stats, webhooks)
             webhooks.finish()
         _mark_reminders_sent({d.reminder_id for d in claimed}, now)
         _log_claim_done(taken)
+
+
+# In-app messages written (and recorded) per transaction; emails sent per renewal of their claims and
+# recorded after each such chunk (a worker killed mid-chunk sends at most this many again, under the
+# same Message-IDs, once the lease runs out: the known gap of any sender between "accepted" and our record).
+IN_APP_CHUNK = 100
+EMAIL_CHUNK = 10
+
+
+def _chunks(messages: list[list[Delivery]], size: int) -> list[list[list[Delivery]]]:
+    return [messages[i : i + size] for i in range(0, len(messages), size)]
+
+
+def _deliver_in_app(chunk: list[list[Delivery]], now: datetime, cfg: policy.PolicyConfig, stats: SweepStats) -> None:
+    """Write a chunk's notifications and record them sent in one transaction: exactly once, as for one
+    message, whatever dies when. Should any delivery of it be no longer this sweep's (cancelled, or
+    taken over by another sweep after the lease ran out), or anything fail, nothing of the chunk is
+    kept and each message goes on its own, as before."""
+    try:
+        with transaction.atomic():
+            notes = []
+            for batch in chunk:
+                first = batch[0]
+                message = notify.message_for(
+                    [_item(d, cfg) for d in batch],
+                    ref=first.batch_ref or message_ref(batch),
+                    zone=notify.zone_of(first.recipient),
+                )
+                notes.append(notify.in_app_notification(first.recipient, message, first.reminder.escalation_id))
+            Notification.objects.bulk_create(notes)
+            if _record_sent(chunk, now) < sum(len(batch) for batch in chunk):
+                raise _ClaimLost
+        stats.deliveries_sent += sum(len(batch) for batch in chunk)
+    except Exception:
+        for batch in chunk:
+            _deliver_batch(batch, now, cfg, stats)
+
+
+def _deliver_emails(
+    messages: list[list[Delivery]],
+    now: datetime,
+    cfg: policy.PolicyConfig,
+    stats: SweepStats,
+    webhooks: _WebhookDispatch,
+) -> None:
+    """Send every email over one connection to the mail server. Per chunk: renew the claims (each
+    delivery noting the message it goes in), send, then record what went. A message is only sent
+    while the renewal is fresh (a quarter of the lease): a chunk slowed by the server hands its rest
+    to the next renewal, so no message goes out on a lease another sweep may have taken over."""
+    lease = timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
+    waiting = deque(messages)
+    with notify.mail_session():
+        while waiting:
+            chunk = [waiting.popleft() for _ in range(min(EMAIL_CHUNK, len(waiting)))]
+            refs = [batch[0].batch_ref or message_ref(batch) for batch in chunk]
+            try:
+                held = renew_claims(chunk, now, refs)
+            except Exception:
+                # A database error renewing: each message on its own, as before (its own failure).
+                for batch in chunk:
+                    _deliver_batch(batch, now, cfg, stats)
+                continue
+            renewed = timezone.now()
+            sent: list[list[Delivery]] = []
+            for index, (batch, ref) in enumerate(zip(held, refs, strict=True)):
+                if not batch:
+                    continue
+                if timezone.now() - renewed > lease / 4:
+                    waiting.extendleft(reversed([b for b in held[index:] if b]))
+                    break
+                try:
+                    first = batch[0]
+                    message = notify.message_for(
+                        [_item(d, cfg) for d in batch], ref=ref, zone=notify.zone_of(first.recipient)
+                    )
+                    notify.send(first.channel, first.recipient, message, first.reminder.escalation_id)
+                    sent.append(batch)
+                except Exception as exc:
+                    _record_failure(batch, now, stats, exc)
+            if sent:
+                try:
+                    # Sent is sent: recorded even if a service cancelled the reminder meanwhile.
+                    _record_sent(sent, now, cancelled_too=True)
+                    stats.deliveries_sent += sum(len(batch) for batch in sent)
+                except Exception:
+                    # Sent but not recorded: they go again after the lease, under the same Message-ID.
+                    log.exception("sent emails could not be recorded")
+            webhooks.record_finished()
 
 
 def _order_keys(batch: list[Delivery]) -> set[tuple[int | None, int | None, int]]:
@@ -724,6 +956,66 @@ def renew_claim(batch: list[Delivery], now: datetime, ref: str) -> list[Delivery
         )
     )
     return [d for d in batch if d.pk in held]
+
+
+def renew_claims(batches: list[list[Delivery]], now: datetime, refs: list[str]) -> list[list[Delivery]]:
+    """renew_claim for many messages at once (two queries): each batch with only what this sweep
+    still holds of it, in the same order."""
+    until = max(now, timezone.now()) + timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
+    ref_of = {d.pk: ref for batch, ref in zip(batches, refs, strict=True) for d in batch}
+    token = batches[0][0].claim_token
+    Delivery.objects.filter(
+        pk__in=list(ref_of), claim_token=token, sent_at__isnull=True, cancelled_at__isnull=True
+    ).update(
+        claimed_until=until,
+        batch_ref=Case(*(When(pk=pk, then=Value(ref)) for pk, ref in ref_of.items()), default=F("batch_ref")),
+    )
+    held = set(
+        Delivery.objects.filter(
+            pk__in=list(ref_of), claim_token=token, claimed_until=until, sent_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    return [[d for d in batch if d.pk in held] for batch in batches]
+
+
+def _record_sent(batches: list[list[Delivery]], now: datetime, cancelled_too: bool = False) -> int:
+    """Record many messages as sent (their deliveries and one attempt each) in one transaction, only
+    where this sweep still holds the claim (and, unless `cancelled_too`, the delivery is not
+    cancelled); returns how many deliveries it held."""
+    deliveries = [d for batch in batches for d in batch]
+    mine = Delivery.objects.filter(
+        pk__in=[d.pk for d in deliveries], claim_token=deliveries[0].claim_token, sent_at__isnull=True
+    )
+    if not cancelled_too:
+        mine = mine.filter(cancelled_at__isnull=True)
+    with transaction.atomic():
+        held = mine.update(attempts=F("attempts") + 1, claimed_until=None, claim_token="", sent_at=now, last_error="")
+        attempts = DeliveryAttempt.objects.bulk_create(
+            [
+                DeliveryAttempt(
+                    delivery=d, escalation_id=d.reminder.escalation_id, at=now, ok=True, error="", batch_size=len(batch)
+                )
+                for batch in batches
+                for d in batch
+            ]
+        )
+        # bulk_create sends no signals: sent as save() would (the metrics count attempts by them).
+        for attempt in attempts:
+            post_save.send(
+                sender=DeliveryAttempt, instance=attempt, created=True, update_fields=None, raw=False, using=mine.db
+            )
+        transaction.on_commit(
+            lambda: log.info(
+                "reminder deliveries recorded",
+                extra={
+                    "claim_token": deliveries[0].claim_token,
+                    "deliveries": len(deliveries),
+                    "channel": deliveries[0].channel,
+                    "ok": True,
+                },
+            )
+        )
+    return held
 
 
 def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> int:

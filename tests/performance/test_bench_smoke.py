@@ -3,7 +3,8 @@ generates its data with COPY, takes every measurement and writes the document an
 
 No timing is asserted: performance is measured by the benchmarks, never by timed assertions. Needs
 PostgreSQL (the suite's own server, through DATABASE_URL); makes its own databases
-(escalations_bench_smoke and escalations_bench_smoke_small) and drops them afterwards."""
+(escalations_bench_smoke, escalations_bench_smoke_small and escalations_bench_smoke_catchup) and drops
+them afterwards."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def smoke_url() -> Iterator[str]:
         yield url
     finally:
         # The small database beside it is named by the bench's own rule (bench.config).
-        for name in (url, with_database(url, database_name(url) + "_small")):
+        for name in (url, *(with_database(url, database_name(url) + tail) for tail in ("_small", "_catchup"))):
             database.drop(name)
 
 
@@ -87,6 +88,9 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         "BENCH_REGENERATE": "1",
         "BENCH_OUTPUT_DIR": str(tmp_path),
         "BENCH_JSON": str(results_path),
+        "BENCH_CATCHUP_ESCALATIONS": "20",
+        "BENCH_CATCHUP_PEOPLE": "4",
+        "REMINDER_SWEEP_SECONDS": "5",
     }
     done = subprocess.run(
         [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
@@ -120,6 +124,12 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
     ]
     assert all(i["peak_rss_mb"] > 0 for i in large["imports"])
 
+    # The catch-up: every reminder once by email (to the sink) and once in-app, through a real worker.
+    catchup = run["catchup"]
+    assert catchup["escalations"] == 20
+    assert catchup["email"] == {"items": 20, "lost": 0, "doubled": 0, "unexpected": 0}
+    assert catchup["in_app"] == {"items": 20, "lost": 0, "doubled": 0, "unexpected": 0}
+
     document = (tmp_path / "benchmarks.md").read_text()
     for words in (
         "faster than the admin changelist",
@@ -129,6 +139,7 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         "## The machine",
         "make bench",
         "](./benchmarks.svg)",
+        "## Catch-up after an outage",
         "Bulk endpoint at least 2,000 escalations/s",
         "`importescalations` at least 2,000 escalations/s",
         "memory flat in the file's size",

@@ -409,6 +409,19 @@ def test_a_reminder_overtaken_before_delivery_is_cancelled_not_sent(
     assert DeliveryAttempt.objects.filter(delivery__reminder=reminder).count() == 2
 
 
+def test_a_claim_whose_every_delivery_was_overtaken_does_not_end_the_sweep(
+    clock, mod, make_escalation, mailoutbox, settings
+):
+    """After an outage the report is overdue: its "due soon" is recorded and then cancelled as
+    overtaken. A claim holding only that one must not end the sweep before the overdue reminder."""
+    settings.REMINDER_SWEEP_BATCH = 1
+    prefs(mod, email_notifications=True, in_app_notifications=False)
+    esc = make_escalation(knowledge_at=T0 - 40 * HOUR)
+    sweep()
+    assert Reminder.objects.get(escalation=esc, kind="report_due_soon").cancelled_at == T0
+    assert [m.subject for m in mail_to(mailoutbox, mod)] == [f"[Escalations] {esc.key}: Report overdue"]
+
+
 # --- digest ---------------------------------------------------------------------------------------
 
 

@@ -338,7 +338,15 @@ def test_a_database_error_renewing_one_claim_fails_that_message_only(
             raise DataError("value too long for type character varying(200)")
         return real_renew(batch, now, ref)
 
+    def renew_all_refusing_the_moderators_email(batches: list[list[Delivery]], now: Any, refs: list[str]) -> Any:
+        # As the database does: one value it refuses fails the whole statement.
+        if any(b[0].recipient_id == mod.pk and b[0].channel == "email" for b in batches):
+            raise DataError("value too long for type character varying(200)")
+        return real_renew_all(batches, now, refs)
+
+    real_renew_all = reminders.renew_claims
     monkeypatch.setattr(reminders, "renew_claim", renew_refusing_the_moderators_email)
+    monkeypatch.setattr(reminders, "renew_claims", renew_all_refusing_the_moderators_email)
     stats = reminders.sweep()
 
     overdue = Delivery.objects.filter(reminder__escalation=esc, reminder__kind="report_overdue")
@@ -354,6 +362,7 @@ def test_a_database_error_renewing_one_claim_fails_that_message_only(
 
     # Once the fault is gone, the retry after its backoff delivers it.
     monkeypatch.setattr(reminders, "renew_claim", real_renew)
+    monkeypatch.setattr(reminders, "renew_claims", real_renew_all)
     clock.move_to(T0 + MINUTE)
     reminders.sweep()
     refused.refresh_from_db()

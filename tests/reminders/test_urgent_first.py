@@ -133,3 +133,19 @@ def _notifications_page(user: Any) -> str:
     client = FormClient()
     client.force_login(user)
     return client.get("/notifications/").content.decode()
+
+
+def test_after_an_outage_an_urgent_escalations_reminders_go_before_older_standard_ones(
+    clock: Any, people: dict[str, Any], make_escalation: Any, mailoutbox: list[Any]
+) -> None:
+    # Three standard reports overdue since the day before (recorded first: their reminders came due
+    # first), then one urgent report overdue.
+    standard = [make_escalation(knowledge_at=T0 - 40 * HOUR, assignee=people["mod"]) for _ in range(3)]
+    urgent = make_escalation(
+        knowledge_at=T0 - 2 * HOUR, priority=Priority.URGENT, urgent_reason="Live stream", assignee=people["mod"]
+    )
+    reminders.sweep()
+    first_urgent = min(i for i, m in enumerate(mailoutbox) if urgent.key in m.subject)
+    first_standard = min(i for i, m in enumerate(mailoutbox) if any(e.key in m.subject for e in standard))
+    assert first_urgent < first_standard
+    assert len([m for m in mailoutbox if m.to == [people["mod"].email] and urgent.key not in m.subject]) == 3

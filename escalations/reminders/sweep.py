@@ -1004,17 +1004,7 @@ def _record_sent(batches: list[list[Delivery]], now: datetime, cancelled_too: bo
             post_save.send(
                 sender=DeliveryAttempt, instance=attempt, created=True, update_fields=None, raw=False, using=mine.db
             )
-        transaction.on_commit(
-            lambda: log.info(
-                "reminder deliveries recorded",
-                extra={
-                    "claim_token": deliveries[0].claim_token,
-                    "deliveries": len(deliveries),
-                    "channel": deliveries[0].channel,
-                    "ok": True,
-                },
-            )
-        )
+        _log_recorded_on_commit(deliveries, ok=True)
     return held
 
 
@@ -1042,19 +1032,23 @@ def _record(batch: list[Delivery], now: datetime, ok: bool, error: str = "") -> 
                 error=error[:2000],
                 batch_size=len(batch),
             )
-        # After the commit (in-app: with its notification), so the line never claims what was undone.
-        transaction.on_commit(
-            lambda: log.info(
-                "reminder deliveries recorded",
-                extra={
-                    "claim_token": batch[0].claim_token,
-                    "deliveries": len(batch),
-                    "channel": batch[0].channel,
-                    "ok": ok,
-                },
-            )
-        )
+        _log_recorded_on_commit(batch, ok=ok)
     return held
+
+
+def _log_recorded_on_commit(deliveries: list[Delivery], *, ok: bool) -> None:
+    # After the commit (in-app: with its notification), so the line never claims what was undone.
+    transaction.on_commit(
+        lambda: log.info(
+            "reminder deliveries recorded",
+            extra={
+                "claim_token": deliveries[0].claim_token,
+                "deliveries": len(deliveries),
+                "channel": deliveries[0].channel,
+                "ok": ok,
+            },
+        )
+    )
 
 
 def _mark_reminders_sent(reminder_ids: set[int], now: datetime) -> None:

@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from escalations import policy
-from escalations.core import ncmec_report, rule_selectors
+from escalations.core import authority_selectors, ncmec_report, rule_selectors
 from escalations.core.people import User
-from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation
+from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation, ObligationState
 from escalations.models.audit_chain import AuditVerification
 from escalations.models.legal import EvidenceItem
+from escalations.policy.rules import RuleData
 
 PACK_VERSION = 1
 
@@ -122,6 +123,54 @@ def deadline_entries(
     return entries
 
 
+def _rule_entry(rule: RuleData | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {
+        "code": rule.code,
+        "version": rule.version,
+        "title": rule.title,
+        "citation": rule.citation,
+        "source": rule.link_text,
+        "certainty": rule.certainty,
+    }
+
+
+def authority_entries(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) -> list[dict[str, Any]]:
+    """What the escalation owes each authority besides NCMEC (the register on its page): the state,
+    the deadline with its rule, the filing and its acknowledgement, and what the filing owes after."""
+    entries = []
+    for row in authority_selectors.register(esc, now, cfg).rows:
+        obligation, report = row.obligation, row.obligation.report
+        filed = obligation.state != ObligationState.DUE
+        entries.append(
+            {
+                "authority": obligation.authority.code,
+                "name": obligation.authority.name,
+                "state": obligation.state,
+                "due_at": _at(row.due.due_at),
+                "outcome": _authority_outcome(row.state, row.due.due_at, report.reported_at if filed else None),
+                "rule": _rule_entry(row.due.rule),
+                "reference": report.report_id if filed else "",
+                "filed_at": _at(report.reported_at) if filed else None,
+                "acknowledged_at": _at(obligation.acknowledged_at),
+                "acknowledged_by": _name(obligation.acknowledged_by),
+                "phone_call_owed": _rule_entry(row.phone_call),
+                "keep_until": _at(row.keep_until[0]) if row.keep_until else None,
+            }
+        )
+    return entries
+
+
+def _authority_outcome(state: policy.DeadlineState, due_at: datetime | None, filed_at: datetime | None) -> str:
+    """In the words of the deadlines above (the state from policy.authorities)."""
+    if state == policy.DeadlineState.NOT_APPLICABLE:
+        return "no dated deadline"
+    if state == policy.DeadlineState.MET:
+        return "met late" if filed_at and due_at and filed_at > due_at else "met"
+    return "missed" if state == policy.DeadlineState.OVERDUE else "not yet due"
+
+
 def _audit_entries(events: Iterable[AuditEvent]) -> list[dict[str, Any]]:
     return [
         {
@@ -208,7 +257,8 @@ def _header(kind: str, now: datetime, generated_by: User) -> dict[str, Any]:
 
 def escalation_pack(esc: Escalation, *, now: datetime, generated_by: User) -> dict[str, Any]:
     """One escalation's pack, its deadlines computed by the rule versions it was judged by (as on its
-    page). Five queries whatever its length: the trail, the access log and the
+    page). Seven queries whatever its length: the authorities it owes and its triage in two, the
+    trail, the access log and the
     evidence items each in one, the chain heads in one, the last verification in one; the rule
     versions it was judged by in two."""
     judged = rule_selectors.escalation_rules(esc)
@@ -222,6 +272,7 @@ def escalation_pack(esc: Escalation, *, now: datetime, generated_by: User) -> di
         "escalation": _record(esc),
         "deadlines": deadline_entries(esc, now, judged.cfg, judged),
         "rules_judged_by": [_judged_entry(j) for j in judged.judged],
+        "authorities": authority_entries(esc, now, judged.cfg),
         "evidence_items": _evidence_entries(items),
         "audit_trail": {"chain_head": audit_head, "events": _audit_entries(events)},
         "access_log": {"chain_head": access_head, "rows": _access_entries(reads)},

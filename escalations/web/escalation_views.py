@@ -20,11 +20,11 @@ from django_tables2 import SingleTableMixin
 from escalations import policy
 from escalations.compliance import access_log, exports
 from escalations.compliance.exports import TableExportMixin
-from escalations.core import availability, rule_selectors, selectors, services, write_frame
+from escalations.core import authority_selectors, availability, rule_selectors, selectors, services, write_frame
 from escalations.core.filters import EscalationFilter, list_url
 from escalations.core.people import AuthenticatedHttpRequest, RequestUser
 from escalations.core.permissions import Action, can, require
-from escalations.legal import authority_selectors, authority_services
+from escalations.legal import authority_services
 from escalations.legal import selectors as legal_selectors
 from escalations.models import Escalation, Status, format_key
 from escalations.web.authority_forms import CreateWithTriageForm, triage_answers

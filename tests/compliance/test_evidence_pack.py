@@ -18,8 +18,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalations.core import pack_signing, services
+from escalations.legal import authority_services
+from escalations.legal import services as legal_services
 from escalations.models import AccessLog, AuditAction, AuditEvent
-from escalations.models.legal import EvidenceItem
+from escalations.models.legal import Destination, EvidenceItem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_rules")]
 CLOCK_START = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -232,3 +234,36 @@ def test_evidence_items_are_in_the_pack(clock: Any, client_for: Any, lead: Any, 
             "preserved_at": "2025-06-02T12:00:00Z",
         }
     ]
+
+
+def test_escalation_pack_holds_what_it_owes_each_authority_with_its_rule_and_filing(
+    clock: Any, client_for: Any, lead: Any, auditor: Any, make_escalation: Any
+) -> None:
+    # After the UK's duty came into force (7 April 2026): the NCA is owed a dated report.
+    clock.move_to(datetime(2026, 5, 4, 9, 0, tzinfo=UTC))
+    esc = make_escalation(knowledge_at=datetime(2026, 5, 4, 7, 0, tzinfo=UTC))
+    esc = authority_services.answer_triage(
+        actor=lead, escalation_id=esc.pk, version=esc.version, answers={"uk_linked": True}
+    )
+    nca = Destination.objects.get(code="nca")
+
+    (due,) = _download(client_for(auditor), f"/escalations/{esc.pk}/evidence-pack/?format=json")["pack"]["authorities"]
+    assert (due["authority"], due["state"], due["reference"], due["filed_at"]) == ("nca", "due", "", None)
+    assert due["due_at"] is not None and due["outcome"] == "not yet due"
+    assert due["rule"]["citation"].startswith("Online Safety Act 2023")
+
+    legal_services.report_to_destination(
+        actor=lead,
+        escalation_id=esc.pk,
+        version=None,
+        destination_id=nca.pk,
+        reported_at=datetime(2026, 5, 4, 8, 30, tzinfo=UTC),
+        report_id="NCA-REF-77",
+    )
+    (filed,) = _download(client_for(auditor), f"/escalations/{esc.pk}/evidence-pack/?format=json")["pack"][
+        "authorities"
+    ]
+    assert (filed["state"], filed["reference"], filed["filed_at"]) == ("filed", "NCA-REF-77", "2026-05-04T08:30:00Z")
+    assert filed["outcome"] == "met"
+    page = client_for(auditor).get(f"/escalations/{esc.pk}/evidence-pack/")
+    assert b"NCA-REF-77" in page.content and b"Online Safety Act 2023" in page.content

@@ -336,19 +336,20 @@ def test_a_stalled_receiver_delays_nobody_elses_reminders(clock, mod, boss, make
         holding.append("held")
         holding.append("released: the others went out" if others_out.wait(timeout=20) else "gave up waiting")
 
-    real_email, real_in_app = notify.send_email, reminders._deliver_in_app
+    real_email, real_in_app = notify.send_email, notify.in_app_notification
 
     def email(user: Any, message: Any) -> None:
         real_email(user, message)
         note("email")
 
-    def in_app(*args: Any) -> None:
-        # A sweep writes its in-app notifications a chunk at a time, in one transaction.
-        real_in_app(*args)
+    def in_app(*args: Any) -> Any:
+        # The sweep's thread writes the in-app notification (a chunk at a time, in one transaction).
+        made = real_in_app(*args)
         note("in_app")
+        return made
 
     monkeypatch.setattr(notify, "send_email", email)
-    monkeypatch.setattr(reminders, "_deliver_in_app", in_app)
+    monkeypatch.setattr(notify, "in_app_notification", in_app)
     with webhook_receiver() as stalled, webhook_receiver() as fast:
         stalled.stall = stall
         fast.stall = lambda: note("webhook")

@@ -46,7 +46,7 @@ def register(escalation: Escalation, now: datetime, cfg: PolicyConfig) -> Regist
     """`cfg` carries the rules the escalation is judged by (rule_selectors.escalation_rules)."""
     obligations = list(
         AuthorityObligation.objects.filter(escalation=escalation)
-        .select_related("authority", "report", "rule")
+        .select_related("authority", "report", "rule", "acknowledged_by")
         .order_by("authority__name", "pk")
     )
     rows = []

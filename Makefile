@@ -2,14 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements/pip.txt requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint check audit requirements clean bench soak loadtest
 
 # Re-installs whenever a pinned requirements file changes (the stamp name carries their checksum).
 # Every pin carries its hashes: pip refuses a file that differs from the one pinned.
-$(STAMP): requirements/base.txt requirements/dev.txt
+$(STAMP): requirements/pip.txt requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/pip.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/base.txt -r requirements/dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

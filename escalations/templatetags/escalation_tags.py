@@ -79,6 +79,12 @@ def annotation_labels(stored: str) -> list[str]:
 
 
 @register.filter
+def pack_value(value: Any) -> Any:
+    """A pack's record value as printed: a list (the annotations' codes) as words joined by commas."""
+    return ", ".join(str(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+@register.filter
 def escalation_key(pk: int) -> str:
     return format_key(pk)
 

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from escalations.core import pack_signing, services
 from escalations.legal import authority_services
 from escalations.legal import services as legal_services
-from escalations.models import AccessLog, AuditAction, AuditEvent
+from escalations.models import AccessLog, AuditAction, AuditEvent, Escalation
 from escalations.models.legal import Destination, EvidenceItem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_rules")]
@@ -267,3 +267,13 @@ def test_escalation_pack_holds_what_it_owes_each_authority_with_its_rule_and_fil
     assert filed["outcome"] == "met"
     page = client_for(auditor).get(f"/escalations/{esc.pk}/evidence-pack/")
     assert b"NCA-REF-77" in page.content and b"Online Safety Act 2023" in page.content
+
+
+def test_the_printable_pack_lists_annotations_in_words_not_as_a_python_list(
+    clock: Any, client_for: Any, lead: Any, make_escalation: Any
+) -> None:
+    esc = _reported(make_escalation, lead, clock)
+    Escalation.objects.filter(pk=esc.pk).update(ncmec_annotations="sextortion,spam")
+    page = client_for(lead).get(f"/escalations/{esc.pk}/evidence-pack/").content.decode()
+    assert "<dd>sextortion, spam</dd>" in page
+    assert "[&#x27;sextortion&#x27;" not in page

@@ -22,6 +22,7 @@ from escalations.core.people import User
 from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation, ObligationState
 from escalations.models.audit_chain import AuditVerification
 from escalations.models.legal import EvidenceItem
+from escalations.policy import authorities as authority_policy
 from escalations.policy.rules import RuleData
 
 PACK_VERSION = 1
@@ -149,7 +150,9 @@ def authority_entries(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) 
                 "name": obligation.authority.name,
                 "state": obligation.state,
                 "due_at": _at(row.due.due_at),
-                "outcome": _authority_outcome(row.state, row.due.due_at, report.reported_at if filed else None),
+                "outcome": _authority_outcome(
+                    row.state, authority_policy.filed_late(row.due, report.reported_at if filed else None)
+                ),
                 "rule": _rule_entry(row.due.rule),
                 "reference": report.report_id if filed else "",
                 "filed_at": _at(report.reported_at) if filed else None,
@@ -162,12 +165,12 @@ def authority_entries(esc: Escalation, now: datetime, cfg: policy.PolicyConfig) 
     return entries
 
 
-def _authority_outcome(state: policy.DeadlineState, due_at: datetime | None, filed_at: datetime | None) -> str:
-    """In the words of the deadlines above (the state from policy.authorities)."""
+def _authority_outcome(state: policy.DeadlineState, late: bool) -> str:
+    """In the words of the deadlines above (state and lateness from policy.authorities)."""
     if state == policy.DeadlineState.NOT_APPLICABLE:
         return "no dated deadline"
     if state == policy.DeadlineState.MET:
-        return "met late" if filed_at and due_at and filed_at > due_at else "met"
+        return "met late" if late else "met"
     return "missed" if state == policy.DeadlineState.OVERDUE else "not yet due"
 
 

@@ -112,6 +112,11 @@ def obligation_due(
     return ObligationDue(due_at=due, soon_at=due - due_soon_window(priority, cfg), rule=rule)
 
 
+def filed_late(due: ObligationDue, filed_at: datetime | None) -> bool:
+    """Filed after its deadline: met, but late (filed exactly at the deadline is on time)."""
+    return filed_at is not None and due.due_at is not None and filed_at > due.due_at
+
+
 def obligation_state(due: ObligationDue, filed_at: datetime | None, now: datetime) -> DeadlineState:
     """Met once filed; else the state of its deadline at `now` (exactly at the deadline still due soon,
     as for the CyberTipline report); not applicable when nothing dated is owed."""

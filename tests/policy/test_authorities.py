@@ -271,3 +271,11 @@ def test_a_recorded_reminder_is_overtaken_by_the_filing_the_removal_or_the_deadl
     assert why("authority_due_soon", soon, [nca], due_at - SECOND) is None
     assert "overdue reminder replaces it" in (why("authority_due_soon", soon, [nca], due_at) or "")
     assert why("authority_overdue", due_at, [nca], due_at, status="dismissed") == "The escalation was dismissed."
+
+
+def test_a_filing_at_the_deadline_is_on_time_and_one_second_after_is_late() -> None:
+    d = due("nca", UK_FROM + timedelta(days=1))
+    assert d.due_at is not None
+    assert not A.filed_late(d, d.due_at)
+    assert A.filed_late(d, d.due_at + timedelta(seconds=1))
+    assert not A.filed_late(d, None)

@@ -104,11 +104,6 @@ def main() -> None:
         return
     log("measuring the pages")
     results["pages"] = measure.pages(args["repeat"])
-    if args.get("mode") == "pages":
-        # `python -m bench.pages_run`: the pages alone, at both sizes.
-        with open(args["out"], "w") as handle:
-            json.dump(results, handle, indent=1, default=str)
-        return
     log("measuring the sweep")
     results["sweep"] = measure.sweeps(datetime.fromisoformat(meta["generated_at"]), args["sweep_repeat"])
     log("measuring the CSV export")

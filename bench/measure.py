@@ -117,9 +117,14 @@ def _layer(filename: str) -> str:
 
 def profile(client: Client, url: str, top: int = 12) -> dict[str, Any]:
     """cProfile of one GET `url`: own time per layer (ms and share), and the `top` functions by own time."""
+    return profile_call(lambda: _consume(client.get(url)), top)
+
+
+def profile_call(run: Callable[[], Any], top: int = 12) -> dict[str, Any]:
+    """cProfile of one call of `run`, as `profile` reports it."""
     profiler = cProfile.Profile()
     profiler.enable()
-    _consume(client.get(url))
+    run()
     profiler.disable()
     stats = pstats.Stats(profiler)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -234,6 +239,8 @@ def pages(repeat: int) -> dict[str, Any]:
     # Where the time goes (Python or database), for the pages compared in the targets.
     results["my_queue"]["profile"] = profile(as_moderator, "/escalations/mine/")
     results["admin_changelist"]["profile"] = profile(as_admin, "/admin/escalations/escalation/")
+    results["list"]["profile"] = profile(as_lead, "/escalations/")
+    results["detail"]["profile"] = profile(as_lead, results["detail"]["url"])
     results["my_queue"]["user"] = moderator.get_username()
     results["my_queue"]["active_escalations"] = queue_size
     results["my_queue"]["largest_moderator_queue"] = largest_queue
@@ -301,7 +308,8 @@ def creates(count: int) -> dict[str, Any]:
         post(i)
         samples.append((time.perf_counter() - one) * 1000)
     elapsed = time.perf_counter() - started
-    return {"count": count, "per_second": round(count / elapsed, 1), **summary(samples), **counted}
+    where = profile_call(lambda: post(next(keys)))
+    return {"count": count, "per_second": round(count / elapsed, 1), **summary(samples), **counted, "profile": where}
 
 
 class _RolledBack(Exception):
@@ -352,7 +360,14 @@ def bulk(runs: int, size: int = 1000) -> dict[str, Any]:
         samples.append((time.perf_counter() - one) * 1000)
     stats = summary(samples)
     counted["slowest_sql"] = counted["slowest_sql"][:400]
-    return {"size": size, "rows_per_second": round(size / (stats["median_ms"] / 1000), 1), **stats, **counted}
+    where = profile_call(lambda: post(next(keys)))
+    return {
+        "size": size,
+        "rows_per_second": round(size / (stats["median_ms"] / 1000), 1),
+        **stats,
+        **counted,
+        "profile": where,
+    }
 
 
 def imports(sizes: list[int]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from . import before_after, plot
+from . import plot, scale_targets
 from .config import Config
 from .loadtest import report as loadtest_report
 
@@ -567,8 +567,10 @@ def write(cfg: Config, run: dict[str, Any]) -> list[Path]:
         svg=SVG_NAME,
     )
     md_path = cfg.output_dir / MD_NAME
-    # The served figures come from `make loadtest`, which this run does not measure: kept as they are.
-    md_path.write_text(before_after.keep(md_path, loadtest_report.keep(md_path, text)))
+    # The served figures come from `make loadtest`, which this run does not measure: kept as they are, and
+    # the targets of scale written again from this run's figures beside the last load run's.
+    md_path.write_text(loadtest_report.keep(md_path, text))
+    scale_targets.rewrite(md_path)
     return [md_path, svg_path]
 
 

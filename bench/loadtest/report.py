@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .. import scale_targets
 from .config import MIX
 
 BEGIN = "<!-- loadtest:begin (written by `make loadtest`, bench/loadtest; `make bench` keeps it) -->"
@@ -197,6 +198,8 @@ def write(path: Path, run: dict[str, Any]) -> Path:
     document = path.read_text() if path.exists() else "# Benchmarks\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(splice(document, section(run)))
+    # The targets of scale put this run's served figures beside the last `make bench` run's.
+    scale_targets.rewrite(path)
     return path
 
 

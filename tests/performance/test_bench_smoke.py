@@ -143,6 +143,8 @@ def test_bench_runs_and_writes_every_figure(smoke_url: str, tmp_path: Path) -> N
         "Bulk endpoint at least 2,000 escalations/s",
         "`importescalations` at least 2,000 escalations/s",
         "memory flat in the file's size",
+        "each target before and now",
+        "### Our pages beside the admin changelist",
     ):
         assert words in document
     plot = (tmp_path / "benchmarks.svg").read_text()

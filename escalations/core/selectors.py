@@ -103,6 +103,11 @@ def hold_q(value: str, now: datetime) -> Q:
 def escalation_detail(pk: int, user: RequestUser | None = None) -> Escalation:
     """One escalation with its people (and its authority triage) joined in; with `user`,
     DoesNotExist unless they may read it."""
+    return escalation_detail_queryset(user).get(pk=pk)
+
+
+def escalation_detail_queryset(user: RequestUser | None = None) -> QuerySet[Escalation]:
+    """What escalation_detail reads from (those `user` may read, with `user`)."""
     queryset = Escalation.objects.select_related(
         "assignee", "created_by", "preservation_confirmed_by", "release_requested_by", "released_by", "authority_triage"
     )
@@ -114,7 +119,7 @@ def escalation_detail(pk: int, user: RequestUser | None = None) -> Escalation:
     )
     if user is not None:
         queryset = visible_to(user, queryset)
-    return queryset.get(pk=pk)
+    return queryset
 
 
 def timeline(escalation: Escalation) -> QuerySet[AuditEvent]:

@@ -124,7 +124,7 @@ class Escalation(models.Model):
     # audited, displayed record; EscalationAnnotation rows index it (escalations.models.ncmec_report).
     ncmec_annotations = models.CharField(max_length=160, blank=True, default="")
     # The earlier CyberTipline report this one follows up (NCMEC's priorCTReports), digits only.
-    prior_report_id = models.CharField(max_length=20, blank=True, default="", db_index=True)
+    prior_report_id = models.CharField(max_length=20, blank=True, default="")
     # Where the report stands at NCMEC (escalations.policy.ncmec_submission).
     ncmec_submission_state = models.CharField(
         max_length=20, choices=SubmissionState.choices, blank=True, default=SubmissionState.NOT_OPENED
@@ -182,6 +182,9 @@ class Escalation(models.Model):
             ),
             models.Index(fields=["next_action_rank", "next_action_due_at", "id"], name="esc_next_action"),
             models.Index(fields=["reported_at"], name="esc_reported_at"),
+            # Follow-ups by the report they follow. Nearly every escalation names none: over the whole
+            # column the planner would expect a lookup to match them all and read the table instead.
+            models.Index(fields=["prior_report_id"], condition=~models.Q(prior_report_id=""), name="esc_prior_report"),
             # The dashboard's figures of now, counted at every visit from these alone (index-only
             # scans): open escalations by deadline state, reports whose preservation is not yet
             # confirmed, and holds ending or ended. Each covers a set bounded by time, not the table.

@@ -39,11 +39,12 @@ MIN_DISTINCT = 24
 UU_FULL_LINE = 61
 UU_LIMIT_BYTES = 90
 _UU_SLACK = 24  # characters of words typed before or after a uuencoded line on the same line
+_UU_CHARS = re.compile(r"[ -`]*")  # the characters of a uuencoded line
 _UU_BEGIN = re.compile(r"^\s*begin(?:-base64)?\s+[0-7]{3,4}\s+\S.*$")
 
 
 def _uu_line(line: str) -> bytes | None:
-    if len(line) < 2 or not all(" " <= ch <= "`" for ch in line):
+    if len(line) < 2 or not _UU_CHARS.fullmatch(line):
         return None
     count = (ord(line[0]) - 32) & 63
     if count == 0:
@@ -66,6 +67,17 @@ def _uu_line_loose(line: str) -> bytes | None:
         return found
     best: bytes | None = None
     for head in range(min(_UU_SLACK, len(line) - 1)):
+        # Every reading from here begins with line[head] and, to decode, is made of uuencode's
+        # characters alone, at least two and as many as that first one announces (less three, see
+        # _uu_line). When the characters from here fall short, none can, and the loop below (which
+        # cuts and tries dozens of readings) is spared: words in small letters stop almost every head.
+        stretch = _UU_CHARS.match(line, head)
+        reach = stretch.end() - head if stretch else 0
+        if reach < 2:
+            continue
+        count = (ord(line[head]) - 32) & 63
+        if count == 0 or reach < 1 + (count + 2) // 3 * 4 - 3:
+            continue
         rest = line[head:]
         tails = [len(rest)] + [j for j in range(len(rest) - 1, max(len(rest) - _UU_SLACK, 0), -1) if rest[j] == " "]
         for tail in tails:

@@ -48,7 +48,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from itertools import pairwise
+from itertools import accumulate, pairwise
+from operator import itemgetter
 
 import puremagic
 
@@ -149,28 +150,23 @@ class _Budget:
 
 
 def _runs(text: str, codec: _Codec) -> Iterator[_Run]:
-    chars: list[str] = []
-    starts: list[int] = []
-    piece_open = False
+    # A stretch of the alphabet's characters and separators (re's \s is str.isspace) is a run if it
+    # holds a piece at all; the regular expressions walk the text in C, not a character at a time.
+    # Stretches shorter than MIN_MAGIC_CHARS hold shorter runs, which every caller passes over.
+    stretch, piece = _run_patterns(codec.alphabet, codec.soft)
+    for found in stretch.finditer(text):
+        pieces = piece.findall(found.group())
+        if not pieces:
+            continue
+        lengths = [len(p) for p in pieces]
+        yield _Run("".join(pieces), [0, *accumulate(lengths[:-1])], lengths)
 
-    def finished() -> _Run:
-        ends = [*starts[1:], len(chars)]
-        return _Run("".join(chars), list(starts), [end - start for start, end in zip(starts, ends, strict=True)])
 
-    for ch in text:
-        if ch in codec.alphabet:
-            if not piece_open:
-                starts.append(len(chars))
-                piece_open = True
-            chars.append(ch)
-        elif ch in codec.soft or ch.isspace():
-            piece_open = False
-        else:
-            if chars:
-                yield finished()
-            chars, starts, piece_open = [], [], False
-    if chars:
-        yield finished()
+@cache
+def _run_patterns(alphabet: frozenset[str], soft: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    letters = "".join(re.escape(ch) for ch in sorted(alphabet))
+    separators = "".join(re.escape(ch) for ch in sorted(soft - alphabet))
+    return re.compile(f"[{letters}{separators}\\s]{{{MIN_MAGIC_CHARS},}}"), re.compile(f"[{letters}]+")
 
 
 # --- what random data looks like in each encoding --------------------------------------------------
@@ -183,6 +179,11 @@ def _entropy(window: str) -> float:
 
 def _classes(window: str) -> tuple[int, int, int, int]:
     """Capitals, small letters, digits, anything else."""
+    if window.isascii():
+        # Each character replaced by its class's sign, counted in C.
+        kinds = window.translate(_KINDS)
+        upper, lower, digits = kinds.count("A"), kinds.count("a"), kinds.count("0")
+        return upper, lower, digits, len(window) - upper - lower - digits
     upper = lower = digits = other = 0
     for ch in window:
         if "A" <= ch <= "Z":
@@ -201,6 +202,9 @@ _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
 
 def _class_changes(window: str) -> int:
     """How often the next character is of another class (capital, small letter, digit, symbol)."""
+    if window.isascii():
+        # One change between each two stretches of one class.
+        return max(len(_SAME_KIND.findall(window.translate(_KINDS))) - 1, 0)
     kinds = [_kind(ch) for ch in window]
     return sum(1 for before, after in pairwise(kinds) if before != after)
 
@@ -213,12 +217,23 @@ def _kind(ch: str) -> str:
     return "0" if "0" <= ch <= "9" else "."
 
 
+# Each ASCII character's class as _kind names it, for str.translate; and a stretch of one class.
+_KINDS = str.maketrans({chr(code): _kind(chr(code)) for code in range(128)})
+_SAME_KIND = re.compile(r"A+|a+|0+|\.+")
+
+
 _VOWELS = frozenset("aeiouAEIOU")
+# Every ASCII character but the vowels deleted.
+_ONLY_VOWELS = str.maketrans("", "", "".join(chr(code) for code in range(128) if chr(code) not in _VOWELS))
 
 
 def _vowel_share(window: str) -> float:
     """Vowels among the letters: a third or more in words of every language written in Latin
     letters, a fifth in random data."""
+    if window.isascii():
+        upper, lower, _, _ = _classes(window)
+        letters_count = upper + lower
+        return len(window.translate(_ONLY_VOWELS)) / letters_count if letters_count else 0.0
     letters = [ch for ch in window if ch.isalpha()]
     return sum(ch in _VOWELS for ch in letters) / len(letters) if letters else 0.0
 
@@ -293,7 +308,10 @@ def _base32_gate(head: str) -> bool:
 
 def _not_hex(head: str) -> bool:
     # Hexadecimal is read as hexadecimal: decoding a digest as base64 would only make noise.
-    return any(ch not in _HEX_CHARS for ch in head[:MIN_MAGIC_CHARS])
+    return _ALL_HEX.fullmatch(head, 0, MIN_MAGIC_CHARS) is None
+
+
+_ALL_HEX = re.compile("[0-9a-fA-F]*")
 
 
 def _base64_gate(head: str) -> bool:
@@ -316,7 +334,19 @@ def _b64(chars: str, urlsafe: bool) -> bytes:
 
 
 def _b32(chars: str) -> bytes:
-    return base64.b32decode(chars[: len(chars) - len(chars) % 8], casefold=True)
+    chars = chars[: len(chars) - len(chars) % 8]
+    if chars and _BASE32_ONLY.fullmatch(chars):
+        # What b32decode returns, without its loop in Python: base32's characters spelt as int()'s
+        # digits of base 32, read as one number.
+        return int(chars.translate(_BASE32_AS_DIGITS), 32).to_bytes(len(chars) * 5 // 8, "big")
+    return base64.b32decode(chars, casefold=True)
+
+
+_BASE32_ONLY = re.compile("[A-Za-z2-7]*")
+_BASE32_AS_DIGITS = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" + "abcdefghijklmnopqrstuvwxyz",
+    "0123456789abcdefghijklmnopqrstuv" + "0123456789abcdefghijklmnop",
+)
 
 
 def _hex(chars: str) -> bytes:
@@ -328,6 +358,29 @@ def _base85_prefix(chars: str, decode: Callable[[str], bytes], zero: str | None)
     the words after it, and a group of those can overflow (which the standard library refuses)."""
     out = bytearray()
     position = 0
+    digits = _BASE85_DIGITS.get(decode)
+    # Only the alphabet's characters (and Ascii85's "z"): the library skips whitespace, which runs
+    # never hold, and the rest is refused here as there.
+    if digits is not None and chars.isascii() and not _BASE85_SKIPPED.search(chars):
+        # The same groups decoded by arithmetic: each call to the library's decoder costs as much as
+        # the whole group's sum.
+        values = chars.encode("ascii").translate(digits)
+        while position < len(chars):
+            if zero is not None and chars[position] == zero:
+                out += b"\0\0\0\0"
+                position += 1
+                continue
+            if position + 5 > len(chars):
+                break
+            a, b, c, d, e = values[position : position + 5]
+            if 255 in (a, b, c, d, e):  # not a digit of this alphabet: the library refuses it too
+                break
+            number = (((a * 85 + b) * 85 + c) * 85 + d) * 85 + e
+            if number > 0xFFFFFFFF:  # overflow, which the library refuses
+                break
+            out += number.to_bytes(4, "big")
+            position += 5
+        return bytes(out)
     while position < len(chars):
         if zero is not None and chars[position] == zero:  # Ascii85's "z": four zero bytes
             out += b"\0\0\0\0"
@@ -342,6 +395,27 @@ def _base85_prefix(chars: str, decode: Callable[[str], bytes], zero: str | None)
             break
         position += 5
     return bytes(out)
+
+
+def _digit_table(alphabet: str) -> bytes:
+    """Each byte's value as a digit of `alphabet`, 255 for bytes that are none."""
+    table = bytearray([255] * 256)
+    for value, ch in enumerate(alphabet):
+        table[ord(ch)] = value
+    return bytes(table)
+
+
+# The digits of each decoder: Ascii85's are "!" to "u" ("z" is handled apart, and is no digit inside
+# a group); RFC 1924's are the library's own alphabet.
+_BASE85_DIGITS: dict[Callable[[str], bytes], bytes] = {
+    base64.a85decode: _digit_table("".join(chr(code) for code in range(ord("!"), ord("u") + 1))),
+    base64.b85decode: _digit_table(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"
+    ),
+}
+
+
+_BASE85_SKIPPED = re.compile(r"[ \t\n\r\v]")
 
 
 def _a85(chars: str) -> bytes:
@@ -406,7 +480,28 @@ def _signature_heads() -> dict[int, frozenset[bytes]]:
 
 
 def _could_match(data: bytes) -> bool:
-    return any(data[offset : offset + MIN_SIGNATURE_BYTES] in found for offset, found in _signature_heads().items())
+    return _any_head(data, *_signature_lookup())
+
+
+_Lookup = tuple[Callable[[bytes], tuple[bytes, ...]], tuple[frozenset[bytes], ...]]
+
+
+def _any_head(data: bytes, slices: Callable[[bytes], tuple[bytes, ...]], heads: tuple[frozenset[bytes], ...]) -> bool:
+    # The bytes at every offset are cut at once and looked up in C: this runs for every piece of
+    # every run, and a loop in Python over the offsets was most of the cost of a value.
+    return any(map(frozenset.__contains__, heads, slices(data)))
+
+
+def _lookup(heads: dict[int, frozenset[bytes]], size: int) -> _Lookup:
+    offsets = sorted(heads)
+    # An empty slice last, which matches nothing, so that the getter returns a tuple for one offset too.
+    slices = itemgetter(*(slice(offset, offset + size) for offset in offsets), slice(0, 0))
+    return slices, (*(heads[offset] for offset in offsets), frozenset())
+
+
+@cache
+def _signature_lookup() -> _Lookup:
+    return _lookup(_signature_heads(), MIN_SIGNATURE_BYTES)
 
 
 def _strong(signature: bytes) -> bool:
@@ -426,7 +521,23 @@ def _strong_heads() -> dict[int, frozenset[bytes]]:
 
 
 def _could_match_strong(data: bytes) -> bool:
-    return any(data[offset : offset + JUNK_SIGNATURE_BYTES] in found for offset, found in _strong_heads().items())
+    return _any_head(data, *_strong_lookup())
+
+
+@cache
+def _strong_lookup() -> _Lookup:
+    return _lookup(_strong_heads(), JUNK_SIGNATURE_BYTES)
+
+
+@cache
+def _strong_after_junk_lookup() -> _Lookup:
+    """The strong heads after each count of junk bytes, 1 to MAX_JUNK_BYTES, in one lookup: bytes
+    that match none of them can skip every junk offset at once."""
+    shifted: dict[int, set[bytes]] = {}
+    for skip in range(1, MAX_JUNK_BYTES + 1):
+        for offset, found in _strong_heads().items():
+            shifted.setdefault(skip + offset, set()).update(found)
+    return _lookup({offset: frozenset(found) for offset, found in shifted.items()}, JUNK_SIGNATURE_BYTES)
 
 
 def _name(matches: list[puremagic.PureMagicWithConfidence]) -> str:
@@ -511,12 +622,22 @@ def _readable(data: bytes) -> str | None:
     return text if _printable_share(data) >= 0.9 else None
 
 
+# Deletion tables: the ASCII characters that count as readable (printable, or a line break or a tab);
+# every ASCII character and the replacement character, leaving the others.
+_ASCII_READABLE = str.maketrans("", "", "".join(chr(code) for code in range(32, 127)) + "\n\r\t")
+_ASCII_AND_REPLACEMENT = str.maketrans("", "", "".join(chr(code) for code in range(128)) + "\ufffd")
+
+
 def _printable_share(data: bytes) -> float:
     text = data.decode("utf-8", errors="replace")
     if not text:
         return 0.0
-    readable = sum(1 for ch in text if (ch.isprintable() and ch != "\ufffd") or ch in "\n\r\t")
-    return readable / len(text)
+    if text.isprintable() and "\ufffd" not in text:
+        return 1.0  # every character counted below: the common case of text, decided in C
+    # Counted in C for ASCII, which decides itself by its code; only the rest is asked one by one.
+    ascii_readable = len(text) - len(text.translate(_ASCII_READABLE))
+    others = text.translate(_ASCII_AND_REPLACEMENT)
+    return (ascii_readable + sum(map(str.isprintable, others))) / len(text)
 
 
 def _a_word(codec: _Codec, piece: str) -> bool:
@@ -535,6 +656,9 @@ def _file_at_small_offsets(
     (MAX_JUNK_BYTES), which would otherwise hide its magic bytes from the library; _TOO_MANY past the
     budget. After junk only a strong signature counts (_strong)."""
     last = min(MAX_JUNK_BYTES, max(len(data) - min_signature, 0)) if junk else 0
+    # Most data matches no signature at any offset: one look at all of them at once settles it.
+    if not _could_match(data) and (last == 0 or not _any_head(data, *_strong_after_junk_lookup())):
+        return None
     for skip in range(last + 1):
         shifted = data[skip:]
         if not (_could_match(shifted) if skip == 0 else _could_match_strong(shifted)):
@@ -554,9 +678,16 @@ def _magic(codec: _Codec, run: _Run, depth: int, budget: _Budget) -> tuple[Findi
     digests_only = codec.name == "hexadecimal" and all(n in DIGEST_HEX_LENGTHS for n in run.lengths)
     min_signature = MIN_SIGNATURE_BYTES_IN_DIGESTS if digests_only else MIN_SIGNATURE_BYTES
     carried = int(len(run.chars) * codec.bits_per_char / 8)
+    # Pieces start further and further on: from the first that leaves fewer than MIN_MAGIC_CHARS,
+    # every head is too short to read.
+    last_start = len(run.chars) - MIN_MAGIC_CHARS
     for start, length in zip(run.starts, run.lengths, strict=True):
+        if start > last_start:
+            break
+        if _a_word(codec, run.chars[start : start + length]):
+            continue
         head = run.chars[start : start + prefix_chars]
-        if len(head) < MIN_MAGIC_CHARS or _a_word(codec, run.chars[start : start + length]) or not codec.gate(head):
+        if len(head) < MIN_MAGIC_CHARS or not codec.gate(head):
             continue
         # After stray characters the encoded text may begin at any character of the run's first quantum.
         for shift in range(codec.quantum if start == 0 else 1):
@@ -610,13 +741,14 @@ def _joined(pieces: list[str]) -> _Run:
 def _without_words(run: _Run) -> Iterator[_Run]:
     """The run read again without the words put between its pieces ("iVBORw and 0KGgo and ..."), which
     shift every byte after them: the same word every other piece, or words among pieces of one width."""
-    pieces = [run.chars[start : start + length] for start, length in zip(run.starts, run.lengths, strict=True)]
-    if len(pieces) < 3:
+    if len(run.starts) < 3:
         return
+    pieces = [run.chars[start : start + length] for start, length in zip(run.starts, run.lengths, strict=True)]
+    words = [_WORD.match(piece) is not None for piece in pieces]
     # The same word put between pieces (a quarter of them or more), and the words typed before the data.
     word, count = (
-        Counter(piece for piece in pieces if _WORD.match(piece)).most_common(1)[0]
-        if any(_WORD.match(piece) for piece in pieces)
+        Counter(piece for piece, is_word in zip(pieces, words, strict=True) if is_word).most_common(1)[0]
+        if any(words)
         else ("", 0)
     )
     if count >= 3 and count * 4 >= len(pieces):
@@ -627,8 +759,8 @@ def _without_words(run: _Run) -> Iterator[_Run]:
             kept.pop(0)
         if len(kept) >= 2:
             yield _joined(kept)
-    width = Counter(len(piece) for piece in pieces).most_common(1)[0][0]
-    kept = [piece for piece in pieces if not (_WORD.match(piece) and len(piece) != width)]
+    width = Counter(run.lengths).most_common(1)[0][0]
+    kept = [piece for piece, is_word in zip(pieces, words, strict=True) if not (is_word and len(piece) != width)]
     if kept and len(kept) < len(pieces):
         yield _joined(kept)
 

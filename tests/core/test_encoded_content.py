@@ -247,7 +247,7 @@ def test_what_people_type_passes(name):
     assert find_encoded_content(LEGITIMATE[name]) is None
 
 
-def _translations() -> list[tuple[str, str]]:
+def translations() -> list[tuple[str, str]]:
     """Every translation in Django's catalogue, each language's joined into notes of 10,000 characters."""
     notes: list[tuple[str, str]] = []
     for path in sorted(Path(django.__file__).parent.glob("conf/locale/*/LC_MESSAGES/django.po")):
@@ -268,7 +268,7 @@ def _translations() -> list[tuple[str, str]]:
 
 
 def test_translations_into_every_language_pass():
-    notes = _translations()
+    notes = translations()
     assert len({name.split()[0] for name, _ in notes}) > 90
     flagged = [(name, finding) for name, text in notes if (finding := find_encoded_content(text))]
     assert flagged == []

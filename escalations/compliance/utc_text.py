@@ -35,4 +35,3 @@ class UtcText(Func):
             template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%SZ', %(expressions)s)",
             **extra,
         )
-

@@ -3,9 +3,11 @@ compliance report and one escalation's audit trail.
 
 - CSV streams: a header row, then the rows as they are read from one server-side cursor
   (`iterator(chunk_size=CHUNK_SIZE)`), CSV_LINES_PER_CHUNK at a time written by csv.writer into a
-  buffer, so memory stays flat however many rows there are. An escalation table's rows are plain
-  values, never model instances (csv_export_rows: the joins and the times' text made by the
-  database), so an export of every row costs what reading and writing them costs.
+  buffer, so memory stays flat however many rows there are. An escalation table's CSV rows are its
+  cells as the database makes them in the SELECT (each Column's csv_sql, compliance.csv_cells:
+  labels, keys, formula guard, times, states and outcomes), never model instances, so csv.writer
+  writes them as read and an export of every row costs little more than reading and writing them.
+  Its XLSX reads plain values (export_rows) and makes its cells in Python.
 - XLSX is written by xlsxwriter in constant-memory mode (each row is flushed to a temporary file as
   it is written) into an anonymous temporary file, which FileResponse then sends in blocks; the file
   is gone once the response is closed.
@@ -416,19 +418,27 @@ def _username(user: User | None) -> str:
     return user.get_username() if user is not None else ""
 
 
+OUTCOME_DISMISSED = "Dismissed"
+OUTCOME_UNCONFIRMED_KNOWLEDGE = "Reported, knowledge time not confirmed"
+OUTCOME_ON_TIME = "On time"
+OUTCOME_LATE = "Late"
+OUTCOME_OVERDUE = "Open, overdue"
+OUTCOME_WITHIN = "Open, within target"
+
+
 def outcome(esc: Any, now: datetime) -> str:
     """The compliance outcome of one escalation's report at `now` (an Escalation or an export row)."""
     if esc.status == Status.DISMISSED:
-        return "Dismissed"
+        return OUTCOME_DISMISSED
     if esc.reported_at is not None:
         if esc.knowledge_unconfirmed_since is not None:
             # Made from Coop's report: in time or late depends on a knowledge time nobody confirmed yet.
-            return "Reported, knowledge time not confirmed"
+            return OUTCOME_UNCONFIRMED_KNOWLEDGE
         on_time = esc.reported_on_time if esc.reported_on_time is not None else esc.reported_at <= esc.report_due_at
-        return "On time" if on_time else "Late"
+        return OUTCOME_ON_TIME if on_time else OUTCOME_LATE
     if now > esc.report_due_at:
-        return "Open, overdue"
-    return "Open, within target"
+        return OUTCOME_OVERDUE
+    return OUTCOME_WITHIN
 
 
 CONFIRMED_ON_TIME = "Confirmed on time"
@@ -471,18 +481,18 @@ def _state_sql(now: datetime) -> Case:
 def _outcome_sql(now: datetime) -> Case:
     reported = Q(reported_at__isnull=False)
     return Case(
-        When(status=Status.DISMISSED, then=Value("Dismissed")),
+        When(status=Status.DISMISSED, then=Value(OUTCOME_DISMISSED)),
         When(
             reported & Q(knowledge_unconfirmed_since__isnull=False),
-            then=Value("Reported, knowledge time not confirmed"),
+            then=Value(OUTCOME_UNCONFIRMED_KNOWLEDGE),
         ),
-        When(reported & Q(reported_on_time=True), then=Value("On time")),
-        When(reported & Q(reported_on_time=False), then=Value("Late")),
+        When(reported & Q(reported_on_time=True), then=Value(OUTCOME_ON_TIME)),
+        When(reported & Q(reported_on_time=False), then=Value(OUTCOME_LATE)),
         # The stored flag is missing: in time when filed by the target.
-        When(reported & Q(reported_at__lte=F("report_due_at")), then=Value("On time")),
-        When(reported, then=Value("Late")),
-        When(report_due_at__lt=now, then=Value("Open, overdue")),
-        default=Value("Open, within target"),
+        When(reported & Q(reported_at__lte=F("report_due_at")), then=Value(OUTCOME_ON_TIME)),
+        When(reported, then=Value(OUTCOME_LATE)),
+        When(report_due_at__lt=now, then=Value(OUTCOME_OVERDUE)),
+        default=Value(OUTCOME_WITHIN),
         output_field=CharField(),
     )
 

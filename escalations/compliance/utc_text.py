@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import CharField, DateTimeField, Func
+from django.db.models import CharField, Func
 
 
 class UtcText(Func):
@@ -25,23 +25,13 @@ class UtcText(Func):
         )
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # Django stores SQLite times as UTC text; strftime's %S is whole seconds too.
+        # Django stores SQLite times as UTC text; strftime's %S is whole seconds too. Each % is
+        # doubled in the SQL made (four here, halved by the template): the SQLite backend halves
+        # them again before running the query, and its query log formats the parameters into the
+        # SQL, which fails on a single % once the query has parameters (an export's labels).
         return self.as_sql(
-            compiler, connection, template="strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', %(expressions)s)", **extra
+            compiler,
+            connection,
+            template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%SZ', %(expressions)s)",
+            **extra,
         )
-
-
-class UtcMoment(Func):
-    """The time as a timestamp without zone, in UTC, which psycopg reads with its compiled loader
-    (Django reads a timestamptz through a loader in Python, several times slower: most of a CSV
-    export's own time). Read back naive on PostgreSQL, aware on SQLite: exports.aware() makes both
-    the same aware UTC datetime."""
-
-    arity = 1
-    output_field = DateTimeField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(%(expressions)s AT TIME ZONE 'UTC')", **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="%(expressions)s", **extra)

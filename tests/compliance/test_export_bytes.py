@@ -1,8 +1,12 @@
 """The escalation exports' CSV, byte for byte: what the list and the compliance report send must be
 exactly what the exports wrote when each row was a model instance and each cell a call on it (the
 reference below, kept as it was), over rows that reach every deadline state at its boundaries, every
-outcome, empty values, user text a spreadsheet would run as a formula, and text with commas, quotes
-and line breaks. Also: the number of queries an export makes does not grow with its rows."""
+outcome, empty values, user text a spreadsheet would run as a formula, values that are no choice,
+text with commas, quotes, line breaks and other scripts, times a microsecond each side of a boundary
+and at the ends of summer time. The database makes the CSV's cells (compliance.csv_cells): its key
+text and formula guard are held to Python's over edge cases of their own, and the CSV is checked to
+call none of the Python cell makers. Also: the number of queries an export makes does not grow with
+its rows."""
 
 from __future__ import annotations
 
@@ -16,18 +20,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.db.models import CharField, IntegerField, Value
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations.compliance import exports
+from escalations.compliance.csv_cells import Guarded, KeyText
 from escalations.compliance.utc_text import UtcText
 from escalations.core import ncmec_report, selectors
-from escalations.models import Escalation, Priority, Status
+from escalations.models import KEY_PREFIX, Escalation, Priority, Status, format_key
 from escalations.policy import STATE_LABELS, action_label, state_from_columns
 
 CLOCK_START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
 NOW = CLOCK_START
 SECOND = timedelta(seconds=1)
+MICRO = timedelta(microseconds=1)
 HOSTILE = '=cmd|"/C calc"!A0, then "quotes",\nand a second line\r\nand a third'
 
 
@@ -281,6 +288,47 @@ def _varied(make_escalation: Any, make_user: Any, lead: Any) -> list[Escalation]
         },
         {"prior_report_id": "9000002", "ncmec_submission_state": "deleted_unfinished"},
         {"ncmec_submission_state": "no-such-state"},
+        {"ncmec_annotations": "=no-such-code,sextortion", "ncmec_submission_state": "@odd"},
+        # Values that are no choice and would run as formulas; a status that is neither active nor done.
+        {"status": "=odd", "priority": "@odd", "breach_reason": "+odd", "next_action": "file_report"},
+        # A microsecond each side of now and of the targets (SQLite compares stored times as text).
+        {"next_deadline_at": NOW - MICRO, "next_deadline_soon_at": NOW - timedelta(hours=1)},
+        {"next_deadline_at": NOW + timedelta(hours=1), "next_deadline_soon_at": NOW + MICRO},
+        {"next_deadline_at": NOW + timedelta(hours=1), "next_deadline_soon_at": NOW - MICRO},
+        {"report_due_at": NOW - MICRO},
+        {"report_due_at": NOW + MICRO},
+        {
+            "status": Status.REPORTED,
+            "reported_at": NOW - timedelta(hours=1),
+            "report_due_at": NOW - timedelta(hours=1, microseconds=1),
+            "cybertipline_report_id": "9000009",
+            "reported_on_time": None,
+            "report_seconds": 18,
+            "preservation_confirm_due_at": NOW - timedelta(minutes=30),
+            "preservation_confirmed_at": NOW - timedelta(minutes=30),
+        },
+        {
+            "status": Status.REPORTED,
+            "reported_at": NOW - timedelta(hours=1, microseconds=1),
+            "report_due_at": NOW - timedelta(hours=1),
+            "cybertipline_report_id": "9000010",
+            "reported_on_time": None,
+            "report_seconds": 90_000_054,
+            "preservation_confirm_due_at": NOW - timedelta(minutes=30),
+            "preservation_confirmed_at": NOW - timedelta(minutes=30) + MICRO,
+        },
+        {
+            "status": Status.REPORTED,
+            "reported_at": NOW - timedelta(hours=1),
+            "cybertipline_report_id": "9000011",
+            "preservation_confirm_due_at": NOW - MICRO,
+        },
+        # Times at the ends of summer time (stored in UTC, written in UTC whatever zone they came in).
+        {
+            "knowledge_at": datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC),
+            "report_due_at": datetime(2025, 11, 2, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
+            "preserve_until": datetime(2025, 10, 26, 1, 30, fold=0, tzinfo=ZoneInfo("Europe/London")),
+        },
     ]
     made = []
     for index, shape in enumerate(shapes):
@@ -380,6 +428,9 @@ def test_an_export_makes_as_many_queries_for_30_rows_as_for_3(
         datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC),
         datetime(2026, 3, 29, 1, 30, 0, 1, tzinfo=ZoneInfo("Europe/London")),
         datetime(1999, 7, 4, 9, 5, 3, tzinfo=ZoneInfo("America/Los_Angeles")),
+        datetime(2025, 11, 2, 1, 30, 0, fold=0, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2025, 11, 2, 1, 30, 0, fold=1, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2025, 10, 26, 1, 59, 59, 999_999, fold=1, tzinfo=ZoneInfo("Europe/London")),
     ],
 )
 def test_times_written_by_the_database_are_the_times_python_writes(moment: datetime, make_escalation: Any) -> None:
@@ -388,3 +439,62 @@ def test_times_written_by_the_database_are_the_times_python_writes(moment: datet
     stored, text = Escalation.objects.filter(pk=esc.pk).values_list("knowledge_at", UtcText("knowledge_at")).get()
 
     assert text == exports.iso_utc(stored) == _before_iso_utc(moment)
+
+
+def test_the_keys_written_by_the_database_are_the_keys_python_writes(make_escalation: Any) -> None:
+    esc = make_escalation()
+    ids = [0, 7, 99_999, 999_999, 1_000_000, 1_234_567, 2_147_483_647]
+    cells = {f"key_{n}": KeyText(Value(n, output_field=IntegerField()), KEY_PREFIX) for n in ids}
+    written = Escalation.objects.filter(pk=esc.pk).annotate(**cells).values_list(*cells).get()
+
+    assert list(written) == [format_key(n) for n in ids]
+
+
+GUARD_CASES = [
+    "",
+    "plain",
+    "=1+1",
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\tTab",
+    "\rReturn",
+    "\nnew line (not a formula)",
+    " =leading space",
+    "'=already quoted",
+    "Ü=",
+    "中文",
+    "✓ done",
+    "\u2212 a minus sign that is not ASCII",
+    "=",
+]
+
+
+def test_text_guarded_by_the_database_is_text_guarded_by_python(make_escalation: Any) -> None:
+    esc = make_escalation()
+    cells = {f"text_{n}": Guarded(Value(text, output_field=CharField())) for n, text in enumerate(GUARD_CASES)}
+    cells["none"] = Guarded(Value(None, output_field=CharField()))
+    written = Escalation.objects.filter(pk=esc.pk).annotate(**cells).values_list(*cells).get()
+
+    assert list(written) == [exports.guarded(text) for text in GUARD_CASES] + [None]
+
+
+@pytest.mark.parametrize(
+    "url", ["/escalations/?_export=csv", "/escalations/?_export=csv&status=open&sort=-knowledge_at"]
+)
+def test_the_list_csv_makes_no_cell_in_python(
+    url: str, client_for: Any, lead: Any, make_escalation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The database writes every cell (what makes an export of a million rows affordable): the
+    # Python cell makers (which XLSX and exports without database-made cells use) are never called.
+    make_escalation(knowledge_at=timezone.now() - timedelta(hours=2))
+
+    def refuse(*values: Any) -> str:
+        raise AssertionError(f"a cell made in Python: {values!r}")
+
+    for maker in ("csv_cell", "iso_utc", "format_key", "outcome", "preservation_outcome", "action_label"):
+        monkeypatch.setattr(exports, maker, refuse)
+    response = client_for(lead).get(url)
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode("utf-8").splitlines()
+    assert len(lines) == 2 and lines[1].startswith("ESC-")

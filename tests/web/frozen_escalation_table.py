@@ -12,9 +12,7 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
-from django_tables2.utils import AttributeDict, computed_values
+from django.utils.html import format_html
 
 from escalations import policy
 from escalations.core.permissions import Action, can

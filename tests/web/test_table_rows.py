@@ -35,7 +35,7 @@ def masked(content: bytes) -> str:
 def varied_rows(lead: Any, make_escalation: Any) -> list[Escalation]:
     """Rows covering each value a cell can show, set on the columns directly so that combinations
     the services would not reach in a few steps are shown too."""
-    odd_user = get_user_model().objects.create_user(username='Zoë <b>&"\'x', password="correct-horse-battery")
+    odd_user = get_user_model().objects.create_user(username="Zoë <b>&\"'x", password="correct-horse-battery")
     assignees = cycle([lead, None, odd_user, lead])
     actions = cycle([*ActionKind, ""])
     incident_types = cycle(IncidentType)
@@ -99,9 +99,7 @@ def test_rows_are_the_bytes_django_tables2_wrote(
     assert masked(new.content) == masked(old.content)
 
 
-def test_the_pages_compared_show_every_kind_of_cell(
-    lead: Any, varied_rows: list[Escalation], client_for: Any
-) -> None:
+def test_the_pages_compared_show_every_kind_of_cell(lead: Any, varied_rows: list[Escalation], client_for: Any) -> None:
     # The comparison above would prove little over rows that all looked alike.
     with time_machine.travel(NOW, tick=False):
         content = masked(client_for(lead).get("/escalations/?per_page=100").content)

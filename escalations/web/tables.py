@@ -8,6 +8,8 @@ from typing import Any
 import django_tables2 as tables
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import conditional_escape, escape
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django_tables2.rows import BoundRows
 from django_tables2.utils import AttributeDict
@@ -127,6 +129,37 @@ class EscalationTable(tables.Table):
     # columns, their order, the headers, the sorting and the exports; only the <tbody> is written by
     # escalations/web/table_rows.py, byte for byte as templates/django_tables2/bootstrap5.html would
     # write it (tests/web/test_table_rows.py and test_tables.py compare the two).
+
+    def fast_thead(self) -> SafeString | None:
+        """The table's <thead> as templates/django_tables2/bootstrap5.html writes it (its whitespace,
+        aria-sort, and each sort link as its querystring_replace tag builds it), without a template
+        variable and tag per column; None when the template must write it (no header, or no request
+        to build the links from)."""
+        request = getattr(self, "request", None)
+        if not self.show_header or request is None:
+            return None
+        query = dict(request.GET)
+        sort_field = self.prefixed_order_by_field
+        cells = []
+        for column in self.columns:
+            sort = ""
+            if column.is_ordered:
+                sort = ' aria-sort="descending"' if column.order_by_alias.is_descending else ' aria-sort="ascending"'
+            header = conditional_escape(column.header)
+            if column.orderable:
+                href = escape("?" + urlencode({**query, sort_field: column.order_by_alias.next}, doseq=True))
+                inner = f'<a href="{href}">{header}</a>'
+            else:
+                inner = header
+            cells.append(
+                f'\n        <th {column.attrs["th"].as_html()} scope="col"{sort}>\n            '
+                f"\n                {inner}\n            \n        </th>\n    "
+            )
+        thead = self.attrs.get("thead")
+        thead_attrs = thead.as_html() if isinstance(thead, AttributeDict) else ""
+        return mark_safe(  # noqa: S308 - the header and the links are escaped above
+            f"\n\n    <thead {thead_attrs}>\n    <tr>\n    {''.join(cells)}\n    </tr>\n    </thead>\n\n"
+        )
 
     def fast_tbody(self) -> SafeString | None:
         """The table's <tbody> (with the whitespace of django-tables2's template), or None when the

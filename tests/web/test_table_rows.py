@@ -121,3 +121,14 @@ def test_the_pages_compared_show_every_kind_of_cell(lead: Any, varied_rows: list
         *(label.replace("&", "&amp;") for label in IncidentType.labels),
     ):
         assert needle in content, needle
+
+
+@pytest.mark.parametrize("url", ["/escalations/mine/", "/escalations/?sort=-status"])
+def test_the_pages_take_the_written_header_and_rows(
+    url: str, lead: Any, varied_rows: list[Escalation], client_for: Any
+) -> None:
+    # Otherwise the comparison above would hold the template against itself.
+    with time_machine.travel(NOW, tick=False):
+        table = client_for(lead).get(url).context["table"]
+        assert table.fast_thead() is not None
+        assert table.fast_tbody() is not None

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import django_tables2 as tables
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape
@@ -36,6 +38,30 @@ class SelectColumn(tables.CheckBoxColumn):
     @property
     def header(self) -> str:
         return "Select"
+
+
+# The columns the rows show or need (escalations/web/table_rows.py): a page loads only these, not
+# the escalation's forty-odd columns and the assignee's whole row. A field read beyond them would cost
+# a query per row, which the query count tests would catch.
+ROW_FIELDS = (
+    "id",
+    "is_test",
+    "priority",
+    "status",
+    "incident_type",
+    "next_action",
+    "next_action_due_at",
+    "next_deadline_at",
+    "next_deadline_soon_at",
+    "knowledge_at",
+    "version",
+    "assignee",
+)
+
+
+def shown_fields_only(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
+    """`queryset` loading only what a page of the table shows (ROW_FIELDS, the assignee's username)."""
+    return queryset.only(*ROW_FIELDS, f"assignee__{get_user_model().USERNAME_FIELD}")
 
 
 BULK_FORM_ID = "bulk-form"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.generic import FormView, TemplateView, View
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
+from django_tables2 import RequestConfig, SingleTableMixin
 
 from escalations import policy
 from escalations.compliance import access_log, exports
@@ -40,10 +40,23 @@ from escalations.web.escalation_forms import (
 )
 from escalations.web.form_fields import initial_from
 from escalations.web.saved_views import list_query, saved_views_of
-from escalations.web.tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable
+from escalations.web.tables import BULK_FORM_ID, PAGE_SIZE, EscalationTable, shown_fields_only
 
 
-class MyQueueView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, TemplateView):
+class ShownFieldsTableMixin:
+    """SingleTableMixin's get_table with the page's rows loading only the columns the table shows
+    (the export builds its own queryset from get_table_data and is not narrowed)."""
+
+    def get_table(self, **kwargs: Any) -> EscalationTable:
+        view: Any = self
+        table = view.get_table_class()(data=shown_fields_only(view.get_table_data()), **kwargs)
+        configured: EscalationTable = RequestConfig(view.request, paginate=view.get_table_pagination(table)).configure(
+            table
+        )
+        return configured
+
+
+class MyQueueView(RoleRequiredMixin, TableExportMixin, ShownFieldsTableMixin, SingleTableMixin, TemplateView):
     """The user's active escalations; `?_export=csv|xlsx` exports them (leads and auditors)."""
 
     request: AuthenticatedHttpRequest
@@ -62,7 +75,7 @@ class MyQueueView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, Templat
         return {"exclude": ("select",)}
 
 
-class EscalationListView(RoleRequiredMixin, TableExportMixin, SingleTableMixin, FilterView):
+class EscalationListView(RoleRequiredMixin, TableExportMixin, ShownFieldsTableMixin, SingleTableMixin, FilterView):
     """All escalations, filtered and sorted; `?_export=csv|xlsx` exports every matching row (leads
     and auditors). Leads and auditors also get row checkboxes for the bulk form."""
 

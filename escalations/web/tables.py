@@ -6,30 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import django_tables2 as tables
-from django.middleware.csrf import get_token
-from django.urls import reverse
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, escape
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
-from django_tables2.utils import AttributeDict, computed_values
+from django_tables2.rows import BoundRows
+from django_tables2.utils import AttributeDict
 
-from escalations import policy
 from escalations.core.permissions import Action, can
 from escalations.models import Escalation
+from escalations.web.table_rows import RowWriter, local_datetime_in
 
 DATETIME_FORMAT = "Y-m-d H:i T"
-
-
-def local_datetime(value: Any) -> str:
-    """`value` in the current time zone as DATETIME_FORMAT ("2025-03-19 12:00 UTC"), written with
-    strftime: the same text as django.utils.dateformat, at a tenth of its cost per cell."""
-    local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
-
-
-def state_badge(state: policy.DeadlineState) -> str:
-    return format_html('<span class="badge badge-{}">{}</span>', state.value, state.label)
 
 
 class LocalDateTimeColumn(tables.Column):
@@ -37,7 +28,7 @@ class LocalDateTimeColumn(tables.Column):
     TemplateColumn that compiles its template again for every cell; this formats in Python."""
 
     def render(self, value: Any) -> str:
-        return local_datetime(value)
+        return local_datetime_in(timezone.get_current_timezone(), value)
 
 
 class SelectColumn(tables.CheckBoxColumn):
@@ -49,16 +40,33 @@ class SelectColumn(tables.CheckBoxColumn):
         return "Select"
 
 
+# The columns the rows show or need (escalations/web/table_rows.py): a page loads only these, not
+# the escalation's forty-odd columns and the assignee's whole row. A field read beyond them would cost
+# a query per row, which the query count tests would catch.
+ROW_FIELDS = (
+    "id",
+    "is_test",
+    "priority",
+    "status",
+    "incident_type",
+    "next_action",
+    "next_action_due_at",
+    "next_deadline_at",
+    "next_deadline_soon_at",
+    "knowledge_at",
+    "version",
+    "assignee",
+)
+
+
+def shown_fields_only(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
+    """`queryset` loading only what a page of the table shows (ROW_FIELDS, the assignee's username)."""
+    return queryset.only(*ROW_FIELDS, f"assignee__{get_user_model().USERNAME_FIELD}")
+
+
 BULK_FORM_ID = "bulk-form"
 # Rows a page unless `?per_page=` asks for another number (escalations.web.page_size caps it).
 PAGE_SIZE = 50
-
-
-# The whitespace django-tables2's template leaves around a row and its cells (kept, so the page's
-# bytes do not change).
-CELL_START = "\n" + " " * 24 + "\n" + " " * 28
-ROW_START = "\n" + " " * 20 + "\n" + " " * 20
-ROW_END = "\n" + " " * 24 + "\n" + " " * 20 + "</tr>\n" + " " * 20 + "\n" + " " * 16
 
 
 class EscalationTable(tables.Table):
@@ -112,126 +120,92 @@ class EscalationTable(tables.Table):
         self.now = timezone.now()
 
     @cached_property
-    def _detail_url(self) -> tuple[str, str]:
-        # reverse() once per table, not per row: the detail URL around a placeholder number.
-        head, _, tail = reverse("escalations:detail", kwargs={"pk": 987654321}).partition("987654321")
-        return head, tail
-
-    def render_key(self, record: Escalation) -> str:
-        # The link is built here rather than with linkify, which costs a second call per cell.
-        head, tail = self._detail_url
-        url = f"{head}{record.pk}{tail}"
-        if record.is_test:
-            return format_html('<a href="{}">{}</a> <span class="badge badge-test">Test</span>', url, record.key)
-        return format_html('<a href="{}">{}</a>', url, record.key)
-
-    def render_priority(self, record: Escalation) -> str:
-        if record.priority == "urgent":
-            return format_html('<span class="badge badge-{}">{}</span>', "urgent", "Urgent")
-        return "Standard"
-
-    def render_next_action(self, record: Escalation, value: Any) -> str:
-        if not record.is_active or not record.next_action:
-            return "—"
-        return format_html(
-            '{}<br><span class="nowrap">{}</span>',
-            policy.action_label(record.next_action),
-            local_datetime(value),
-        )
-
-    def render_time_left(self, record: Escalation) -> str:
-        due = record.next_action_due_at or record.next_deadline_at
-        if due is None or not record.is_active:
-            return "—"
-        # data-due: static/js/live.js counts it down between refreshes (the same wording as here).
-        return format_html(
-            '<span data-due="{}">{}</span>', due.isoformat(), policy.humanize_delta(policy.time_left(due, self.now))
-        )
+    def row_writer(self) -> RowWriter:
+        return RowWriter(now=self.now, may_take=self.may_take, request=getattr(self, "request", None))
 
     @cached_property
     def may_take(self) -> bool:
         request = getattr(self, "request", None)
         return request is not None and can(request.user, Action.TAKE)
 
-    def render_assignee(self, record: Escalation) -> str:
-        if record.assignee is not None:
-            return record.assignee.get_username()
-        if not (record.is_active and self.may_take):
-            return "—"
-        request = self.request
-        return format_html(
-            'Nobody <form method="post" action="{}" class="inline">'
-            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-            '<input type="hidden" name="version" value="{}"><input type="hidden" name="next" value="{}">'
-            '<button type="submit" aria-label="Take it: {}">Take it</button></form>',
-            reverse("escalations:take", args=[record.pk]),
-            get_token(request),
-            record.version,
-            request.get_full_path(),
-            record.key,
-        )
+    # django-tables2 calls these when it renders a cell itself (the template's fallback); they write
+    # what the page's rows do (escalations/web/table_rows.py), already escaped.
 
-    def render_state(self, record: Escalation) -> str:
-        return state_badge(
-            policy.state_from_columns(record.status, record.next_deadline_at, record.next_deadline_soon_at, self.now)
-        )
+    def render_key(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.key(record))  # noqa: S308 - escaped by the writer
+
+    def render_priority(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.priority(record))  # noqa: S308 - escaped by the writer
+
+    def render_next_action(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.next_action(record))  # noqa: S308 - escaped by the writer
+
+    def render_time_left(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.time_left(record))  # noqa: S308 - escaped by the writer
+
+    def render_assignee(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.assignee(record))  # noqa: S308 - escaped by the writer
+
+    def render_state(self, record: Escalation) -> SafeString:
+        return mark_safe(self.row_writer.state(record))  # noqa: S308 - escaped by the writer
 
     # --- The rows, written in Python -----------------------------------------------------------
     # django-tables2 renders each cell through its template and per-cell machinery (bound rows,
-    # accessors, attrs computed per cell): about 2 ms a row, ten times the page's SQL. Its Table still
-    # defines the columns, their order, the sorting and the exports; only the <tbody> is written here,
-    # byte for byte as templates/django_tables2/bootstrap5.html would write it (tests/web/test_tables.py
-    # compares the two).
+    # accessors, attrs computed per cell), several times the page's SQL. Its Table still defines the
+    # columns, their order, the headers, the sorting and the exports; only the <tbody> is written by
+    # escalations/web/table_rows.py, byte for byte as templates/django_tables2/bootstrap5.html would
+    # write it (tests/web/test_table_rows.py and test_tables.py compare the two).
 
-    def _cells(self) -> dict[str, Any]:
-        """What each column shows for a record (as the table's render_<column> or the field's label)."""
-        columns = self.columns
-        select = columns["select"] if "select" in columns.names() else None
-
-        def checkbox(record: Escalation) -> str:
-            assert select is not None  # only called for a shown column
-            return str(select.column.render(value=record.pk, bound_column=select, record=record))
-
-        def next_action(record: Escalation) -> str:
-            value = record.next_action_due_at
-            return "—" if value is None else self.render_next_action(record, value)
-
-        return {
-            "select": checkbox,
-            "key": self.render_key,
-            "state": self.render_state,
-            "next_action": next_action,
-            "time_left": self.render_time_left,
-            "priority": self.render_priority,
-            "incident_type": lambda record: record.get_incident_type_display(),
-            "status": lambda record: record.get_status_display(),
-            "assignee": self.render_assignee,
-            "knowledge_at": lambda record: local_datetime(record.knowledge_at),
-        }
+    def fast_thead(self) -> SafeString | None:
+        """The table's <thead> as templates/django_tables2/bootstrap5.html writes it (its whitespace,
+        aria-sort, and each sort link as its querystring_replace tag builds it), without a template
+        variable and tag per column; None when the template must write it (no header, or no request
+        to build the links from)."""
+        request = getattr(self, "request", None)
+        if not self.show_header or request is None:
+            return None
+        query = dict(request.GET)
+        sort_field = self.prefixed_order_by_field
+        cells = []
+        for column in self.columns:
+            sort = ""
+            if column.is_ordered:
+                sort = ' aria-sort="descending"' if column.order_by_alias.is_descending else ' aria-sort="ascending"'
+            header = conditional_escape(column.header)
+            if column.orderable:
+                href = escape("?" + urlencode({**query, sort_field: column.order_by_alias.next}, doseq=True))
+                inner = f'<a href="{href}">{header}</a>'
+            else:
+                inner = header
+            cells.append(
+                f'\n        <th {column.attrs["th"].as_html()} scope="col"{sort}>\n            '
+                f"\n                {inner}\n            \n        </th>\n    "
+            )
+        thead = self.attrs.get("thead")
+        thead_attrs = thead.as_html() if isinstance(thead, AttributeDict) else ""
+        return mark_safe(  # noqa: S308 - the header and the links are escaped above
+            f"\n\n    <thead {thead_attrs}>\n    <tr>\n    {''.join(cells)}\n    </tr>\n    </thead>\n\n"
+        )
 
     def fast_tbody(self) -> SafeString | None:
-        """The table's <tbody> (with the whitespace of django-tables2's template), or None when a
-        shown column has no writer here (the template then renders it)."""
-        cells = self._cells()
+        """The table's <tbody> (with the whitespace of django-tables2's template), or None when the
+        template must write it: no rows (its empty text), a column or row attributes the writer does
+        not know."""
+        writer = self.row_writer
+        known = writer.formatters()
         shown = [(column.name, column.attrs["td"].as_html()) for column in self.columns]
-        if any(name not in cells for name, _ in shown):
+        if any(name not in known for name, _ in shown) or set(self.row_attrs) != {"data-key"}:
             return None
-        rows = []
-        for row in self.paginated_rows:
-            record = row.record
-            attrs = computed_values(self.row_attrs, kwargs={"table": self, "record": record})
-            attrs["class"] = (
-                f"{attrs['class']} {row.get_even_odd_css_class()}"
-                if attrs.get("class")
-                else (row.get_even_odd_css_class())
-            )
-            tds = "".join(f"{CELL_START}<td {td}>{conditional_escape(cells[name](record))}</td>" for name, td in shown)
-            rows.append(f"{ROW_START}<tr {AttributeDict(attrs).as_html()}>{tds}{ROW_END}")
-        if not rows:
-            return None  # the empty text: the template's
+        page = self.paginated_rows
+        if isinstance(page, BoundRows) and (page.pinned_data.get("top") or page.pinned_data.get("bottom")):
+            return None
+        # Even/odd as each BoundRow counts it (django-tables2 numbers rows per table, not per page).
+        records = [(row.record, row.get_even_odd_css_class()) for row in page]
+        body = writer.rows(records, shown)
+        if not body:
+            return None
         tbody = self.attrs.get("tbody")
         tbody_attrs = tbody.as_html() if isinstance(tbody, AttributeDict) else ""
-        body = "".join(rows)
-        return mark_safe(  # noqa: S308 - every cell is escaped above (conditional_escape)
+        return mark_safe(  # noqa: S308 - every cell is escaped by the writer
             f"\n                <tbody {tbody_attrs}>\n                {body}\n                </tbody>\n            "
         )

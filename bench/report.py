@@ -376,26 +376,29 @@ SLOW_MS = 1000.0
 # What a page's queries are for, where the listing alone does not say why there are so many.
 # What was changed to narrow the gap, and what the rest is (escalations/tables.py, tables_signature.py).
 WHY_QUEUE = (
-    "My queue renders each cell through django-tables2: the accessor, the column's attributes, the "
-    "render method and one template variable, for each of the 500 cells of 50 rows (the admin's 100 rows "
-    "go through one loop of its own). Three costs on that path were removed, with the same HTML: "
-    "django-tables2's DateTimeColumn compiled a template for every cell (dates are now formatted in "
-    "Python), linkify made a second call per key cell, and every cell's render method had its signature "
-    "inspected again (now remembered per function). On 10,000 rows that took a page of 50 rows from "
-    "96 ms to about 63 ms; the run before these changes (2026-11-24, on a slower machine) "
-    f"measured My queue at 0.9{TIMES} the admin changelist. What remains is the per-cell work itself: "
-    f"5{TIMES} would mean rendering the rows without django-tables2."
+    "My queue's rows and header are written by one formatter per column (escalations/web/table_rows.py), byte for "
+    "byte what django-tables2's per-cell template wrote (tests/web/test_table_rows.py), and the page loads only "
+    "the columns its table shows; django-tables2 still defines the columns, their order and the exports. What "
+    "is left is the cost of any Django page: the middleware (session, sign-in, two-factor, CSRF, time zone), "
+    "the person and their roles, the ORM building three queries and 50 model instances, and the page's "
+    "template. Much of the admin changelist's time is its COUNT(*) over the whole table (its time in SQL is in "
+    "the table above); served, with every process sharing the same two cores, the two pages were compared "
+    "again (the served section)."
 )
 
 WHY_QUERIES = {
     "detail": (
         "Every page reads the session, then the user with their roles, time zone, unread count and last sweep in "
-        "one query (and writes the session at most once a minute). The detail page records the read in the access log "
-        "(need-to-know, one INSERT), reads the escalation with its people, and then each kind of record kept about "
-        "it with one indexed query: its timeline, the reminder attempts, the cancelled reminders, legal requests, "
-        "preservation extensions, reports to other destinations, evidence items and escalations on the same "
-        "reference. The count does not grow with the records (tests/performance/test_queries.py pins it for 1 and "
-        "100); fewer would mean one query across unrelated tables."
+        "one query (and writes the session at most once a minute); production reads both from the cache instead. "
+        "The detail page records the read in the access log (need-to-know, one INSERT), reads the escalation with "
+        "its people, its authority triage and its follow-up links, the rule versions it was judged by (the "
+        "rulebook, then the escalation's own rules: two queries), and then each kind of record kept about it with "
+        "one indexed query: legal requests, preservation extensions, reports to other destinations, evidence "
+        "items, escalations on the same reference, its timeline, the reminder attempts, the cancelled reminders "
+        "and what it owes each authority (the register). The count does not grow with the records "
+        "(tests/performance/test_queries.py pins it for 1 and 100); the three added by the rules and the register "
+        "could go by keeping the rulebook in the cache (it changes only through the rule services) and by reading "
+        "the reports to other destinations through the register, which holds them."
     ),
 }
 

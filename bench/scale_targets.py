@@ -170,7 +170,7 @@ def page_rows(bench: dict[str, Any] | None) -> list[Row]:
                 key,
                 target,
                 BEFORE[key],
-                f"{_ms(page['median_ms'])}, {_ms(page['sql_ms'])} SQL (**{ratio:.1f}{TIMES}**), "
+                f"{_ms(page['median_ms'])}, {_ms(page['sql_ms'])} SQL (**{ratio:.2f}{TIMES}**), "
                 f"{page['queries']} queries",
                 ratio <= PAGE_SQL_RATIO,
             )
@@ -415,7 +415,7 @@ def causes(bench: dict[str, Any] | None, load: dict[str, Any] | None, rows: list
             continue
         page = large["pages"][key]
         out += [
-            f"### {label}: {_page_ratio(page):.1f}{TIMES} its SQL time",
+            f"### {label}: {_page_ratio(page):.2f}{TIMES} its SQL time",
             "",
             f"{_ms(page['median_ms'])} a request, {_ms(page['sql_ms'])} of it in {page['queries']} queries: "
             f"{_ms(page['median_ms'] - page['sql_ms'])} is Python.{_ceiling(_cpu(load, key), cores)}",
@@ -497,6 +497,11 @@ def _when(run: dict[str, Any] | None) -> tuple[datetime | None, str | None]:
     return when, machine.get("commit")
 
 
+def _hash(commit: str | None) -> str:
+    """The commit's hash, without what machine.git_commit adds about uncommitted files."""
+    return (commit or "").split(" ")[0]
+
+
 def provenance(bench: dict[str, Any] | None, load: dict[str, Any] | None) -> str:
     parts = []
     if bench is not None:
@@ -513,7 +518,7 @@ def provenance(bench: dict[str, Any] | None, load: dict[str, Any] | None) -> str
     (bench_at, bench_commit), (load_at, load_commit) = _when(bench), _when(load)
     if bench_at and load_at:
         apart = abs((load_at - bench_at).total_seconds()) / 3600
-        if bench_commit != load_commit or apart > SAME_SESSION_HOURS:
+        if _hash(bench_commit) != _hash(load_commit) or apart > SAME_SESSION_HOURS:
             text += (
                 f" **The two runs are {apart:.1f} h apart on commits {bench_commit} and {load_commit}:** run "
                 "`make bench` then `make loadtest` again for figures from one session."

@@ -154,6 +154,8 @@ def test_runs_hours_apart_or_on_other_commits_are_flagged() -> None:
     load["machine"]["date"] = "2026-12-07 21:00 UTC"
     assert "4.0 h apart" in scale_targets.provenance(bench, load)
     load = load_run()
+    load["machine"]["commit"] = "abc1234 (with 1 uncommitted files in the working tree)"
+    assert "apart" not in scale_targets.provenance(bench, load)
     load["machine"]["commit"] = "def5678"
     assert "commits abc1234 and def5678" in scale_targets.provenance(bench, load)
 

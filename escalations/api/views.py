@@ -477,12 +477,17 @@ def bulk_create(request: Request, items: list[Any]) -> tuple[list[Escalation], d
     reports: list[dict[str, Any]] = []
     indexes: list[int] = []
     users: dict[str, User | None] = {}
+    # One reader for every item: its fields are stateless, and building a serializer copies them all.
+    reader = s.EscalationCreateInput()
     for index, item in enumerate(items):
-        parsed = s.EscalationCreateInput(data=item)
-        if not parsed.is_valid():
-            errors[str(index)] = field_errors(parsed.errors)
+        try:
+            data = dict(reader.run_validation(item))
+        except DRFValidationError:
+            # The message as a serializer of its own words it (is_valid() words a missing body apart).
+            refused = s.EscalationCreateInput(data=item)
+            refused.is_valid()
+            errors[str(index)] = field_errors(refused.errors)
             continue
-        data = dict(parsed.validated_data)
         fields: dict[str, Any] = {name: data[name] for name in services.EDITABLE_FIELDS if name in data}
         fields["is_test"] = data.get("is_test", False)
         name = data.get("assignee")

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from escalations.accounts import tokens
+from escalations.api.serializers import EscalationCreateInput
 from escalations.core import services
 from escalations.models import AuditEvent, Escalation, IdempotencyRecord, IncidentType, Priority, ServiceToken
 from tests.conftest import escalation_trail
@@ -943,15 +944,38 @@ def test_bulk_is_all_or_nothing_with_errors_by_index(writer: Client, make_escala
     items[3]["platform_reference"] = "data:image/png;base64,AAAA"
     items[997]["knowledge_at"] = "yesterday"
     items[999] = "not an object"  # type: ignore[call-overload]
+    items[998] = None  # type: ignore[call-overload]
     response = post(writer, f"{API}bulk/", items)
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert set(errors) == {"3", "997", "999"}
+    assert set(errors) == {"3", "997", "998", "999"}
+    assert errors["998"] == {"detail": ["No data provided"]}
     assert "data: URI" in errors["3"]["platform_reference"][0]
     assert "knowledge_at" in errors["997"]
     assert errors["999"] == {"detail": ["Invalid data. Expected a dictionary, but got str."]}
     assert Escalation.objects.count() == escalations
     assert AuditEvent.objects.count() == events
+
+
+def test_bulk_reads_its_items_with_one_input_serializer(writer: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a serializer copies every one of its fields: once a call, not once an item (at 1,000
+    items that copying was a fifth of the call's time)."""
+    built = []
+    original = EscalationCreateInput.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EscalationCreateInput, "__init__", counted)
+    items = bulk_items(50)
+    items[7]["knowledge_at"] = "yesterday"
+    refused = post(writer, f"{API}bulk/", items)
+    assert refused.status_code == 400 and set(refused.json()["errors"]) == {"7"}
+    assert len(built) == 2  # and one more to word the refused item's message
+    built.clear()
+    assert post(writer, f"{API}bulk/", bulk_items(50)).status_code == 201
+    assert len(built) == 1
 
 
 @pytest.mark.parametrize("size", [5, 300])

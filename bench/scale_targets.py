@@ -404,6 +404,28 @@ def _ceiling(cpu_ms: float | None, cores: int) -> str:
     )
 
 
+# What meeting a missed page target would take, from the profiles these runs take.
+WOULD_TAKE = {
+    "my_queue": (
+        "What it would take: the rows already cost little; what is left is any Django page's own cost "
+        "(middleware, the person and their roles, the ORM building three queries and fifty model instances, the "
+        "template). Three times the SQL would need the rows read as tuples instead of model instances and the "
+        "page's frame (navigation, person, counts) cached for the person."
+    ),
+    "list": (
+        "What it would take: the filter form (ten selects, one of them listing every person who can be "
+        "assigned) built and rendered at every request, and seven queries; caching the rendered filter options "
+        "(they change only when people or rules do) and reading rows as tuples."
+    ),
+    "detail": (
+        "What it would take: the page runs 15 queries, each a few milliseconds of ORM work; the rulebook (all "
+        "rule versions, read to judge the escalation's deadlines) could come from the cache, which the rule "
+        "services would clear, and the reports to other destinations could be read through the authority "
+        "register, which joins them already: 13 queries."
+    ),
+}
+
+
 def causes(bench: dict[str, Any] | None, load: dict[str, Any] | None, rows: list[Row]) -> list[str]:
     """For each missed target, what the runs measured about why."""
     missed = {row.key for row in rows if row.verdict is False}
@@ -421,6 +443,8 @@ def causes(bench: dict[str, Any] | None, load: dict[str, Any] | None, rows: list
             f"{_ms(page['median_ms'] - page['sql_ms'])} is Python.{_ceiling(_cpu(load, key), cores)}",
             "",
             *_profile_lines(page.get("profile"), "one request"),
+            WOULD_TAKE[key],
+            "",
         ]
     if "queue_vs_admin" in missed and load is not None:
         queue, admin = _cpu(load, "my_queue"), _cpu(load, "admin_changelist")
@@ -451,6 +475,11 @@ def causes(bench: dict[str, Any] | None, load: dict[str, Any] | None, rows: list
             "every field's checks, the escalation and its audit event (chained by the database's insert trigger).",
             "",
             *_profile_lines(large.get("creates", {}).get("profile"), "one create, in-process"),
+            f"What it would take: {API_CREATES_SERVED:g} creates a second on {cores} cores leave at most "
+            f"{_ms(cores * 1000 / API_CREATES_SERVED)} of CPU per create for everything, the database's share "
+            "included: a create path without the ORM's and REST framework's per-request work (most of the profile "
+            "above), or more cores (the rate grows with them: gunicorn's workers share nothing but the database).",
+            "",
         ]
     if missed & {"bulk", "import"} and large.get("bulk"):
         bulk = large["bulk"]
@@ -463,6 +492,11 @@ def causes(bench: dict[str, Any] | None, load: dict[str, Any] | None, rows: list
             "the same calls.",
             "",
             *_profile_lines(bulk.get("profile"), "one bulk call"),
+            "What it would take: the checks are pure functions (every field's rules and the file-content "
+            "detector), so they could run in worker processes while one process writes; the inserts could go "
+            "by COPY; the bulk endpoint's answer (a full representation of every escalation) is about an eighth of its "
+            "own time and could be the keys alone when asked.",
+            "",
         ]
     if "export" in missed and large.get("export"):
         export = large["export"]

@@ -202,3 +202,4 @@ def test_a_missed_target_shows_what_was_measured_about_why() -> None:
     assert "2 cores serve at most 80 a second" in text  # 2,000 ms of CPU a second / 25 ms
     assert "### My queue against the admin changelist, served" in text
     assert "### All escalations" not in text  # met: nothing to explain
+    assert text.count("What it would take") == 1  # the queue's; the served ratio names its own floor

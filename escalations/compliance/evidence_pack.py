@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from escalations import policy
 from escalations.core import authority_selectors, ncmec_report, rule_selectors
 from escalations.core.people import User
-from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation, ObligationState
+from escalations.models import AccessLog, AuditEvent, ChainHead, ChainLog, Escalation, ObligationState, Rule
 from escalations.models.audit_chain import AuditVerification
 from escalations.models.legal import EvidenceItem
 from escalations.policy import authorities as authority_policy
@@ -86,14 +86,8 @@ def _outcome(deadline: policy.Deadline, now: datetime) -> str:
 
 
 def _judged_entry(judged: rule_selectors.JudgedRule) -> dict[str, Any]:
-    rule = judged.rule
     return {
-        "code": rule.code,
-        "version": rule.version,
-        "title": rule.title,
-        "citation": rule.citation,
-        "source": rule.link_text,
-        "certainty": rule.certainty,
+        **_rule_fields(judged.rule),
         "judged_at": _at(judged.judged_at),
         "judged_for": judged.deadline_words,
         "newer_version": judged.latest.version if judged.outdated else None,
@@ -125,8 +119,11 @@ def deadline_entries(
 
 
 def _rule_entry(rule: RuleData | None) -> dict[str, Any] | None:
-    if rule is None:
-        return None
+    return None if rule is None else _rule_fields(rule)
+
+
+def _rule_fields(rule: RuleData | Rule) -> dict[str, Any]:
+    """A rule version as the pack names it (a stored version or the data policy judged by)."""
     return {
         "code": rule.code,
         "version": rule.version,

@@ -43,8 +43,11 @@ def filed_state(report: DestinationReport) -> str:
     return ObligationState.FILED if report.reported_at is not None and report.report_id else ObligationState.DUE
 
 
-def set_deadline(obligation: AuthorityObligation, escalation: Escalation, cfg: PolicyConfig) -> None:
-    due = authority_policy.obligation_due(
+def obligation_due(
+    obligation: AuthorityObligation, escalation: Escalation, cfg: PolicyConfig
+) -> authority_policy.ObligationDue:
+    """What policy says this filing owes, by the rules in `cfg` and the authority's own targets."""
+    return authority_policy.obligation_due(
         cfg.rules,
         obligation.authority.code,
         knowledge_at=escalation.knowledge_at,
@@ -53,6 +56,10 @@ def set_deadline(obligation: AuthorityObligation, escalation: Escalation, cfg: P
         urgent_target_hours=obligation.authority.urgent_report_target_hours,
         cfg=cfg,
     )
+
+
+def set_deadline(obligation: AuthorityObligation, escalation: Escalation, cfg: PolicyConfig) -> None:
+    due = obligation_due(obligation, escalation, cfg)
     obligation.due_at = due.due_at
     obligation.live = escalation.is_active and not escalation.is_test
     obligation.rule_id = due.rule.id if due.rule is not None else None

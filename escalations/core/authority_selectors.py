@@ -51,15 +51,7 @@ def register(escalation: Escalation, now: datetime, cfg: PolicyConfig) -> Regist
     )
     rows = []
     for obligation in obligations:
-        due = authority_policy.obligation_due(
-            cfg.rules,
-            obligation.authority.code,
-            knowledge_at=escalation.knowledge_at,
-            priority=escalation.priority,
-            target_hours=obligation.authority.report_target_hours,
-            urgent_target_hours=obligation.authority.urgent_report_target_hours,
-            cfg=cfg,
-        )
+        due = authority_register.obligation_due(obligation, escalation, cfg)
         filed_at = obligation.report.reported_at if obligation.state != ObligationState.DUE else None
         rows.append(
             RegisterRow(
